@@ -1,0 +1,1 @@
+"""The tamper-evident signed ledger and the compliance report."""

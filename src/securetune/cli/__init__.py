@@ -1,0 +1,1 @@
+"""The click command-line interface: thin wrappers that parse, call the library, print."""

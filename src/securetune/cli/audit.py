@@ -1,0 +1,48 @@
+"""``securetune audit``: verify the signed ledger, print its public key."""
+
+from __future__ import annotations
+
+import click
+
+from securetune.audit.checkpoint import parse_verifier_key
+from securetune.cli.context import AppContext, emit, pass_app
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident, signed audit ledger."""
+
+
+@audit.command("verify")
+@click.option(
+    "--pubkey",
+    default=None,
+    help="Verify against this verifier key (from `audit pubkey`, kept out of band) instead of the workspace's.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@pass_app
+def verify(app: AppContext, pubkey: str | None, as_json: bool) -> None:
+    """Check every entry, link and signature, and consistency with the last checkpoint seen."""
+    ws = app.open()
+    key = parse_verifier_key(pubkey, ws.config.ledger_key_name) if pubkey else None
+    result = ws.verify_ledger(public_key=key)
+    emit(
+        {
+            "ok": True,
+            "entries": result.entries,
+            "root": result.root,
+            "checkpoint_size": result.checkpoint_size,
+            "first_ts": result.first_ts,
+            "last_ts": result.last_ts,
+            "events": result.events,
+        },
+        as_json=as_json,
+        human=f"Ledger OK: {result.entries} entries, every link and the signed checkpoint verified (root {result.root[:16]}…).",
+    )
+
+
+@audit.command("pubkey")
+@pass_app
+def pubkey(app: AppContext) -> None:
+    """Print the ledger's verifier key (signed-note form) for auditors to keep."""
+    click.echo(app.open().verifier_key())

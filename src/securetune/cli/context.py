@@ -1,0 +1,92 @@
+"""What every command needs: the workspace location, secrets, and the two output streams.
+
+Results go to stdout (one JSON object with ``--json``); everything for humans (progress,
+tables, warnings) goes to stderr, so ``--json`` output can be piped safely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from securetune.workspace import Secrets, Workspace, default_witness_dir, find_root
+
+PASSPHRASE_ENV = "SECURETUNE_PASSPHRASE"
+NEW_PASSPHRASE_ENV = "SECURETUNE_NEW_PASSPHRASE"
+
+
+@dataclass
+class AppContext:
+    workspace_option: Path | None
+    debug: bool
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+
+    def passphrase(self, confirm: bool) -> str:
+        """Unlock with SECURETUNE_PASSPHRASE; set a new one from SECURETUNE_NEW_PASSPHRASE
+        (or SECURETUNE_PASSPHRASE at init); otherwise ask on the terminal."""
+        if confirm:
+            for name in (NEW_PASSPHRASE_ENV, PASSPHRASE_ENV):
+                if self.environ.get(name):
+                    return self.environ[name]
+            return click.prompt(
+                "New passphrase", hide_input=True, confirmation_prompt=True, err=True
+            )
+        if self.environ.get(PASSPHRASE_ENV):
+            return self.environ[PASSPHRASE_ENV]
+        return click.prompt("Passphrase", hide_input=True, err=True)
+
+    def secrets(self) -> Secrets:
+        return Secrets(environ=self.environ, passphrase_prompt=self.passphrase)
+
+    def root(self) -> Path:
+        return find_root(self.workspace_option, self.environ, Path.cwd())
+
+    def witness_dir(self) -> Path:
+        return default_witness_dir(self.environ)
+
+    def open(self) -> Workspace:
+        return Workspace.open(self.root(), secrets=self.secrets(), witness_dir=self.witness_dir())
+
+    @contextmanager
+    def progress(self, description: str, total: int | None = None) -> Iterator[Any]:
+        """A records-per-second progress bar on stderr; yields ``advance(n_done)``."""
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+        ]
+        with Progress(
+            *columns, console=self.err, transient=True, disable=not self.err.is_terminal
+        ) as bar:
+            task = bar.add_task(description, total=total, rate="")
+
+            def advance(done: int) -> None:
+                if done % 256 == 0:
+                    speed = bar.tasks[0].speed
+                    bar.update(task, completed=done, rate=f"{speed:,.0f} rec/s" if speed else "")
+
+            yield advance
+
+
+def emit(result: Mapping[str, Any], *, as_json: bool, human: str) -> None:
+    """Print one JSON object on stdout with --json, else the human line."""
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
+    else:
+        click.echo(human)
+
+
+pass_app = click.make_pass_decorator(AppContext)

@@ -1,0 +1,166 @@
+"""``securetune data``: add, ls, show, verify, export, rm."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from securetune import datastore
+from securetune.cli.context import AppContext, emit, pass_app
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as one JSON object."
+)
+
+
+@click.group()
+def data() -> None:
+    """Encrypted datasets: records are stored only encrypted, one data key per dataset."""
+
+
+@data.command("add")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--name", "-n", required=True, help="Dataset name (letters, digits, . _ -).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "jsonl", "csv", "parquet", "txt"]),
+    default="auto",
+    show_default=True,
+    help="Input format; auto uses the file extension (a directory means .txt files).",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="What to do with a malformed record: stop with nothing written, or skip and count it.",
+)
+@json_option
+@pass_app
+def add(app: AppContext, file: Path, name: str, fmt: str, on_error: str, as_json: bool) -> None:
+    """Encrypt FILE's records as they are, marked *unscrubbed* (use `scrub` for PHI)."""
+    ws = app.open()
+    with ws.locked(), app.progress(f"encrypting {name}") as advance:
+        result = datastore.add_dataset(
+            ws, file, name, fmt=fmt, on_error=on_error, on_record=advance
+        )  # type: ignore[arg-type]
+    ds = result.dataset
+    if result.skipped:
+        app.err.print(f"warning: skipped {result.skipped} malformed record(s)")
+    if ds.records == 0:
+        app.err.print(f"warning: {file} held no records; dataset {name} is empty")
+    emit(
+        {
+            "dataset": dataclasses.asdict(ds),
+            "skipped": result.skipped,
+            "input_sha256": result.input_sha256,
+        },
+        as_json=as_json,
+        human=f"Added dataset {name}: {ds.records} records in {ds.shards} encrypted shard(s), unscrubbed.",
+    )
+
+
+@data.command("ls")
+@json_option
+@pass_app
+def ls(app: AppContext, as_json: bool) -> None:
+    """List datasets."""
+    items = datastore.list_datasets(app.open())
+    lines = [
+        f"{d.name:24} {d.records:>9} records  {'scrubbed' if d.scrubbed else 'UNSCRUBBED':10} {d.created}"
+        for d in items
+    ]
+    emit(
+        {"datasets": [dataclasses.asdict(d) for d in items]},
+        as_json=as_json,
+        human="\n".join(lines)
+        if lines
+        else "No datasets yet (add one with: securetune data add FILE --name NAME).",
+    )
+
+
+@data.command("show")
+@click.argument("name")
+@json_option
+@pass_app
+def show(app: AppContext, name: str, as_json: bool) -> None:
+    """Show a dataset's metadata and counts (never record text)."""
+    d = datastore.show_dataset(app.open(), name)
+    fields = ", ".join(f"{k}:{'|'.join(v)}" for k, v in d.schema.items())
+    emit(
+        dataclasses.asdict(d),
+        as_json=as_json,
+        human=(
+            f"{d.name} ({d.dataset_id})\n"
+            f"  records:    {d.records} in {d.shards} shard(s), {d.ciphertext_bytes} bytes encrypted\n"
+            f"  scrubbed:   {'yes, policy ' + str(d.provenance.get('policy')) if d.scrubbed else 'no'}\n"
+            f"  created:    {d.created} by `{d.provenance.get('command')}`\n"
+            f"  fields:     {fields}\n"
+            f"  content:    sha256:{d.content_sha256}"
+        ),
+    )
+
+
+@data.command("verify")
+@click.argument("name")
+@json_option
+@pass_app
+def verify(app: AppContext, name: str, as_json: bool) -> None:
+    """Decrypt every shard in memory and check it against the authenticated manifest."""
+    ws = app.open()
+    with app.progress(f"verifying {name}") as advance:
+        d = datastore.verify_dataset(ws, name, on_record=advance)
+    emit(
+        {"dataset": name, "ok": True, "records": d.records, "shards": d.shards},
+        as_json=as_json,
+        human=f"Dataset {name} verified: {d.records} records in {d.shards} shard(s), manifest and every chunk authentic.",
+    )
+
+
+@data.command("export")
+@click.argument("name")
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output file (.jsonl or .csv).",
+)
+@json_option
+@pass_app
+def export(app: AppContext, name: str, out: Path, as_json: bool) -> None:
+    """Write a dataset's plaintext to a file (0600). This is recorded in the ledger."""
+    ws = app.open()
+    with ws.locked():
+        result = datastore.export_dataset(ws, name, out)
+    emit(
+        dataclasses.asdict(result),
+        as_json=as_json,
+        human=f"Exported {result.records} records of {name} to {out} (plaintext, mode 0600).",
+    )
+
+
+@data.command("rm")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_app
+def rm(app: AppContext, name: str, yes: bool, as_json: bool) -> None:
+    """Crypto-shred a dataset: destroy its data key, then delete its files."""
+    if not yes:
+        click.confirm(
+            f"Destroy dataset {name}? Its data key is deleted and it cannot be recovered",
+            abort=True,
+            err=True,
+        )
+    ws = app.open()
+    with ws.locked():
+        d = datastore.remove_dataset(ws, name)
+    emit(
+        {"dataset": name, "dataset_id": d.dataset_id, "crypto_shredded": True},
+        as_json=as_json,
+        human=f"Removed dataset {name}: data key destroyed, ciphertext deleted.",
+    )

@@ -1,0 +1,1 @@
+"""Keys, envelope encryption, the streaming container format and encrypted datasets."""

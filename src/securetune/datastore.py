@@ -1,0 +1,310 @@
+"""The workspace's encrypted datasets: create, list, show, verify, export, remove.
+
+Every function that changes the workspace must be called under ``Workspace.locked()`` and
+appends a ledger event; ledger payloads carry names, ids, counts and hashes, never records.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from securetune.crypto.dataset import (
+    DatasetWriter,
+    Manifest,
+    check_name,
+    encode_record,
+    iter_records,
+    read_manifest,
+    read_manifest_unverified,
+)
+from securetune.crypto.envelope import new_data_key
+from securetune.errors import DatasetError, DecryptionError, InputError, KeyProviderError
+from securetune.fsutil import atomic_writer, fsync_dir, make_private_dir
+from securetune.records import Format, OnError, RecordReader, file_sha256
+from securetune.workspace import Workspace
+
+OnRecord = Callable[[int], None]
+"""Progress callback: called with the number of records written so far."""
+
+
+def key_name(dataset_id: str) -> str:
+    return f"dataset:{dataset_id}"
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    name: str
+    dataset_id: str
+    records: int
+    scrubbed: bool
+    created: str
+    shards: int
+    ciphertext_bytes: int
+    content_sha256: str
+    ciphertext_sha256: str
+    schema: dict[str, list[str]]
+    provenance: dict[str, Any]
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> DatasetSummary:
+        return cls(
+            name=manifest.name,
+            dataset_id=manifest.dataset_id,
+            records=manifest.record_count,
+            scrubbed=manifest.scrubbed,
+            created=manifest.created,
+            shards=len(manifest.shards),
+            ciphertext_bytes=sum(s.ciphertext_bytes for s in manifest.shards),
+            content_sha256=manifest.content_sha256,
+            ciphertext_sha256=manifest.ciphertext_sha256,
+            schema=manifest.schema,
+            provenance=manifest.provenance,
+        )
+
+
+@dataclass(frozen=True)
+class AddResult:
+    dataset: DatasetSummary
+    skipped: int
+    input_sha256: str
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    name: str
+    records: int
+    out: str
+    sha256: str
+
+
+def dataset_dir(ws: Workspace, name: str) -> Path:
+    return ws.datasets_dir / check_name(name)
+
+
+def _require_absent(ws: Workspace, name: str) -> Path:
+    target = dataset_dir(ws, name)
+    if target.exists():
+        raise DatasetError(
+            f"dataset {name} already exists; choose another --name or remove it first"
+        )
+    return target
+
+
+def _require_present(ws: Workspace, name: str) -> Path:
+    target = dataset_dir(ws, name)
+    if not (target / "manifest.json").exists():
+        raise DatasetError(f"no dataset named {name} (see: securetune data ls)")
+    return target
+
+
+def create_dataset(
+    ws: Workspace,
+    name: str,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    provenance: Mapping[str, Any],
+    on_record: OnRecord | None = None,
+) -> Manifest:
+    """Encrypt ``records`` into a new dataset; nothing is visible unless it all succeeds."""
+    target = _require_absent(ws, name)
+    kek = ws.kek()
+    dataset_id = str(uuid.uuid4())
+    dek = new_data_key()
+    tmp = ws.datasets_dir / f".tmp-{dataset_id}"
+    make_private_dir(tmp)
+    writer = DatasetWriter(tmp, dataset_id, dek)
+    try:
+        for count, record in enumerate(records, start=1):
+            writer.write(record)
+            if on_record is not None:
+                on_record(count)
+        manifest = writer.finish(
+            name=name, created=ws.clock().isoformat(timespec="seconds"), provenance=provenance
+        )
+        keyring = ws.keyring()
+        keyring.add(kek, key_name(dataset_id), dek)
+        keyring.save(ws.keyring_path)
+        os.rename(tmp, target)
+        fsync_dir(ws.datasets_dir)
+    except BaseException:
+        writer.abort()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def add_dataset(
+    ws: Workspace,
+    path: Path,
+    name: str,
+    *,
+    fmt: Format = "auto",
+    on_error: OnError = "fail",
+    on_record: OnRecord | None = None,
+) -> AddResult:
+    """``securetune data add``: encrypt records as they are, marked *unscrubbed*."""
+    _require_absent(ws, name)
+    reader = RecordReader(Path(path), fmt=fmt, on_error=on_error)
+    input_sha256 = file_sha256(Path(path)) if Path(path).exists() else ""
+    manifest = create_dataset(
+        ws,
+        name,
+        reader,
+        provenance={
+            "command": "data add",
+            "input_sha256": input_sha256,
+            "input_format": reader.fmt
+            if reader.fmt != "auto"
+            else Path(path).suffix.lstrip(".") or "txt",
+            "scrubbed": False,
+            "policy": None,
+        },
+        on_record=on_record,
+    )
+    summary = DatasetSummary.of(manifest)
+    ws.record(
+        "data.add",
+        {
+            "dataset": name,
+            "dataset_id": manifest.dataset_id,
+            "records": manifest.record_count,
+            "skipped": reader.skipped,
+            "input_sha256": input_sha256,
+            "content_sha256": manifest.content_sha256,
+            "ciphertext_sha256": manifest.ciphertext_sha256,
+            "scrubbed": False,
+        },
+    )
+    return AddResult(dataset=summary, skipped=reader.skipped, input_sha256=input_sha256)
+
+
+def open_dataset(ws: Workspace, name: str) -> tuple[Path, Manifest, bytes]:
+    """Locate, unlock and authenticate a dataset's manifest."""
+    directory = _require_present(ws, name)
+    unverified = read_manifest_unverified(directory)
+    kek = ws.kek()
+    try:
+        dek = ws.keyring().get(kek, key_name(unverified.dataset_id))
+    except KeyProviderError:
+        raise DecryptionError(
+            f"dataset {name}: no data key for this manifest (manifest modified, or dataset removed)"
+        ) from None
+    manifest = read_manifest(directory, dek)
+    if manifest.name != name:
+        raise DecryptionError(
+            f"dataset {name}: manifest belongs to dataset {manifest.name} (directory renamed)"
+        )
+    return directory, manifest, dek
+
+
+def read_dataset(ws: Workspace, name: str) -> Iterator[dict[str, Any]]:
+    """Decrypt a dataset's records in memory; plaintext never touches the disk."""
+    directory, manifest, dek = open_dataset(ws, name)
+    return iter_records(directory, manifest, dek)
+
+
+def list_datasets(ws: Workspace) -> list[DatasetSummary]:
+    if not ws.datasets_dir.is_dir():
+        return []
+    names = sorted(p.name for p in ws.datasets_dir.iterdir() if not p.name.startswith("."))
+    return [DatasetSummary.of(open_dataset(ws, n)[1]) for n in names]
+
+
+def show_dataset(ws: Workspace, name: str) -> DatasetSummary:
+    return DatasetSummary.of(open_dataset(ws, name)[1])
+
+
+def verify_dataset(
+    ws: Workspace, name: str, *, on_record: OnRecord | None = None
+) -> DatasetSummary:
+    """Decrypt every shard and check counts and hashes against the authenticated manifest."""
+    directory, manifest, dek = open_dataset(ws, name)
+    content = hashlib.sha256()
+    count = 0
+    for record in iter_records(directory, manifest, dek):
+        content.update(encode_record(record))
+        count += 1
+        if on_record is not None:
+            on_record(count)
+    if count != manifest.record_count or content.hexdigest() != manifest.content_sha256:
+        raise DecryptionError(f"dataset {name}: content does not match the manifest")
+    return DatasetSummary.of(manifest)
+
+
+def export_dataset(ws: Workspace, name: str, out: Path) -> ExportResult:
+    """``securetune data export``: the one place plaintext is written, at the user's request."""
+    directory, manifest, dek = open_dataset(ws, name)
+    out = Path(out)
+    if out.exists() and out.is_dir():
+        raise InputError(f"cannot write {out}: it is a directory")
+    as_csv = out.suffix.lower() == ".csv"
+    count = 0
+    try:
+        with atomic_writer(out) as fh:
+            if as_csv:
+                text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+                writer = csv.DictWriter(text, fieldnames=list(manifest.schema))
+                writer.writeheader()
+            for record in iter_records(directory, manifest, dek):
+                if as_csv:
+                    writer.writerow({k: _csv_cell(v) for k, v in record.items()})
+                else:
+                    line = encode_record(record)
+                    fh.write(line)
+                count += 1
+            if as_csv:
+                text.flush()
+                text.detach()
+    except PermissionError:
+        raise InputError(f"cannot write {out}: permission denied") from None
+    except FileNotFoundError:
+        raise InputError(f"cannot write {out}: the directory does not exist") from None
+    out_sha256 = file_sha256(out)
+    ws.record(
+        "data.export",
+        {
+            "dataset": name,
+            "dataset_id": manifest.dataset_id,
+            "records": count,
+            "format": "csv" if as_csv else "jsonl",
+            "out_sha256": out_sha256,
+        },
+    )
+    return ExportResult(name=name, records=count, out=str(out), sha256=out_sha256)
+
+
+def _csv_cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+
+
+def remove_dataset(ws: Workspace, name: str) -> DatasetSummary:
+    """Crypto-shred: destroy the data key first, then delete the ciphertext.
+
+    Once the wrapped key is gone from the keyring, copies of the ciphertext (backups,
+    snapshots) are unreadable even with the workspace key.
+    """
+    directory = _require_present(ws, name)
+    manifest = read_manifest_unverified(directory)
+    keyring = ws.keyring()
+    ws.kek()  # refuse to shred with the wrong key: the ledger event must be signable
+    keyring.remove(key_name(manifest.dataset_id))
+    keyring.save(ws.keyring_path)
+    graveyard = ws.datasets_dir / f".tmp-rm-{manifest.dataset_id}"
+    os.rename(directory, graveyard)
+    fsync_dir(ws.datasets_dir)
+    shutil.rmtree(graveyard)
+    ws.record(
+        "data.rm",
+        {"dataset": name, "dataset_id": manifest.dataset_id, "crypto_shredded": True},
+    )
+    return DatasetSummary.of(manifest)

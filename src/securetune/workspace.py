@@ -1,0 +1,428 @@
+"""The on-disk layout of a workspace, and the few operations that span all of it.
+
+```
+<workspace>/
+  securetune.yaml        config: id, key provider, ledger identity (no secrets)
+  keys/                  0700
+    keyring.json         every wrapped key (data keys, ledger signing key), 0600
+    kek.key              the key-encryption key, file provider only, 0600
+  datasets/<name>/       encrypted datasets (see securetune.crypto.dataset)
+  runs/                  training runs
+  ledger/                log.jsonl + signed checkpoint (see docs/LEDGER.md)
+  .lock                  held by any command that writes
+```
+
+Every command that changes the workspace takes the lock, does its work, and calls
+:meth:`Workspace.record`, which appends a ledger event and signs a new checkpoint. A copy
+of the latest checkpoint and the ledger public key is kept in a *witness* directory
+outside the workspace, so that rolling the workspace back to an older state (log and
+checkpoint together) is detected by the next ``audit verify``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import getpass
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import filelock
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from securetune import __version__
+from securetune.audit.checkpoint import Checkpoint, open_signed_checkpoint, verifier_key
+from securetune.audit.ledger import Entry, Ledger, VerifyResult, verify_ledger
+from securetune.crypto.keyring import Keyring
+from securetune.crypto.keys import (
+    EnvKeyProvider,
+    FileKeyProvider,
+    KeyProvider,
+    PassphraseKeyProvider,
+    PassphrasePrompt,
+)
+from securetune.errors import KeyProviderError, LedgerError, LockError, WorkspaceError
+from securetune.fsutil import atomic_write_bytes, fsync_dir, make_private_dir
+
+CONFIG_FILE = "securetune.yaml"
+WORKSPACE_ENV = "SECURETUNE_WORKSPACE"
+SIGNING_KEY_NAME = "ledger-signing"
+ROTATION_DIR = "rotate.pending"
+COMMIT_MARKER = "COMMIT"
+
+ProviderKind = Literal["file", "passphrase", "env"]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def default_actor() -> str:
+    """Who ran the command, for the ledger: local user and host, nothing more."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+class WorkspaceConfig(BaseModel):
+    """``securetune.yaml``. Unknown keys are errors: a misspelt setting must not be ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    workspace_id: str
+    created: str
+    securetune_version: str
+    key_provider: ProviderKind = "file"
+    key_env_variable: str = "SECURETUNE_KEY"
+    ledger_origin: str
+    ledger_key_name: str
+    ledger_public_key: str  # base64 raw Ed25519 public key
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """How the caller supplies secrets. Passed in, never read from globals at import."""
+
+    environ: Mapping[str, str]
+    passphrase_prompt: PassphrasePrompt | None = None
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    keys_rewrapped: int
+    old_kek_id: str
+    new_kek_id: str
+
+
+def kek_id(kek: bytes) -> str:
+    """A fingerprint of a KEK that is safe to log: it reveals nothing usable about the key."""
+    return hmac.new(kek, b"securetune kek id v1", hashlib.sha256).hexdigest()[:16]
+
+
+def find_root(explicit: Path | None, environ: Mapping[str, str], cwd: Path) -> Path:
+    """``--workspace`` wins, then ``SECURETUNE_WORKSPACE``, then the current directory."""
+    if explicit is not None:
+        return Path(explicit)
+    if environ.get(WORKSPACE_ENV):
+        return Path(environ[WORKSPACE_ENV])
+    return cwd
+
+
+class Workspace:
+    """A securetune workspace. Use :meth:`init` or :meth:`open`, not the constructor."""
+
+    def __init__(
+        self,
+        root: Path,
+        config: WorkspaceConfig,
+        *,
+        secrets: Secrets,
+        witness_dir: Path | None,
+        clock: Clock = utc_now,
+        actor: str | None = None,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.secrets = secrets
+        self.witness_dir = witness_dir
+        self.clock = clock
+        self.actor = actor or default_actor()
+        self._kek: bytes | None = None
+        self._lock = filelock.FileLock(str(root / ".lock"), timeout=0)
+
+    # -- layout -------------------------------------------------------------------------
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.keys_dir / "keyring.json"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.root / "datasets"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.root / "ledger"
+
+    @property
+    def id(self) -> str:
+        return self.config.workspace_id
+
+    # -- creation and opening --------------------------------------------------------------
+    @classmethod
+    def init(
+        cls,
+        root: Path,
+        *,
+        secrets: Secrets,
+        key_provider: ProviderKind = "file",
+        key_env_variable: str = "SECURETUNE_KEY",
+        witness_dir: Path | None = None,
+        clock: Clock = utc_now,
+        actor: str | None = None,
+    ) -> Workspace:
+        root = Path(root)
+        if (root / CONFIG_FILE).exists():
+            raise WorkspaceError(f"{root} is already a securetune workspace")
+        root.mkdir(parents=True, exist_ok=True)
+        workspace_id = str(uuid.uuid4())
+        signing_key = Ed25519PrivateKey.generate()
+        public_raw = signing_key.public_key().public_bytes_raw()
+        config = WorkspaceConfig(
+            workspace_id=workspace_id,
+            created=clock().isoformat(timespec="seconds"),
+            securetune_version=__version__,
+            key_provider=key_provider,
+            key_env_variable=key_env_variable,
+            ledger_origin=f"securetune/{workspace_id}",
+            ledger_key_name=f"securetune-{workspace_id[:8]}",
+            ledger_public_key=base64.b64encode(public_raw).decode(),
+        )
+        ws = cls(root, config, secrets=secrets, witness_dir=witness_dir, clock=clock, actor=actor)
+        make_private_dir(ws.keys_dir)
+        new = ws.provider().new_key()
+        for name, content in new.files.items():
+            atomic_write_bytes(ws.keys_dir / name, content)
+        keyring = Keyring.create(workspace_id, new.key, {"kind": key_provider, **new.params})
+        keyring.add(new.key, SIGNING_KEY_NAME, signing_key.private_bytes_raw())
+        keyring.save(ws.keyring_path)
+        for d in (ws.datasets_dir, ws.runs_dir):
+            make_private_dir(d)
+        ws._kek = new.key
+        with ws.locked():
+            Ledger.create(
+                ws.ledger_dir,
+                signing_key=signing_key,
+                origin=config.ledger_origin,
+                actor=ws.actor,
+                payload={
+                    "workspace_id": workspace_id,
+                    "securetune_version": __version__,
+                    "key_provider": key_provider,
+                    "kek_id": kek_id(new.key),
+                    "ledger_public_key": config.ledger_public_key,
+                },
+                clock=clock,
+            )
+            # The config is written last: a workspace is only "there" once it is complete.
+            atomic_write_bytes(root / CONFIG_FILE, _dump_config(config), mode=0o644)
+            ws._update_witness()
+        return ws
+
+    @classmethod
+    def open(
+        cls,
+        root: Path,
+        *,
+        secrets: Secrets,
+        witness_dir: Path | None = None,
+        clock: Clock = utc_now,
+        actor: str | None = None,
+    ) -> Workspace:
+        root = Path(root)
+        path = root / CONFIG_FILE
+        if not path.is_file():
+            raise WorkspaceError(
+                f"{root} is not a securetune workspace (no {CONFIG_FILE}); run `securetune init` "
+                f"or pass --workspace / set {WORKSPACE_ENV}"
+            )
+        try:
+            config = WorkspaceConfig.model_validate(
+                yaml.safe_load(path.read_text(encoding="utf-8"))
+            )
+        except (yaml.YAMLError, ValidationError, UnicodeDecodeError) as exc:
+            first = exc.errors()[0] if isinstance(exc, ValidationError) else None
+            where = f" (field {'.'.join(map(str, first['loc']))}: {first['msg']})" if first else ""
+            raise WorkspaceError(f"workspace config {path} is malformed{where}") from None
+        ws = cls(root, config, secrets=secrets, witness_dir=witness_dir, clock=clock, actor=actor)
+        return ws
+
+    # -- keys --------------------------------------------------------------------------------
+    def provider(self) -> KeyProvider:
+        kind = self.config.key_provider
+        if kind == "file":
+            return FileKeyProvider(self.keys_dir)
+        if kind == "env":
+            return EnvKeyProvider(self.config.key_env_variable, self.secrets.environ)
+        if self.secrets.passphrase_prompt is None:
+            raise KeyProviderError("this workspace is protected by a passphrase and none was given")
+        return PassphraseKeyProvider(self.secrets.passphrase_prompt)
+
+    def keyring(self) -> Keyring:
+        return Keyring.load(self.keyring_path)
+
+    def kek(self) -> bytes:
+        """The unlocked KEK, checked against the keyring once per process."""
+        if self._kek is None:
+            keyring = self.keyring()
+            kek = self.provider().load_key(keyring.provider)
+            keyring.verify_kek(kek)
+            self._kek = kek
+        return self._kek
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        raw = self.keyring().get(self.kek(), SIGNING_KEY_NAME)
+        return Ed25519PrivateKey.from_private_bytes(raw)
+
+    def public_key(self) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(self.config.ledger_public_key))
+
+    def verifier_key(self) -> str:
+        return verifier_key(self.config.ledger_key_name, self.public_key())
+
+    def rotate_keys(self) -> RotationResult:
+        """Make a new KEK and re-wrap every key under it; the old KEK stops working.
+
+        Crash safety: the new keyring (and new key file) are staged in ``keys/rotate.pending``
+        and marked committed before anything is moved into place; :meth:`recover` finishes a
+        committed rotation or discards an uncommitted one.
+        """
+        self._require_lock()
+        old = self.kek()
+        new = self.provider().new_key(rotating=True)
+        if hmac.compare_digest(new.key, old):
+            raise KeyProviderError("the new key is the same as the current key")
+        keyring = self.keyring()
+        rewrapped = keyring.rewrapped(
+            old, new.key, {"kind": self.config.key_provider, **new.params}
+        )
+        staging = self.keys_dir / ROTATION_DIR
+        shutil.rmtree(staging, ignore_errors=True)
+        make_private_dir(staging)
+        atomic_write_bytes(staging / self.keyring_path.name, rewrapped.to_bytes())
+        for name, content in new.files.items():
+            atomic_write_bytes(staging / name, content)
+        atomic_write_bytes(staging / COMMIT_MARKER, b"")
+        self._apply_rotation(staging)
+        self._kek = new.key
+        return RotationResult(
+            keys_rewrapped=len(keyring.wrapped), old_kek_id=kek_id(old), new_kek_id=kek_id(new.key)
+        )
+
+    def _apply_rotation(self, staging: Path) -> None:
+        for item in sorted(staging.iterdir()):
+            if item.name != COMMIT_MARKER:
+                os.replace(item, self.keys_dir / item.name)
+        fsync_dir(self.keys_dir)
+        (staging / COMMIT_MARKER).unlink()
+        staging.rmdir()
+
+    def recover(self) -> None:
+        """Finish or discard work a killed process left behind. Called under the lock."""
+        staging = self.keys_dir / ROTATION_DIR
+        if staging.is_dir():
+            if (staging / COMMIT_MARKER).exists():
+                self._apply_rotation(staging)
+            else:
+                shutil.rmtree(staging)
+        if self.datasets_dir.is_dir():
+            for tmp in self.datasets_dir.glob(".tmp-*"):
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    # -- locking and the ledger ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[Workspace]:
+        """Hold the workspace write lock; a second writer fails at once with LockError."""
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise LockError(
+                f"workspace {self.root} is locked by another securetune process; try again when it finishes"
+            ) from None
+        try:
+            if (self.root / CONFIG_FILE).exists():
+                self.recover()
+            yield self
+        finally:
+            self._lock.release()
+
+    def _require_lock(self) -> None:
+        if not self._lock.is_locked:
+            raise WorkspaceError("internal: this operation must run under Workspace.locked()")
+
+    def record(self, event: str, payload: Mapping[str, Any]) -> Entry:
+        """Append one ledger event and sign a new checkpoint covering it."""
+        self._require_lock()
+        ledger = Ledger.open(self.ledger_dir, clock=self.clock)
+        entry = ledger.append(event, payload, actor=self.actor)
+        ledger.write_checkpoint(self.signing_key())
+        self._update_witness()
+        return entry
+
+    def verify_ledger(self, *, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
+        """Verify the ledger against the witness (if any) and update the witness."""
+        key = public_key or self.public_key()
+        trusted = self._trusted_checkpoint(key)
+        result = verify_ledger(self.ledger_dir, key, trusted=trusted)
+        if public_key is None:
+            self._update_witness()
+        return result
+
+    # -- witness ------------------------------------------------------------------------------
+    @property
+    def _witness_path(self) -> Path | None:
+        return None if self.witness_dir is None else self.witness_dir / f"{self.id}.json"
+
+    def _trusted_checkpoint(self, key: Ed25519PublicKey) -> Checkpoint | None:
+        path = self._witness_path
+        if path is None or not path.exists():
+            return None
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            seen_key, note = doc["ledger_public_key"], doc["checkpoint"].encode()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise LedgerError(f"witness file {path} is malformed") from None
+        current = base64.b64encode(key.public_bytes_raw()).decode()
+        if seen_key != current:
+            raise LedgerError(
+                "the ledger public key differs from the one this machine saw before: "
+                "the workspace's signing key was replaced"
+            )
+        return open_signed_checkpoint(note, key, self.config.ledger_key_name)
+
+    def _update_witness(self) -> None:
+        path = self._witness_path
+        if path is None:
+            return
+        note = (self.ledger_dir / "checkpoint").read_text(encoding="utf-8")
+        doc = {"ledger_public_key": self.config.ledger_public_key, "checkpoint": note}
+        make_private_dir(path.parent)
+        atomic_write_bytes(path, json.dumps(doc, indent=2).encode())
+
+
+def _dump_config(config: WorkspaceConfig) -> bytes:
+    header = "# securetune workspace config: no secrets here. Unknown keys are errors.\n"
+    return (header + yaml.safe_dump(config.model_dump(), sort_keys=True)).encode()
+
+
+def default_witness_dir(environ: Mapping[str, str]) -> Path:
+    """Outside the workspace on purpose: a rollback of the workspace cannot roll this back."""
+    if environ.get("SECURETUNE_WITNESS_DIR"):
+        return Path(environ["SECURETUNE_WITNESS_DIR"])
+    state = environ.get("XDG_STATE_HOME") or str(
+        Path(environ.get("HOME", "~")).expanduser() / ".local/state"
+    )
+    return Path(state) / "securetune" / "witness"
