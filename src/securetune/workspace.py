@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from securetune import __version__
 from securetune.audit.checkpoint import Checkpoint, open_signed_checkpoint, verifier_key
-from securetune.audit.ledger import Entry, Ledger, VerifyResult, verify_ledger
+from securetune.audit.ledger import CHECKPOINT_FILE, Entry, Ledger, VerifyResult, verify_ledger
 from securetune.crypto.keyring import Keyring
 from securetune.crypto.keys import (
     EnvKeyProvider,
@@ -198,7 +198,8 @@ class Workspace:
             key_provider=key_provider,
             key_env_variable=key_env_variable,
             ledger_origin=f"securetune/{workspace_id}",
-            ledger_key_name=f"securetune-{workspace_id[:8]}",
+            # C2SP convention: the note key name is the log origin.
+            ledger_key_name=f"securetune/{workspace_id}",
             ledger_public_key=base64.b64encode(public_raw).decode(),
         )
         ws = cls(root, config, secrets=secrets, witness_dir=witness_dir, clock=clock, actor=actor)
@@ -407,7 +408,7 @@ class Workspace:
         path = self._witness_path
         if path is None:
             return
-        note = (self.ledger_dir / "checkpoint").read_text(encoding="utf-8")
+        note = (self.ledger_dir / CHECKPOINT_FILE).read_text(encoding="utf-8")
         doc = {"ledger_public_key": self.config.ledger_public_key, "checkpoint": note}
         make_private_dir(path.parent)
         atomic_write_bytes(path, json.dumps(doc, indent=2).encode())

@@ -6,6 +6,7 @@ import click
 
 from securetune.audit.checkpoint import parse_verifier_key
 from securetune.cli.context import AppContext, emit, pass_app
+from securetune.errors import LedgerError
 
 
 @click.group()
@@ -24,7 +25,13 @@ def audit() -> None:
 def verify(app: AppContext, pubkey: str | None, as_json: bool) -> None:
     """Check every entry, link and signature, and consistency with the last checkpoint seen."""
     ws = app.open()
-    key = parse_verifier_key(pubkey, ws.config.ledger_key_name) if pubkey else None
+    key = None
+    if pubkey:
+        name, key = parse_verifier_key(pubkey)
+        if name != ws.config.ledger_key_name:
+            raise LedgerError(
+                f"the verifier key is for {name}, but this ledger is signed as {ws.config.ledger_key_name}"
+            )
     result = ws.verify_ledger(public_key=key)
     emit(
         {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,7 +16,29 @@ from securetune.cli.keys import keys
 from securetune.errors import SecuretuneError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class SecuretuneGroup(click.Group):
+    """Turns library errors into ``error: <one line>`` on stderr and a non-zero exit.
+
+    With ``--debug`` (or ``SECURETUNE_DEBUG=1``) the exception propagates with its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SecuretuneError as exc:
+            if isinstance(ctx.obj, AppContext) and ctx.obj.debug:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted; nothing partial was kept", err=True)
+            ctx.exit(130)
+
+
+@click.group(
+    cls=SecuretuneGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--workspace",
     "-w",
@@ -47,29 +69,5 @@ cli.add_command(audit)
 
 
 def main() -> None:
-    """Console entry point: library errors become one line on stderr and a non-zero exit."""
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except SecuretuneError as exc:
-        if _debug_requested():
-            raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("error: interrupted; nothing partial was kept", err=True)
-        sys.exit(130)
-
-
-def _debug_requested() -> bool:
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and isinstance(ctx.find_root().obj, AppContext):
-        return ctx.find_root().obj.debug
-    return "--debug" in sys.argv
+    """Console entry point."""
+    cli(prog_name="securetune")

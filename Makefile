@@ -1,0 +1,35 @@
+# The README's commands. Each target creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint bench docs clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	bash examples/medical/demo.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench examples
+	$(PY) -m securetune.cli.docs --check docs/cli.md
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/crypto.py --json --size-mb 256 --out bench/results/crypto.json
+	$(PY) bench/ledger.py --json --entries 100000 --out bench/results/ledger.json
+
+docs: $(STAMP)
+	$(PY) -m securetune.cli.docs > docs/cli.md
+
+clean:
+	rm -rf $(VENV) demo-workspace .pytest_cache .ruff_cache

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The end-to-end walk-through on built-in defaults: `make demo` runs this.
+# Everything happens in ./demo-workspace (recreated each run) and nothing touches the network.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ST="${ST:-.venv/bin/securetune}"
+WS="demo-workspace"
+export SECURETUNE_WORKSPACE="$WS"
+# Keep the demo's witness (the copy of the last signed checkpoint) beside the demo, not in ~.
+export SECURETUNE_WITNESS_DIR="$WS.witness"
+rm -rf "$WS" "$WS.witness"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. Create a workspace (keys 0600, datasets, runs, signed ledger)"
+"$ST" init
+
+step "2. Encrypt the synthetic clinical notes as they are (marked UNSCRUBBED)"
+"$ST" data add examples/medical/notes.jsonl --name notes-raw
+"$ST" data ls
+"$ST" data show notes-raw
+
+step "3. Verify the dataset: every chunk authenticated against the manifest"
+"$ST" data verify notes-raw
+
+step "4. No plaintext on disk: search the workspace for a name from the notes"
+if grep -rq "Okafor" "$WS"; then echo "FAIL: plaintext found in the workspace"; exit 1; fi
+echo "no plaintext marker found in $WS"
+
+step "5. Rotate the workspace key (re-wraps data keys; data is not re-encrypted)"
+"$ST" keys rotate
+"$ST" data verify notes-raw
+
+step "6. Verify the signed audit ledger"
+"$ST" audit verify
+"$ST" audit verify --json
+
+cat <<'TXT'
+
+Done. Coming next in securetune (tracked as issues):
+  securetune scrub   PHI/PII de-identification under HIPAA / GDPR policies (Presidio + our recognizers)
+  securetune train   LoRA fine-tuning under DP-SGD with an explicit (epsilon, delta) budget
+  securetune check   memorization measurements; securetune report for compliance review
+TXT

@@ -1,0 +1,76 @@
+"""Shared fixtures. Every test runs under pytest-socket (see pyproject addopts): any attempt
+to open a network socket fails the test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from securetune.cli.main import cli
+from securetune.workspace import Secrets, Workspace
+
+# Planted in test records so scans can prove no plaintext leaks anywhere.
+MARKER = "ZEPHYRINE-QUISTGAARD-7731"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in (
+        "SECURETUNE_WORKSPACE",
+        "SECURETUNE_KEY",
+        "SECURETUNE_PASSPHRASE",
+        "SECURETUNE_DEBUG",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SECURETUNE_WITNESS_DIR", str(tmp_path / "witness"))
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace.init(
+        tmp_path / "ws",
+        secrets=Secrets(environ={}),
+        witness_dir=tmp_path / "witness",
+        actor="tester@test",
+    )
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    records = [
+        {
+            "id": i,
+            "patient_id": f"p{i % 3}",
+            "text": f"note {i} for {MARKER} seen on 3/{i + 1}/2024",
+        }
+        for i in range(25)
+    ]
+    return write_jsonl(tmp_path / "notes.jsonl", records)
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Callable[..., Result]]:
+    """Invoke the CLI against tmp_path/ws; returns click's Result (stdout and stderr apart)."""
+    runner = CliRunner()
+    env = {
+        "SECURETUNE_WORKSPACE": str(tmp_path / "ws"),
+        "SECURETUNE_WITNESS_DIR": str(tmp_path / "witness"),
+    }
+
+    def invoke(
+        *args: str, env_extra: dict[str, str] | None = None, input: str | None = None
+    ) -> Result:
+        return runner.invoke(
+            cli, list(args), env={**env, **(env_extra or {})}, input=input, catch_exceptions=False
+        )
+
+    yield invoke
