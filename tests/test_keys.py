@@ -138,5 +138,5 @@ def test_rotation_interrupted_after_commit_is_completed(ws: Workspace) -> None:
 def test_keyring_unreadable_is_a_clear_error(ws: Workspace) -> None:
     shutil.copy(ws.keyring_path, ws.root / "backup")
     ws.keyring_path.write_text("{not json")
-    with pytest.raises(KeyProviderError, match="keyring .* is malformed"):
+    with pytest.raises(KeyProviderError, match=r"keyring .* is malformed"):
         reopen(ws).kek()

@@ -64,7 +64,7 @@ def test_workspace_option_beats_environment_beats_current_directory(tmp_path: Pa
 
 def test_a_second_writer_gets_a_lock_error_not_corruption(ws: Workspace) -> None:
     other = Workspace.open(ws.root, secrets=Secrets(environ={}))
-    with ws.locked(), pytest.raises(LockError, match="locked by another securetune process"):
+    with ws.locked(), pytest.raises(LockError, match="locked by another securetune process"):  # noqa: SIM117
         with other.locked():
             pass  # pragma: no cover - never reached
     with other.locked():

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from securetune.crypto.dataset import (
+    DEFAULT_SHARD_BYTES,
     DatasetWriter,
     Manifest,
     check_name,
@@ -114,6 +115,7 @@ def create_dataset(
     *,
     provenance: Mapping[str, Any],
     on_record: OnRecord | None = None,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> Manifest:
     """Encrypt ``records`` into a new dataset; nothing is visible unless it all succeeds."""
     target = _require_absent(ws, name)
@@ -122,7 +124,7 @@ def create_dataset(
     dek = new_data_key()
     tmp = ws.datasets_dir / f".tmp-{dataset_id}"
     make_private_dir(tmp)
-    writer = DatasetWriter(tmp, dataset_id, dek)
+    writer = DatasetWriter(tmp, dataset_id, dek, shard_bytes=shard_bytes)
     try:
         for count, record in enumerate(records, start=1):
             writer.write(record)

@@ -292,9 +292,9 @@ def _iter_shard(
         raise DatasetError(f"{where} is missing") from None
     count = 0
     with fh:
-        reader = StreamReader(fh, dek, context=shard_context(manifest.dataset_id, index))
         pending = b""
         try:
+            reader = StreamReader(fh, dek, context=shard_context(manifest.dataset_id, index))
             for chunk in reader:
                 pending += chunk
                 *lines, pending = pending.split(b"\n")

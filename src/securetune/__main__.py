@@ -1,0 +1,5 @@
+"""``python -m securetune`` is the same as the ``securetune`` command."""
+
+from securetune.cli.main import main
+
+main()
