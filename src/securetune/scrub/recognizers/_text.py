@@ -1,0 +1,205 @@
+"""Shared token scan for the dictionary recognizers.
+
+Why not spaCy tokens: our rules need raw character neighbours (the "." after an initial,
+the line a word sits on, whether that line carries case information), and one regex pass
+over the note is cheaper than walking spaCy ``Token`` objects from Python.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from securetune.scrub.dictionaries import Dictionaries
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z']*(?:-[A-Za-z][A-Za-z']*)*")
+
+_IRREGULAR = frozenset(
+    [
+        "began",
+        "begun",
+        "brought",
+        "bought",
+        "caught",
+        "thought",
+        "taught",
+        "sought",
+        "went",
+        "gone",
+        "came",
+        "done",
+        "did",
+        "felt",
+        "kept",
+        "left",
+        "lost",
+        "made",
+        "meant",
+        "met",
+        "paid",
+        "said",
+        "sent",
+        "slept",
+        "spent",
+        "stood",
+        "told",
+        "took",
+        "understood",
+        "woke",
+        "woken",
+        "wore",
+        "worn",
+        "wrote",
+        "written",
+        "gave",
+        "given",
+        "ate",
+        "eaten",
+        "fell",
+        "fallen",
+        "held",
+        "heard",
+        "knew",
+        "known",
+        "lay",
+        "laid",
+        "led",
+        "ran",
+        "saw",
+        "seen",
+        "sat",
+        "spoke",
+        "spoken",
+    ]
+)
+
+
+class Kind(Enum):
+    """How a token may take part in a name."""
+
+    STOP = "stop"  # function word / clinical shorthand: never a name
+    INITIAL = "initial"  # a single letter (with or without a following ".")
+    NAME = "name"  # census name, not an ordinary word: a name on its own
+    AMBIG = "ambig"  # census name that is also an ordinary word: needs context
+    UNKNOWN = "unknown"  # in no list: a name with context (rare surnames)
+    COMMON = "common"  # ordinary English or medical word, not a name
+
+
+@dataclass(slots=True)
+class Tok:
+    """A word with its offsets and what the dictionaries say about it."""
+
+    start: int
+    end: int
+    text: str
+    low: str
+    kind: Kind
+    cap: bool  # starts with a capital letter
+    cased: bool  # its line mixes upper and lower case, so ``cap`` means something
+    line: int
+
+
+def _is_ordinary(word: str, d: Dictionaries) -> bool:
+    if d.is_common(word) or word in _IRREGULAR:
+        return True
+    candidates: list[str] = []
+    if word.endswith("ies"):
+        candidates.append(word[:-3] + "y")
+    if word.endswith("es"):
+        candidates.append(word[:-2])
+    if word.endswith("s") and not word.endswith("ss"):
+        candidates.append(word[:-1])
+    if word.endswith("ed"):
+        candidates += [word[:-2], word[:-1]]
+        if len(word) > 4 and word[-3] == word[-4]:
+            candidates.append(word[:-3])
+    if word.endswith("ing"):
+        candidates += [word[:-3], word[:-3] + "e"]
+        if len(word) > 5 and word[-4] == word[-5]:
+            candidates.append(word[:-4])
+    if word.endswith("er") or word.endswith("ly"):
+        candidates += [word[:-2], word[:-1]]
+    if word.endswith("est"):
+        candidates += [word[:-3], word[:-2]]
+    return any(len(c) >= 3 and (c in d.english or c in d.medical) for c in candidates)
+
+
+def classify(word: str, d: Dictionaries) -> Kind:
+    """Classify one lower-cased word (no hyphen)."""
+    if word in d.stopwords:
+        return Kind.STOP
+    if len(word) == 1:
+        return Kind.INITIAL
+    named = d.is_name(word)
+    ordinary = _is_ordinary(word, d)
+    if named and ordinary:
+        return Kind.AMBIG
+    if named:
+        return Kind.NAME if len(word) >= 3 else Kind.AMBIG
+    if ordinary or len(word) < 3:
+        return Kind.COMMON
+    return Kind.UNKNOWN
+
+
+_RANK = {Kind.NAME: 4, Kind.UNKNOWN: 3, Kind.AMBIG: 2, Kind.COMMON: 1, Kind.STOP: 0}
+
+
+def classify_token(text: str, d: Dictionaries) -> Kind:
+    """Classify a token; a hyphenated token takes its most name-like part."""
+    low = text.lower()
+    if low.endswith("'s"):
+        low = low[:-2]
+    low = low.strip("'")
+    if not low:
+        return Kind.STOP
+    if "-" not in low:
+        return classify(low, d)
+    parts = [classify(p, d) for p in low.split("-") if p]
+    if any(p in (Kind.STOP, Kind.INITIAL) for p in parts):
+        return Kind.COMMON
+    return max(parts, key=lambda k: _RANK[k])
+
+
+def line_cased(text: str) -> list[bool]:
+    """Per line: True when it has enough lower- and upper-case letters to trust case."""
+    out = []
+    for line in text.split("\n"):
+        lower = sum(c.islower() for c in line)
+        upper = sum(c.isupper() for c in line)
+        out.append(lower >= 3 and upper >= 1 and lower > upper)
+    return out
+
+
+def tokenize(text: str, d: Dictionaries) -> list[Tok]:
+    """All words of ``text`` with their classification."""
+    cased = line_cased(text)
+    toks: list[Tok] = []
+    line = 0
+    pos = 0
+    for m in _WORD.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        word = m.group()
+        low = word.lower()
+        if low.endswith("'s"):
+            low = low[:-2]
+        low = low.strip("'")
+        toks.append(
+            Tok(
+                start=m.start(),
+                end=m.start() + len(word.rstrip("'")),
+                text=word,
+                low=low,
+                kind=classify_token(word, d),
+                cap=word[0].isupper(),
+                cased=cased[line],
+                line=line,
+            )
+        )
+    return toks
+
+
+def gap(text: str, a: Tok, b: Tok) -> str:
+    """The characters between two tokens."""
+    return text[a.end : b.start]

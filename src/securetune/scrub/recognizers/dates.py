@@ -1,0 +1,114 @@
+"""Dates in every clinical form, and bare years.
+
+Shapes: ``7/22``, ``7/22/97``, ``8/16/2017``, ``8-16-2017``, ``2017-08-16``, ``4/97``
+(month/year), ``Nov. 2016``, ``November 3rd``, ``3 Nov``, ``'92``, ``74'``, ``on the 3rd``,
+``the 11th``, and four-digit years 1900-2039. Look-alikes are refused: blood pressures
+(``120/80``: no month 120), pain and strength scores (``8/10``, ``5/5``), ratios after
+"pain", military times after "at"/"@", and dose or volume numbers followed by a unit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
+
+_MONTHS = (
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+_ORD = r"(?:[12]?\d|3[01])(?:st|nd|rd|th)?"
+_UNIT = r"(?:mg|mcg|ml|cc|l|g|kg|u|units?|mmhg|hrs?|h|min|mins|meq|%|x)\b"
+
+_NUMERIC = re.compile(
+    r"(?<![\w/.:-])"
+    r"(?:(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])[/-](?:19|20)?\d\d"  # m/d/y
+    r"|(?:19|20)\d\d-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])"  # iso
+    r"|(?:0?[1-9]|1[0-2])/(?:\d\d|(?:19|20)\d\d))"  # m/d or m/yy or m/yyyy
+    r"(?![\w/]|\.\d|-\d)",
+    re.IGNORECASE,
+)
+_MONTH_NAME = re.compile(
+    rf"(?<![\w])(?:(?:{_ORD})\s+(?:of\s+)?)?(?:{_MONTHS})\b\.?"
+    rf"(?:\s*(?:{_ORD})\b(?:,?\s*(?:19|20)?\d\d\b)?|,?\s*(?:19|20)\d\d\b|\s*'\d\d\b)?",
+    re.IGNORECASE,
+)
+_ORDINAL = re.compile(
+    r"(?<![\w])(?:(?:on|the|of)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?!\s*(?:degree|unit|time|dose|line|floor|day|week|grade|intercostal|ics|rib))",
+    re.IGNORECASE,
+)
+_APOS_YEAR = re.compile(r"(?<![\w'])'(\d\d)\b(?!')|(?<![\w'/.])(\d\d)'(?![\w'])")
+_YEAR = re.compile(r"(?<![\w/.:,-])((?:19\d\d|20[0-3]\d))(?![\w/:.]|-\d)")
+_YEAR_REFUSE_BEFORE = re.compile(
+    r"(?:\bat|@|approx\.?|approximately|around|until|till|by|since|from|~|\bx|q)\s*$",
+    re.IGNORECASE,
+)
+_YEAR_REFUSE_AFTER = re.compile(rf"\s*(?:{_UNIT}|-\s*\d|to\s+\d)", re.IGNORECASE)
+_SCORE_BEFORE = re.compile(
+    r"(?:pain|scale|score|strength|rated|rates|grade|motor|power|pulses?|[+-]|\bx)\s*(?:of\s*)?(?:is\s*)?$",
+    re.IGNORECASE,
+)
+_MAY_VERB = re.compile(r"^may\b\.?$", re.IGNORECASE)
+
+SCORE = 0.85
+
+
+class ClinicalDateRecognizer(SpanRecognizer):
+    """DATE_TIME for calendar dates and years (not clock times or durations)."""
+
+    VERSION = "1"
+
+    def __init__(self) -> None:
+        super().__init__(["DATE_TIME"], name="SecuretuneDateRecognizer")
+
+    def find(self, text: str) -> list[Span]:
+        spans: list[Span] = []
+        for m in _NUMERIC.finditer(text):
+            value = m.group()
+            before = text[max(0, m.start() - 20) : m.start()]
+            if re.fullmatch(r"\d{1,2}/\d{1,2}", value):
+                den = int(value.split("/")[1])
+                if _SCORE_BEFORE.search(before) or (
+                    den in (4, 5, 10)
+                    and int(value.split("/")[0]) <= den
+                    and _SCORE_BEFORE.search(before)
+                ):
+                    continue
+                if den == 10 and re.search(r"pain|/10", before + text[m.end() : m.end() + 8], re.I):
+                    continue
+                if re.match(rf"\s*{_UNIT}", text[m.end() : m.end() + 8], re.I):
+                    continue
+            spans.append((m.start(), m.end(), "DATE_TIME", SCORE))
+        for m in _MONTH_NAME.finditer(text):
+            word = m.group().strip()
+            bare = re.fullmatch(rf"(?:{_MONTHS})\.?", word, re.IGNORECASE)
+            if bare:
+                # a bare month name only when it cannot be a verb or an abbreviation
+                if word.lower().rstrip(".") in ("may", "mar", "dec", "jan", "jun", "aug"):
+                    continue
+                if len(word.rstrip(".")) <= 3 and not word.endswith("."):
+                    continue
+                if not (word[0].isupper() or word.endswith(".")):
+                    continue
+            if _MAY_VERB.match(word):
+                continue
+            spans.append((m.start(), m.start() + len(m.group().rstrip()), "DATE_TIME", SCORE))
+        for m in _ORDINAL.finditer(text):
+            spans.append((m.start(1), m.end(1), "DATE_TIME", SCORE))
+        for m in _APOS_YEAR.finditer(text):
+            spans.append((m.start(), m.end(), "DATE_TIME", SCORE))
+        for m in _YEAR.finditer(text):
+            before = text[max(0, m.start() - 16) : m.start()]
+            after = text[m.end() : m.end() + 10]
+            if _YEAR_REFUSE_BEFORE.search(before) or _YEAR_REFUSE_AFTER.match(after):
+                continue
+            spans.append((m.start(), m.end(), "DATE_TIME", SCORE))
+        return spans
+
+
+def build(_dictionaries) -> list[SpanRecognizer]:
+    """Factory for the ``dates`` family."""
+    return [ClinicalDateRecognizer()]
+
+
+register_family("dates", build, builtin=True)

@@ -1,0 +1,131 @@
+"""Identifying numbers that only a cue word tells apart from lab values.
+
+Each entity has cue words; a number (digits, optionally with letters, dashes or dots,
+at least 4 digits) right after its cue is that entity: ``MRN: 0012345``, ``acct #
+88-1234``, ``Medicaid ID XJ12345``, ``license no. D1234567``, ``pacemaker serial
+PJN123456``, ``VIN 1HGCM82633A004352``. Social security numbers and ZIP codes have
+shapes of their own (``123-45-6789``; ``MD 21201``, ``zip 21201-1234``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
+
+_ID = r"([A-Z]{0,4}[-#]?\d[\dA-Z./-]{2,}\d|[A-Z0-9]{2,}\d{3,}[A-Z0-9]*)"
+_SEP = r"[\s:#.]*(?:(?:no|num|number|id|#)\b[\s:#.]*)?"
+
+CUES: dict[str, str] = {
+    "MEDICAL_RECORD_NUMBER": r"mrn|mr\s*#|mr\s+no|medical\s+record(?:\s+number)?|med\s+rec|"
+    r"unit\s+(?:no|number)|hospital\s+(?:no|number)|chart(?:\s+(?:no|number))?|patient\s+id",
+    "ACCOUNT_NUMBER": r"account|acct|acc't|billing\s+(?:no|number)|visit\s+(?:no|number)|"
+    r"encounter\s+(?:no|number)",
+    "HEALTH_PLAN_ID": r"medicare|medicaid|member\s+id|subscriber(?:\s+id)?|policy|insurance"
+    r"(?:\s+id)?|health\s+plan|group\s+(?:no|number)|beneficiary(?:\s+id)?|hic",
+    "LICENSE_NUMBER": r"license|licence|lic|dea|npi|certificate|cert",
+    "DEVICE_ID": r"serial|s/n|sn|device(?:\s+id)?|model|lot|udi|implant\s+id",
+    "VEHICLE_ID": r"vin|license\s+plate|plate|tag",
+}
+_PATTERNS = {
+    entity: re.compile(rf"\b(?:{cue}){_SEP}{_ID}(?![\w])", re.IGNORECASE)
+    for entity, cue in CUES.items()
+}
+_VIN = re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")
+_SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
+_STATES = [
+    "AL",
+    "AK",
+    "AZ",
+    "AR",
+    "CA",
+    "CO",
+    "CT",
+    "DE",
+    "DC",
+    "FL",
+    "GA",
+    "HI",
+    "ID",
+    "IL",
+    "IN",
+    "IA",
+    "KS",
+    "KY",
+    "LA",
+    "ME",
+    "MD",
+    "MA",
+    "MI",
+    "MN",
+    "MS",
+    "MO",
+    "MT",
+    "NE",
+    "NV",
+    "NH",
+    "NJ",
+    "NM",
+    "NY",
+    "NC",
+    "ND",
+    "OH",
+    "OK",
+    "OR",
+    "PA",
+    "RI",
+    "SC",
+    "SD",
+    "TN",
+    "TX",
+    "UT",
+    "VT",
+    "VA",
+    "WA",
+    "WV",
+    "WI",
+    "WY",
+    "PR",
+]
+_ZIP = re.compile(
+    rf"(?:\b(?:{'|'.join(_STATES)})\.?,?\s+|\bzip(?:\s*code)?\s*[:#]?\s*)(\d{{5}}(?:-\d{{4}})?)\b"
+    r"|(?<![\w-])(\d{5}-\d{4})(?![\w-])",
+)
+
+SCORE = 0.85
+
+
+class ClinicalIdRecognizer(SpanRecognizer):
+    """Record, account, plan, license, device and vehicle numbers; SSN; ZIP codes."""
+
+    VERSION = "1"
+
+    def __init__(self) -> None:
+        super().__init__([*CUES, "US_SSN", "ZIP_CODE"], name="SecuretuneIdRecognizer")
+
+    def find(self, text: str) -> list[Span]:
+        spans: list[Span] = []
+        for entity, rx in _PATTERNS.items():
+            for m in rx.finditer(text):
+                value = m.group(1)
+                if sum(c.isdigit() for c in value) < 4:
+                    continue
+                spans.append((m.start(1), m.end(1), entity, SCORE))
+        for m in _VIN.finditer(text):
+            value = m.group()
+            if any(c.isalpha() for c in value) and sum(c.isdigit() for c in value) >= 5:
+                spans.append((m.start(), m.end(), "VEHICLE_ID", SCORE))
+        for m in _SSN.finditer(text):
+            spans.append((m.start(), m.end(), "US_SSN", SCORE))
+        for m in _ZIP.finditer(text):
+            g = 1 if m.group(1) else 2
+            spans.append((m.start(g), m.end(g), "ZIP_CODE", SCORE))
+        return spans
+
+
+def build(_dictionaries) -> list[SpanRecognizer]:
+    """Factory for the ``ids`` family."""
+    return [ClinicalIdRecognizer()]
+
+
+register_family("ids", build, builtin=True)

@@ -1,0 +1,399 @@
+"""Locations and facilities: a gazetteer plus the ways notes name hospitals.
+
+* places from the GeoNames gazetteer (US cities, states, counties, countries); a place
+  that is also an ordinary word or a person name needs a location cue before it
+  ("lives in", "from", "to", "at");
+* facilities anchored on a head word: ``Calvert Hospital``, ``kernan hosp``,
+  ``Carpenter Assisted Living``, ``Zagaria campus``, ``Frederick Memorial`` (the head
+  word itself is kept out of the span unless it is part of the name, like "Memorial");
+* religious hospital names: ``St. Agnes``, ``St Mary's``, ``Holy Cross``, ``Sacred Heart``;
+* hospital abbreviations after a location cue: ``to GH``, ``from VAMC``, ``the GBMC``;
+* ward names with a floor number after a transfer cue: ``transferred to Blake 7``.
+
+A facility word found by these rules is found again elsewhere in the same note.
+"""
+
+from __future__ import annotations
+
+import re
+
+from securetune.scrub.dictionaries import Dictionaries
+from securetune.scrub.recognizers._text import Kind, Tok, gap, tokenize
+from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
+
+CUES = frozenset(
+    ["in", "from", "to", "at", "near", "of", "by", "@", "the", "toward", "towards", "via"]
+)
+_STRONG_CUES = frozenset(["in", "from", "to", "at", "near", "@"])
+
+HEADS = frozenset(
+    [
+        "hospital",
+        "hospitals",
+        "hosp",
+        "hospiatal",
+        "hopital",
+        "clinic",
+        "clinics",
+        "rehab",
+        "rehabilitation",
+        "infirmary",
+        "hospice",
+        "campus",
+        "manor",
+        "sanitarium",
+        "sanatorium",
+    ]
+)
+#: Head phrases of two words: "medical center", "assisted living", "nursing home".
+HEAD_PAIRS = frozenset(
+    {
+        ("medical", "center"),
+        ("med", "center"),
+        ("med", "ctr"),
+        ("medical", "ctr"),
+        ("health", "center"),
+        ("health", "care"),
+        ("assisted", "living"),
+        ("nursing", "home"),
+        ("nursing", "facility"),
+        ("care", "center"),
+        ("cancer", "center"),
+        ("heart", "institute"),
+    }
+)
+#: Head words that belong to the name itself.
+NAME_HEADS = frozenset(["memorial"])
+
+#: Words that modify a head word without naming anything.
+GENERIC = frozenset(
+    [
+        "outside",
+        "osh",
+        "other",
+        "another",
+        "local",
+        "same",
+        "previous",
+        "prior",
+        "referring",
+        "receiving",
+        "transferring",
+        "this",
+        "that",
+        "the",
+        "a",
+        "an",
+        "his",
+        "her",
+        "their",
+        "our",
+        "your",
+        "my",
+        "any",
+        "psych",
+        "psychiatric",
+        "mental",
+        "acute",
+        "chronic",
+        "rehab",
+        "nursing",
+        "long",
+        "term",
+        "day",
+        "home",
+        "state",
+        "city",
+        "county",
+        "community",
+        "va",
+        "vah",
+        "private",
+        "public",
+        "general's",
+        "hospital",
+        "hospitals",
+        "hosp",
+        "medical",
+        "inpatient",
+        "outpatient",
+        "er",
+        "ed",
+        "icu",
+        "ccu",
+        "micu",
+        "sicu",
+        "ticu",
+        "nicu",
+        "cath",
+        "lab",
+        "unit",
+        "floor",
+        "admitted",
+        "admission",
+        "transfer",
+        "transferred",
+        "discharged",
+        "discharge",
+        "sent",
+        "went",
+        "taken",
+        "brought",
+        "returned",
+        "return",
+        "back",
+        "prior",
+        "recent",
+        "his",
+        "new",
+        "old",
+        "visit",
+        "stay",
+        "course",
+        "previous",
+        "regional",
+        "area",
+        "nearby",
+    ]
+)
+
+SAINT_NAMES_AFTER = frozenset(["holy", "sacred"])
+SAINT_OBJECTS = frozenset(
+    ["cross", "heart", "family", "name", "spirit", "trinity", "redeemer", "innocents", "rosary"]
+)
+_NOT_SAINT = frozenset(
+    [
+        "elevation",
+        "elevations",
+        "depression",
+        "depressions",
+        "segment",
+        "segments",
+        "wave",
+        "waves",
+        "change",
+        "changes",
+        "changes",
+        "t",
+    ]
+)
+
+_ABBREV = re.compile(r"^(?:[a-z]{1,3}h|[a-z]{1,3}mc|[a-z]{1,2}hc)$", re.IGNORECASE)
+#: Medical abbreviations with the shape of a hospital abbreviation.
+_ABBREV_EXCLUDE = frozenset(
+    [
+        "ich",
+        "sah",
+        "sdh",
+        "edh",
+        "ivh",
+        "bph",
+        "lvh",
+        "rvh",
+        "pih",
+        "nph",
+        "osh",
+        "ash",
+        "hh",
+        "bh",
+        "dh",
+        "ch",
+        "ph",
+        "oh",
+        "ah",
+        "uh",
+        "eh",
+        "sh",
+        "nh",
+        "th",
+        "wh",
+        "lmh",
+        "mch",
+        "hch",
+        "ugh",
+        "rh",
+        "mh",
+        "ddh",
+        "cah",
+        "adh",
+        "tsh",
+        "fsh",
+        "lh",
+        "gnrh",
+        "crh",
+        "acth",
+        "pth",
+        "hgh",
+        "siadh",
+        "dh",
+        "sch",
+        "lch",
+        "mrh",
+        "rvmc",
+    ]
+)
+
+_FLOOR = re.compile(r"\s?(\d{1,2})(?:/\d{1,2})?(?![\d/:.]|\s*(?:mg|mcg|ml|cc|u|units|l|%))")
+
+CONTEXT_SCORE = 0.85
+GAZETTEER_SCORE = 0.7
+
+
+class ClinicalLocationRecognizer(SpanRecognizer):
+    """LOCATION (places) and FACILITY (hospitals, rehabs, wards)."""
+
+    VERSION = "1"
+
+    def __init__(self, dictionaries: Dictionaries) -> None:
+        super().__init__(["LOCATION", "FACILITY"], name="SecuretuneLocationRecognizer")
+        self.d = dictionaries
+
+    def find(self, text: str) -> list[Span]:
+        toks = tokenize(text, self.d)
+        spans: list[Span] = []
+        facility_words: set[str] = set()
+        n = len(toks)
+        i = 0
+        while i < n:
+            t = toks[i]
+            # multi-word places: "san diego", "new york"
+            hit = self._multiword(toks, i, text)
+            if hit:
+                if self._place_ok(toks, i, text, ambiguous=False):
+                    spans.append((t.start, toks[i + hit - 1].end, "LOCATION", GAZETTEER_SCORE))
+                i += hit
+                continue
+            if t.low in self.d.places and len(t.low) >= 3:
+                ambiguous = t.kind in (Kind.AMBIG, Kind.COMMON, Kind.STOP) or self.d.is_name(t.low)
+                if self._place_ok(toks, i, text, ambiguous=ambiguous):
+                    spans.append((t.start, t.end, "LOCATION", GAZETTEER_SCORE))
+            i += 1
+
+        for i, t in enumerate(toks):
+            low = t.low
+            head = low in HEADS or (low.startswith("hosp") and len(low) <= 10)
+            pair = i + 1 < n and (low, toks[i + 1].low) in HEAD_PAIRS
+            if head or pair or low in NAME_HEADS:
+                got = self._before_head(text, toks, i, include_head=low in NAME_HEADS)
+                for k in got:
+                    spans.append((toks[k].start, toks[k].end, "FACILITY", CONTEXT_SCORE))
+                    if toks[k].kind in (Kind.NAME, Kind.UNKNOWN):
+                        facility_words.add(toks[k].low)
+            if low in ("st", "saint", "ste") and i + 1 < n:
+                self._saint(text, toks, i, spans)
+            if low in SAINT_NAMES_AFTER and i + 1 < n:
+                nxt = toks[i + 1]
+                if nxt.low in SAINT_OBJECTS and _adjacent(text, t, nxt):
+                    if not t.cased or (t.cap and nxt.cap):
+                        spans.append((t.start, nxt.end, "FACILITY", CONTEXT_SCORE))
+            if i > 0 and _ABBREV.match(t.text) and t.low not in _ABBREV_EXCLUDE:
+                prev = toks[i - 1]
+                if prev.low in CUES and prev.line == t.line and (t.text.isupper() or not t.cased):
+                    if gap(text, prev, t).strip() in ("", "@"):
+                        spans.append((t.start, t.end, "FACILITY", CONTEXT_SCORE))
+                        facility_words.add(t.low)
+            if (
+                i > 0
+                and toks[i - 1].low in ("to", "from", "on")
+                and t.kind is Kind.UNKNOWN
+                and (t.cap or not t.cased)
+                and len(t.low) >= 4
+            ):
+                m = _FLOOR.match(text, t.end)
+                if m and 0 < int(m.group(1)) <= 20:
+                    spans.append((t.start, t.end, "FACILITY", CONTEXT_SCORE))
+                    facility_words.add(t.low)
+
+        if facility_words:
+            covered = {(s, e) for s, e, _, _ in spans}
+            for t in toks:
+                if (t.start, t.end) not in covered:
+                    base = re.sub(r"\d+$", "", t.low)
+                    if t.low in facility_words or base in facility_words:
+                        spans.append((t.start, t.end, "FACILITY", CONTEXT_SCORE))
+            # "QUARTERMAIN3": a facility word glued to a floor number
+            for word in facility_words:
+                for m in re.finditer(rf"(?i)\b{re.escape(word)}(?=\d)", text):
+                    spans.append((m.start(), m.end(), "FACILITY", CONTEXT_SCORE))
+        return spans
+
+    def _multiword(self, toks: list[Tok], i: int, text: str) -> int:
+        for size in (3, 2):
+            if i + size <= len(toks):
+                words = tuple(t.low for t in toks[i : i + size])
+                if words in self.d.multiword_places and all(
+                    _adjacent(text, toks[k], toks[k + 1]) for k in range(i, i + size - 1)
+                ):
+                    return size
+        return 0
+
+    def _place_ok(self, toks: list[Tok], i: int, text: str, *, ambiguous: bool) -> bool:
+        t = toks[i]
+        if t.cased and not t.cap:
+            return False
+        if not ambiguous:
+            return True
+        if i == 0:
+            return False
+        prev = toks[i - 1]
+        if prev.line != t.line or gap(text, prev, t).strip() not in ("", "@", ","):
+            return False
+        if prev.low not in _STRONG_CUES:
+            return False
+        if t.kind in (Kind.COMMON, Kind.STOP, Kind.AMBIG):
+            return (
+                t.cased
+                and t.cap
+                and self.d.is_name(t.low) is False
+                and i >= 2
+                and (toks[i - 2].low in ("lives", "live", "living", "resides", "moved", "home"))
+            )
+        return True
+
+    def _before_head(self, text: str, toks: list[Tok], i: int, *, include_head: bool) -> list[int]:
+        out: list[int] = []
+        k = i - 1
+        while k >= 0 and len(out) < 3:
+            t = toks[k]
+            nxt = toks[k + 1]
+            if t.line != nxt.line or gap(text, t, nxt).strip(" -") != "":
+                break
+            if t.low in GENERIC or t.kind is Kind.STOP or t.low in self.d.medical:
+                break
+            if t.cased and not t.cap:
+                break
+            if t.kind is Kind.INITIAL:
+                break
+            out.append(k)
+            k -= 1
+        if out and include_head:
+            out.append(i)
+        return out
+
+    def _saint(self, text: str, toks: list[Tok], i: int, spans: list[Span]) -> None:
+        t, nxt = toks[i], toks[i + 1]
+        if not _adjacent(text, t, nxt) or nxt.low in _NOT_SAINT:
+            return
+        if gap(text, t, nxt).strip(" .") != "":
+            return
+        if t.cased and not (t.cap and nxt.cap):
+            return
+        if nxt.kind is Kind.INITIAL:
+            if text[nxt.end : nxt.end + 1] != "." or (i > 0 and toks[i - 1].low not in CUES):
+                return
+        elif nxt.low not in self.d.first_names and nxt.kind not in (Kind.NAME, Kind.UNKNOWN):
+            return
+        spans.append((t.start, nxt.end, "FACILITY", CONTEXT_SCORE))
+
+
+def _adjacent(text: str, a: Tok, b: Tok) -> bool:
+    g = gap(text, a, b)
+    return a.line == b.line and g.strip(" .") == "" and len(g) <= 3
+
+
+def build(dictionaries: Dictionaries) -> list[SpanRecognizer]:
+    """Factory for the ``locations`` family."""
+    return [ClinicalLocationRecognizer(dictionaries)]
+
+
+register_family("locations", build, builtin=True)

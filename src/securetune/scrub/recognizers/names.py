@@ -1,0 +1,332 @@
+"""Person names: census dictionaries plus the context rules clinicians write by.
+
+A token is a name on its own when it is a census first name or surname and not an ordinary
+English or medical word. Anything else needs context, as in the notes themselves:
+
+* a title before it: ``Dr``, ``Drs'``, ``Mr``, ``Mrs``, ``Ms``, ``Miss``;
+* a credential after it, as in signatures: ``Q. Lander RRT``, ``Dan A. Forman-Lyons, RN``;
+* a relation or role before it: ``husband Rich``, ``dtr suzette``, ``caseworker Leona``;
+* a coordination with a name found by context: ``Dr. Rakusin and Toolis``;
+* an initial: ``S. Dominico``.
+
+A name found by context is then extended over the adjacent name-like words (``Dr. Van
+Leeuwen``, ``mary theresa kondouli``), and a surname that context proved once is found
+again anywhere else in the same note (``Dr Rakusin`` ... ``RAKUSIN AWARE``).
+"""
+
+from __future__ import annotations
+
+from securetune.scrub.dictionaries import Dictionaries
+from securetune.scrub.recognizers._text import Kind, Tok, gap, tokenize
+from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
+
+TITLES = frozenset(
+    [
+        "dr",
+        "drs",
+        "doctor",
+        "dr's",
+        "drs'",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mister",
+        "mssrs",
+        "prof",
+        "professor",
+    ]
+)
+
+CREDENTIALS = frozenset(
+    [
+        "rn",
+        "rrt",
+        "crt",
+        "md",
+        "lpn",
+        "cna",
+        "np",
+        "pa-c",
+        "phd",
+        "msw",
+        "lcsw",
+        "licsw",
+        "crna",
+        "rnc",
+        "bsn",
+        "ccrn",
+        "cnm",
+        "pharmd",
+        "dpt",
+        "mpt",
+        "otr",
+        "slp",
+        "rd",
+        "ldn",
+        "ptr",
+        "sn",
+        "do",
+    ]
+)
+
+RELATIONS = frozenset(
+    [
+        "husband",
+        "wife",
+        "son",
+        "daughter",
+        "dtr",
+        "dau",
+        "sister",
+        "brother",
+        "mother",
+        "father",
+        "mom",
+        "dad",
+        "friend",
+        "niece",
+        "neice",
+        "nephew",
+        "aunt",
+        "uncle",
+        "cousin",
+        "grandson",
+        "granddaughter",
+        "grandmother",
+        "grandfather",
+        "grandma",
+        "grandpa",
+        "fiance",
+        "fiancee",
+        "boyfriend",
+        "girlfriend",
+        "partner",
+        "spouse",
+        "proxy",
+        "hcp",
+        "caregiver",
+        "caseworker",
+        "nurse",
+        "resident",
+        "intern",
+        "fellow",
+        "attending",
+        "surgeon",
+        "cardiologist",
+        "neurologist",
+        "physician",
+        "physicians",
+        "pcp",
+        "therapist",
+        "chaplain",
+        "companion",
+        "roommate",
+        "neighbor",
+        "guardian",
+        "sibling",
+        "stepdaughter",
+        "stepson",
+        "staff",
+        "manager",
+        "worker",
+        "sister-in-law",
+        "brother-in-law",
+        "son-in-law",
+        "daughter-in-law",
+    ]
+)
+
+#: Words between a relation and the name they introduce: "daughter is Mrs. X", "son, X".
+_RELATION_FILLERS = frozenset(["is", "named", "called", "step"])
+
+_NEVER = TITLES | CREDENTIALS | RELATIONS
+
+_NAME_LIKE = (Kind.NAME, Kind.AMBIG, Kind.UNKNOWN, Kind.INITIAL)
+
+CONTEXT_SCORE = 0.85
+DICTIONARY_SCORE = 0.6
+
+
+def _adjacent(text: str, a: Tok, b: Tok) -> bool:
+    """Two tokens in a row on one line, separated by spaces or an initial's dot."""
+    g = gap(text, a, b)
+    return a.line == b.line and g.strip(" .") == "" and len(g) <= 3
+
+
+def _nameish(t: Tok, *, strict: bool) -> bool:
+    """May ``t`` continue a name? ``strict`` forbids ambiguous words that are lower case
+    in a cased line (so "Dr. Smith aware" stops at "aware")."""
+    if t.kind in (Kind.NAME, Kind.UNKNOWN, Kind.INITIAL):
+        return True
+    if t.kind is Kind.AMBIG:
+        return not (strict and t.cased and not t.cap)
+    return False
+
+
+class ClinicalNameRecognizer(SpanRecognizer):
+    """PERSON from census dictionaries and clinical context rules."""
+
+    VERSION = "1"
+
+    def __init__(self, dictionaries: Dictionaries) -> None:
+        super().__init__(["PERSON"], name="SecuretuneNameRecognizer")
+        self.d = dictionaries
+
+    def find(self, text: str) -> list[Span]:
+        toks = tokenize(text, self.d)
+        n = len(toks)
+        score = [0.0] * n
+        proven: set[str] = set()
+
+        def mark(i: int, s: float) -> None:
+            if s > score[i]:
+                score[i] = s
+            if s >= CONTEXT_SCORE and toks[i].kind in (Kind.NAME, Kind.UNKNOWN):
+                proven.add(toks[i].low)
+
+        for i, t in enumerate(toks):
+            if t.kind is Kind.NAME and not (t.cased and not t.cap):
+                mark(i, DICTIONARY_SCORE)
+            low = t.low
+            if low in TITLES and i + 1 < n:
+                j = i + 1
+                if toks[j].line == t.line and gap(text, t, toks[j]).strip(" .'") == "":
+                    if toks[j].kind in _NAME_LIKE and toks[j].kind is not Kind.INITIAL:
+                        self._extend(text, toks, j, mark)
+                    elif toks[j].kind is Kind.INITIAL and j + 1 < n:
+                        mark(j, CONTEXT_SCORE)
+                        self._extend(text, toks, j, mark)
+            elif low in RELATIONS:
+                self._after_relation(text, toks, i, mark)
+            elif low in CREDENTIALS and self._is_credential(text, toks, i):
+                self._before_credential(text, toks, i, mark)
+            elif t.kind is Kind.INITIAL and t.cap and i + 1 < n:
+                nxt = toks[i + 1]
+                if (
+                    text[t.end : t.end + 1] == "."
+                    and _adjacent(text, t, nxt)
+                    and nxt.kind in (Kind.NAME, Kind.UNKNOWN)
+                    and len(nxt.low) >= 4
+                    and (nxt.cap or not nxt.cased)
+                ):
+                    mark(i, CONTEXT_SCORE)
+                    self._extend(text, toks, i + 1, mark)
+
+        # Coordination: "Dr. Rakusin and Toolis", "Suzette and Hank".
+        for i in range(1, n - 1):
+            if toks[i].low in ("and", "&") and score[i - 1] >= CONTEXT_SCORE:
+                nxt = toks[i + 1]
+                if nxt.line == toks[i].line and nxt.kind in (Kind.NAME, Kind.UNKNOWN):
+                    mark(i + 1, CONTEXT_SCORE)
+
+        # Extend every found name over adjacent name-like words.
+        for i in range(n):
+            if score[i] >= DICTIONARY_SCORE:
+                self._grow(text, toks, i, score)
+
+        # A surname proven by context is a name everywhere in the note.
+        if proven:
+            for i, t in enumerate(toks):
+                if score[i] == 0.0 and t.low in proven:
+                    score[i] = CONTEXT_SCORE
+
+        return [(t.start, t.end, "PERSON", score[i]) for i, t in enumerate(toks) if score[i]]
+
+    def _extend(self, text: str, toks: list[Tok], j: int, mark) -> None:
+        """Mark ``toks[j]`` and up to two following name-like words as a name."""
+        mark(j, CONTEXT_SCORE)
+        k = j
+        while k + 1 < len(toks) and k - j < 2:
+            nxt = toks[k + 1]
+            if not _adjacent(text, toks[k], nxt) or not _nameish(nxt, strict=True):
+                break
+            if (
+                nxt.kind is Kind.AMBIG
+                and not nxt.cap
+                and not (toks[j].kind is Kind.AMBIG or toks[k].kind is Kind.INITIAL)
+            ):
+                break
+            mark(k + 1, CONTEXT_SCORE)
+            k += 1
+
+    def _grow(self, text: str, toks: list[Tok], i: int, score: list[float]) -> None:
+        s = max(score[i], DICTIONARY_SCORE)
+        for step in (1, -1):
+            k = i
+            while 0 <= k + step < len(toks):
+                a, b = (toks[k], toks[k + step]) if step == 1 else (toks[k + step], toks[k])
+                nxt = toks[k + step]
+                if not _adjacent(text, a, b) or score[k + step] >= s:
+                    break
+                if nxt.low in _NEVER:
+                    break
+                if nxt.kind is Kind.INITIAL:
+                    if not nxt.cap:
+                        # lower-case initial only directly before "." and a name
+                        if step == -1 and text[nxt.end : nxt.end + 1] != ".":
+                            break
+                elif nxt.kind is Kind.UNKNOWN:
+                    if nxt.cased and not nxt.cap:
+                        break
+                elif nxt.kind is Kind.AMBIG:
+                    if not (nxt.cap and nxt.cased) and not (
+                        nxt.low in self.d.first_names and toks[k].kind is Kind.NAME
+                    ):
+                        break
+                elif nxt.kind is not Kind.NAME:
+                    break
+                score[k + step] = s
+                k += step
+
+    def _after_relation(self, text: str, toks: list[Tok], i: int, mark) -> None:
+        j = i + 1
+        while j < len(toks) and toks[j].low in _RELATION_FILLERS:
+            j += 1
+        if j >= len(toks) or toks[j].line != toks[i].line:
+            return
+        if gap(text, toks[j - 1], toks[j]).strip(" ,:(-") != "":
+            return
+        t = toks[j]
+        if t.low in TITLES:
+            return  # the title rule takes it from here
+        ok = t.kind in (Kind.NAME, Kind.UNKNOWN) and (t.cap or not t.cased)
+        if t.kind is Kind.AMBIG:
+            ok = (t.cap and t.cased) or (not t.cased and t.low in self.d.first_names)
+        if ok:
+            self._extend(text, toks, j, mark)
+
+    @staticmethod
+    def _is_credential(text: str, toks: list[Tok], i: int) -> bool:
+        t = toks[i]
+        if t.low == "do" and t.text != "DO":
+            return False
+        if t.cased and not t.text.isupper():
+            return False
+        return i > 0 and toks[i - 1].line == t.line
+
+    def _before_credential(self, text: str, toks: list[Tok], i: int, mark) -> None:
+        k = i - 1
+        g = gap(text, toks[k], toks[i]).strip()
+        if g not in ("", ",", "/", "-"):
+            return
+        taken = 0
+        while k >= 0 and taken < 4 and toks[k].line == toks[i].line:
+            t = toks[k]
+            if t.kind not in _NAME_LIKE and not (t.low in self.d.medical and self.d.is_name(t.low)):
+                break
+            if t.kind is Kind.INITIAL and text[t.end : t.end + 1] != ".":
+                break
+            mark(k, CONTEXT_SCORE)
+            taken += 1
+            if k == 0 or gap(text, toks[k - 1], t).strip(" .") != "":
+                break
+            k -= 1
+
+
+def build(dictionaries: Dictionaries) -> list[SpanRecognizer]:
+    """Factory for the ``names`` family."""
+    return [ClinicalNameRecognizer(dictionaries)]
+
+
+register_family("names", build, builtin=True)
