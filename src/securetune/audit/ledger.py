@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from securetune.audit.canonical import (
     CanonicalJSONError,
     canonical_json,
-    canonical_json_parsed,
+    canonicalize_text,
     parse_json,
     sha256_hex,
 )
@@ -72,6 +72,13 @@ _EVENT_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 _TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ACTOR_RE = re.compile(r"[^\x00-\x1f\x7f]+")
+_STRING_FIELDS = (
+    ("ts", _TS_RE),
+    ("actor", _ACTOR_RE),
+    ("event", _EVENT_RE),
+    ("prev", _HASH_RE),
+    ("hash", _HASH_RE),
+)
 
 
 def utc_now() -> datetime:
@@ -152,64 +159,75 @@ def _where(line_no: int, seq: int | None = None) -> str:
 
 
 def _parse_line(line: bytes, line_no: int) -> Entry:
-    """Parse and check one line (without its newline) in isolation; chain checks are separate.
+    """Parse one line (without its newline) strictly into an :class:`Entry`."""
+    obj, view_has_floats = _check_line(line, line_no)
+    if view_has_floats:  # the view holds float placeholders; the payload needs real floats
+        obj = {**obj, "payload": parse_json(line)["payload"]}
+    return Entry(**obj)
+
+
+def _check_line(line: bytes, line_no: int) -> tuple[dict[str, Any], bool]:
+    """Check one line in isolation (chain checks are separate); return its parsed view.
 
     Order: JSON, schema, hash, canonical bytes. The hash comes before the byte-for-byte
     check so that a modified entry is reported as modified, not merely as oddly formatted.
     """
-    where = _where(line_no)
     try:
-        obj, fast = parse_json(line)
-    except ValueError:
-        raise LedgerError(f"{where}: not valid JSON — the entry was modified or torn") from None
-    if not isinstance(obj, dict):
-        raise LedgerError(f"{where}: not a JSON object — the entry was modified")
-    entry = _entry_from_object(obj, line_no)
-    where = _where(line_no, entry.seq)
-    body = obj.copy()
-    del body["hash"]
-    try:
-        digest = sha256_hex(canonical_json_parsed(body, fast=fast))
-        canonical = canonical_json_parsed(obj, fast=fast)
+        parsed = canonicalize_text(line)
     except CanonicalJSONError as err:
-        raise LedgerError(f"{where}: holds {err} — the entry was modified") from None
-    if digest != entry.hash:
-        raise LedgerError(f"{where}: hash mismatch — the entry was modified")
-    if canonical != line:
-        raise LedgerError(f"{where}: not in RFC 8785 canonical form — the line was modified")
-    return entry
+        raise LedgerError(f"{_where(line_no)}: holds {err} — the entry was modified") from None
+    except ValueError:
+        raise LedgerError(
+            f"{_where(line_no)}: not valid JSON — the entry was modified or torn"
+        ) from None
+    obj = parsed.view
+    if type(obj) is not dict:
+        raise LedgerError(f"{_where(line_no)}: not a JSON object — the entry was modified")
+    _check_schema(obj, line_no)
+    if sha256_hex(_without_hash_member(parsed.canonical, obj["hash"])) != obj["hash"]:
+        raise LedgerError(f"{_where(line_no, obj['seq'])}: hash mismatch — the entry was modified")
+    if parsed.canonical != line:
+        raise LedgerError(
+            f"{_where(line_no, obj['seq'])}: not in RFC 8785 canonical form — the line was modified"
+        )
+    return obj, parsed.view_has_floats
 
 
-def _entry_from_object(obj: dict[str, Any], line_no: int) -> Entry:
-    """Check the schema of a parsed entry. Messages name fields, never their values."""
-    where = _where(line_no)
+def _without_hash_member(canonical: bytes, digest: str) -> bytes:
+    """Cut the ``hash`` member out of an entry's canonical bytes: the bytes that are hashed.
+
+    This saves canonicalising every entry twice during verification. RFC 8785 writes the
+    members in key order ``actor, event, hash, payload, ...``, so the member is exactly
+    ``,"hash":"<digest>"`` and its first occurrence is the member itself: only the actor
+    and event strings come before it, and inside a JSON string every quote is escaped.
+    """
+    member = b',"hash":"' + digest.encode() + b'"'
+    cut = canonical.find(member)
+    return canonical[:cut] + canonical[cut + len(member) :]
+
+
+def _check_schema(obj: dict[str, Any], line_no: int) -> None:
+    """Check the fields of a parsed entry. Messages name fields, never their values."""
     if obj.keys() != _FIELD_SET:
         missing = sorted(_FIELD_SET - obj.keys())
         extra = len(obj.keys() - _FIELD_SET)
         raise LedgerError(
-            f"{where}: wrong fields (missing {missing or 'none'}, {extra} unknown)"
+            f"{_where(line_no)}: wrong fields (missing {missing or 'none'}, {extra} unknown)"
             " — the entry was modified"
         )
     v, seq = obj["v"], obj["seq"]
     if type(v) is not int or v != FORMAT_VERSION:
-        raise LedgerError(f"{where}: unsupported format version (field 'v')")
+        raise LedgerError(f"{_where(line_no)}: unsupported format version (field 'v')")
     if type(seq) is not int or seq < 0:
-        raise LedgerError(f"{where}: field 'seq' must be a non-negative integer")
-    where = _where(line_no, seq)
-    checks = (
-        ("ts", _TS_RE),
-        ("actor", _ACTOR_RE),
-        ("event", _EVENT_RE),
-        ("prev", _HASH_RE),
-        ("hash", _HASH_RE),
-    )
-    for field, pattern in checks:
+        raise LedgerError(f"{_where(line_no)}: field 'seq' must be a non-negative integer")
+    for field, pattern in _STRING_FIELDS:
         value = obj[field]
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise LedgerError(f"{where}: field '{field}' is malformed — the entry was modified")
-    if not isinstance(obj["payload"], dict):
-        raise LedgerError(f"{where}: field 'payload' must be an object")
-    return Entry(**obj)
+        if type(value) is not str or not pattern.fullmatch(value):
+            raise LedgerError(
+                f"{_where(line_no, seq)}: field '{field}' is malformed — the entry was modified"
+            )
+    if type(obj["payload"]) is not dict:
+        raise LedgerError(f"{_where(line_no, seq)}: field 'payload' must be an object")
 
 
 def _normalise_payload(value: Any, path: str, depth: int = 0) -> Any:
@@ -522,7 +540,7 @@ class Ledger:
         with self.log_path.open("rb") as f:
             for line_no, line in enumerate(f, start=1):
                 try:
-                    leaves.append(bytes.fromhex(parse_json(line)[0]["hash"]))
+                    leaves.append(bytes.fromhex(parse_json(line)["hash"]))
                 except (ValueError, TypeError, KeyError):
                     raise LedgerError(
                         f"refusing to sign: {_where(line_no)} is malformed;"
@@ -625,37 +643,38 @@ def _verify_chain(log_path: Path) -> tuple[list[bytes], Counter[str], str, str]:
                     f"{_where(line_no)}: incomplete last line — a write was torn or the file"
                     " was cut mid-entry"
                 )
-            entry = _parse_line(raw[:-1], line_no)
+            entry, _ = _check_line(raw[:-1], line_no)
             _check_link(entry, line_no, expected_seq=line_no - 1, prev=prev)
-            leaves.append(bytes.fromhex(entry.hash))
-            events[entry.event] += 1
-            prev = entry.hash
-            first_ts = first_ts or entry.ts
-            last_ts = entry.ts
+            prev = entry["hash"]
+            leaves.append(bytes.fromhex(prev))
+            events[entry["event"]] += 1
+            first_ts = first_ts or entry["ts"]
+            last_ts = entry["ts"]
     if not leaves:
         raise LedgerError("ledger log is empty: the genesis entry is missing")
     return leaves, events, first_ts, last_ts
 
 
-def _check_link(entry: Entry, line_no: int, *, expected_seq: int, prev: str) -> None:
+def _check_link(entry: dict[str, Any], line_no: int, *, expected_seq: int, prev: str) -> None:
     """Check an entry's place in the chain: its seq, its prev, and the genesis rules."""
-    where = _where(line_no, entry.seq)
-    if entry.seq < expected_seq:
+    seq = entry["seq"]
+    where = _where(line_no, seq)
+    if seq < expected_seq:
         raise LedgerError(
             f"{where}: seq goes back (expected {expected_seq}) — an entry was inserted or"
             " entries were reordered"
         )
-    if entry.seq > expected_seq:
+    if seq > expected_seq:
         raise LedgerError(
             f"{where}: seq skips ahead (expected {expected_seq}) — an entry was deleted or"
             " entries were reordered"
         )
-    if entry.prev != prev:
+    if entry["prev"] != prev:
         raise LedgerError(
             f"{where}: prev does not match the hash of the entry before it — an entry was"
             " inserted, replaced or reordered"
         )
-    if (entry.seq == 0) != (entry.event == GENESIS_EVENT):
+    if (seq == 0) != (entry["event"] == GENESIS_EVENT):
         raise LedgerError(f"{where}: only the first entry may be, and must be, '{GENESIS_EVENT}'")
 
 
