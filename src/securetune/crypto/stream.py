@@ -69,8 +69,8 @@ KDF_LABEL = b"securetune/stream/v1\x00"
 
 MIN_CHUNK_SIZE = 1 << 10  # 1 KiB: caps the tag overhead at 1.6% of the plaintext
 MAX_CHUNK_SIZE = 1 << 24  # 16 MiB: caps what a hostile header can make a reader allocate
-# Chosen with bench/crypto.py: throughput stops improving around 256 KiB on the machines we
-# measured, and a quarter MiB per open stream is a memory bound nobody notices.
+# Chosen with bench/crypto.py: per-chunk AES-GCM throughput plateaus at 256 KiB, and larger
+# chunks only cost memory per open stream (see docs/FORMAT.md, "Why these choices").
 DEFAULT_CHUNK_SIZE = 1 << 18
 
 _COUNTER_SIZE = 11
