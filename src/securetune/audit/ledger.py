@@ -513,8 +513,9 @@ class Ledger:
             previous = self._read_own_checkpoint(signing_key)
             if previous.size != self._opened_size:
                 raise LedgerError(
-                    f"refusing to sign: the log had {self._opened_size - previous.size} unsigned "
-                    f"entries (from seq {previous.size}) when it was opened; run `securetune audit verify`"
+                    f"refusing to sign: the log had {self._opened_size - previous.size} unsigned"
+                    f" entries (from seq {previous.size}) when it was opened;"
+                    " run `securetune audit verify`"
                 )
             if root_from_leaf_hashes(leaves[: previous.size]) != previous.root:
                 raise LedgerError(
@@ -572,9 +573,10 @@ def verify_ledger(
 
     Order (docs/LEDGER.md, "Verification"): 1. the checkpoint's signature by
     ``public_key``; 2. against ``trusted``: same origin, not smaller (rollback); 3. every
-    line in order: JSON, schema, hash, canonical bytes, seq, prev; 4. the log's size equals
-    the checkpoint's (no unsigned or removed entries); 5. the Merkle root equals the signed
-    root; 6. the first ``trusted.size`` entries still have ``trusted.root`` (consistency).
+    line in order: JSON, schema, hash, canonical bytes, seq, prev; 4. not shorter than the
+    checkpoint (truncation); 5. the Merkle root of the first ``size`` entries equals the
+    signed root (rewriting); 6. no entries beyond it (unsigned additions); 7. the first
+    ``trusted.size`` entries still have ``trusted.root`` (consistency, so no fork).
     """
     directory = Path(directory)
     cp = read_checkpoint(directory, public_key)
@@ -584,12 +586,7 @@ def verify_ledger(
     if not log_path.is_file():
         raise LedgerError(f"ledger log {log_path} is missing")
     leaves, events, first_ts, last_ts = _verify_chain(log_path)
-    _check_coverage(len(leaves), cp)
-    if root_from_leaf_hashes(leaves) != cp.root:
-        raise LedgerError(
-            f"ledger Merkle root of {len(leaves)} entries does not match the signed checkpoint"
-            " — entries were rewritten and re-chained"
-        )
+    _check_against_checkpoint(leaves, cp)
     if trusted is not None and root_from_leaf_hashes(leaves[: trusted.size]) != trusted.root:
         raise LedgerError(
             f"ledger is not consistent with the trusted checkpoint: its first {trusted.size}"
@@ -618,16 +615,29 @@ def _check_not_rolled_back(cp: Checkpoint, trusted: Checkpoint) -> None:
         )
 
 
-def _check_coverage(count: int, cp: Checkpoint) -> None:
-    if count > cp.size:
-        raise LedgerError(
-            f"{_where(cp.size + 1, cp.size)}: not covered by the signed checkpoint"
-            f" (size {cp.size}) — {count - cp.size} unsigned entries were appended"
-        )
+def _check_against_checkpoint(leaves: list[bytes], cp: Checkpoint) -> None:
+    """Check that the signed checkpoint covers exactly the log: no fewer, other or more.
+
+    The signed prefix is compared before extra entries are reported, so that a log rewritten
+    and re-chained from some entry on is reported as rewritten, not as merely extended.
+    """
+    count = len(leaves)
     if count < cp.size:
         raise LedgerError(
             f"ledger log ends after entry {count - 1} (line {count}) but the signed checkpoint"
             f" covers {cp.size} entries — the tail was truncated"
+        )
+    if root_from_leaf_hashes(leaves[: cp.size]) != cp.root:
+        raise LedgerError(
+            f"ledger Merkle root of entries 0..{cp.size - 1} does not match the signed"
+            " checkpoint — entries were rewritten and re-chained"
+        )
+    if count > cp.size:
+        extra = count - cp.size
+        raise LedgerError(
+            f"{_where(cp.size + 1, cp.size)}: not covered by the signed checkpoint"
+            f" (size {cp.size}) — {extra} unsigned {'entry was' if extra == 1 else 'entries were'}"
+            " appended"
         )
 
 
