@@ -104,7 +104,7 @@ def _is_ordinary(word: str, d: Dictionaries) -> bool:
     if d.is_common(word) or word in _IRREGULAR:
         return True
     candidates: list[str] = []
-    if word.endswith("ies"):
+    if word.endswith("ies") or word.endswith("ied"):
         candidates.append(word[:-3] + "y")
     if word.endswith("es"):
         candidates.append(word[:-2])
@@ -122,15 +122,15 @@ def _is_ordinary(word: str, d: Dictionaries) -> bool:
         candidates += [word[:-2], word[:-1]]
     if word.endswith("est"):
         candidates += [word[:-3], word[:-2]]
-    return any(len(c) >= 3 and (c in d.english or c in d.medical) for c in candidates)
+    return any(len(c) >= 2 and (c in d.english or c in d.medical) for c in candidates)
 
 
 def classify(word: str, d: Dictionaries) -> Kind:
     """Classify one lower-cased word (no hyphen)."""
-    if word in d.stopwords:
-        return Kind.STOP
     if len(word) == 1:
         return Kind.INITIAL
+    if word in d.stopwords:
+        return Kind.STOP
     named = d.is_name(word)
     ordinary = _is_ordinary(word, d)
     if named and ordinary:
@@ -156,7 +156,7 @@ def classify_token(text: str, d: Dictionaries) -> Kind:
     if "-" not in low:
         return classify(low, d)
     parts = [classify(p, d) for p in low.split("-") if p]
-    if any(p in (Kind.STOP, Kind.INITIAL) for p in parts):
+    if any(p in (Kind.STOP, Kind.INITIAL, Kind.COMMON) for p in parts):
         return Kind.COMMON
     return max(parts, key=lambda k: _RANK[k])
 

@@ -1,5 +1,9 @@
 """Email addresses, URLs and IP addresses, through Presidio's own recognizers.
 
+Presidio's ``UrlRecognizer`` also matches any ``word.word`` pair, and nursing notes often
+drop the space after a full stop ("secretions.lu", "shift.pr"). Our URL recognizer keeps
+Presidio's machinery but asks for a scheme, ``www.``, or a common top-level domain.
+
 Presidio's ``EmailRecognizer`` validates matches with ``tldextract.extract``, whose default
 extractor downloads the public suffix list on first use. We subclass it to use an extractor
 built with ``suffix_list_urls=()`` and no cache directory, so it reads only the snapshot
@@ -11,12 +15,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import tldextract
-from presidio_analyzer import EntityRecognizer
-from presidio_analyzer.predefined_recognizers import (
-    EmailRecognizer,
-    IpRecognizer,
-    UrlRecognizer,
-)
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer
 
 from securetune.scrub.recognizers.base import register_family
 
@@ -34,9 +34,34 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return offline_extractor()(pattern_text).fqdn != ""
 
 
+_TLDS = "com|org|net|edu|gov|mil|us|uk|ca|de|fr|io|info|biz|health|care"
+
+
+class ClinicalUrlRecognizer(PatternRecognizer):
+    """URLs with a scheme or ``www.``, or a host under a common top-level domain."""
+
+    PATTERNS = [
+        Pattern("url_scheme", r"\b(?:https?|ftp)://[^\s<>\"')]+", 0.85),
+        Pattern("url_www", r"\bwww\.[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:/[^\s<>\"')]*)?", 0.85),
+        Pattern(
+            "url_host",
+            rf"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:{_TLDS})\b(?:/[^\s<>\"')]*)?(?!\.\w)",
+            0.6,
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="URL",
+            patterns=self.PATTERNS,
+            context=["url", "website", "site", "link", "web"],
+            name="ClinicalUrlRecognizer",
+        )
+
+
 def build(_dictionaries) -> list[EntityRecognizer]:
     """Factory for the ``contact`` family."""
-    return [OfflineEmailRecognizer(), UrlRecognizer(), IpRecognizer()]
+    return [OfflineEmailRecognizer(), ClinicalUrlRecognizer(), IpRecognizer()]
 
 
 register_family("contact", build, builtin=True)

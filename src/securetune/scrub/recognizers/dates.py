@@ -21,10 +21,10 @@ _ORD = r"(?:[12]?\d|3[01])(?:st|nd|rd|th)?"
 _UNIT = r"(?:mg|mcg|ml|cc|l|g|kg|u|units?|mmhg|hrs?|h|min|mins|meq|%|x)\b"
 
 _NUMERIC = re.compile(
-    r"(?<![\w/.:-])"
+    r"(?<![\d/.])(?<!\d:)"
     r"(?:(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])[/-](?:19|20)?\d\d"  # m/d/y
     r"|(?:19|20)\d\d-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])"  # iso
-    r"|(?:0?[1-9]|1[0-2])/(?:\d\d|(?:19|20)\d\d))"  # m/d or m/yy or m/yyyy
+    r"|(?:0?[1-9]|1[0-2])/(?:\d{1,2}|(?:19|20)\d\d))"  # m/d or m/yy or m/yyyy
     r"(?![\w/]|\.\d|-\d)",
     re.IGNORECASE,
 )
@@ -34,18 +34,24 @@ _MONTH_NAME = re.compile(
     re.IGNORECASE,
 )
 _ORDINAL = re.compile(
-    r"(?<![\w])(?:(?:on|the|of)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?!\s*(?:degree|unit|time|dose|line|floor|day|week|grade|intercostal|ics|rib))",
+    r"(?<![\w])(?:(?:on|of|since|until|by)\s+)?the\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?!\s*(?:degree|unit|time|dose|line|floor|day|week|grade|intercostal|ics|rib))",
     re.IGNORECASE,
 )
-_APOS_YEAR = re.compile(r"(?<![\w'])'(\d\d)\b(?!')|(?<![\w'/.])(\d\d)'(?![\w'])")
-_YEAR = re.compile(r"(?<![\w/.:,-])((?:19\d\d|20[0-3]\d))(?![\w/:.]|-\d)")
+_APOS_YEAR = re.compile(r"(?<![\d'])'(\d\d)\b(?!['\"\d])|(?<![\w'/.])(\d\d)'(?![\w'])")
+_YEAR = re.compile(r"(?<![\w/.:,-])((?:19\d\d|20[0-3]\d))(?![\w/:]|\.\d|-\d)")
 _YEAR_REFUSE_BEFORE = re.compile(
     r"(?:\bat|@|approx\.?|approximately|around|until|till|by|since|from|~|\bx|q)\s*$",
     re.IGNORECASE,
 )
 _YEAR_REFUSE_AFTER = re.compile(rf"\s*(?:{_UNIT}|-\s*\d|to\s+\d)", re.IGNORECASE)
 _SCORE_BEFORE = re.compile(
-    r"(?:pain|scale|score|strength|rated|rates|grade|motor|power|pulses?|[+-]|\bx)\s*(?:of\s*)?(?:is\s*)?$",
+    r"\b(?:pain|scale|score|strength|rated|rates|grade|motor|power|pulses?|\+|\bx)\s*(?:of\s*)?(?:is\s*)?$",
+    re.IGNORECASE,
+)
+#: Ventilator settings look like dates: "PSV 10/5", "PEEP/PS 5/10", "flowby 6/3".
+_VENT = re.compile(
+    r"\b(?:ps|psv|peep|cpap|bi-?pap|simv|a/?c|imv|ipap|epap|settings?|flowby|"
+    r"fio2|prvc|aprv|tv|rr|peep/ps|ps/peep)\b",
     re.IGNORECASE,
 )
 _MAY_VERB = re.compile(r"^may\b\.?$", re.IGNORECASE)
@@ -66,6 +72,13 @@ class ClinicalDateRecognizer(SpanRecognizer):
         for m in _NUMERIC.finditer(text):
             value = m.group()
             before = text[max(0, m.start() - 20) : m.start()]
+            if re.fullmatch(r"\d{1,2}/\d{1,2}(?:/\d\d)?", value) and (
+                _VENT.search(text[max(0, m.start() - 20) : m.start()])
+                or _VENT.match(text[m.end() : m.end() + 12].strip())
+            ):
+                continue
+            if value in ("1/2", "1/3", "2/3", "1/4", "3/4"):
+                continue
             if re.fullmatch(r"\d{1,2}/\d{1,2}", value):
                 den = int(value.split("/")[1])
                 if _SCORE_BEFORE.search(before) or (

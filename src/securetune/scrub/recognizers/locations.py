@@ -23,6 +23,7 @@ from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_fam
 
 CUES = frozenset(
     ["in", "from", "to", "at", "near", "of", "by", "@", "the", "toward", "towards", "via"]
+    + ["into", "leave"]
 )
 _STRONG_CUES = frozenset(["in", "from", "to", "at", "near", "@"])
 
@@ -63,7 +64,9 @@ HEAD_PAIRS = frozenset(
     }
 )
 #: Head words that belong to the name itself.
-NAME_HEADS = frozenset(["memorial"])
+NAME_HEADS = frozenset(
+    "memorial adventist baptist methodist presbyterian lutheran episcopal samaritan".split()
+)
 
 #: Words that modify a head word without naming anything.
 GENERIC = frozenset(
@@ -233,7 +236,9 @@ _ABBREV_EXCLUDE = frozenset(
     ]
 )
 
-_FLOOR = re.compile(r"\s?(\d{1,2})(?:/\d{1,2})?(?![\d/:.]|\s*(?:mg|mcg|ml|cc|u|units|l|%))")
+_FLOOR = re.compile(
+    r"\s?(\d{1,2})(?:/\d{1,2})?(?![\d/:]|\.\d|\s*(?:mg|mcg|ml|cc|u|units|l|%))", re.IGNORECASE
+)
 
 CONTEXT_SCORE = 0.85
 GAZETTEER_SCORE = 0.7
@@ -284,9 +289,17 @@ class ClinicalLocationRecognizer(SpanRecognizer):
             if low in SAINT_NAMES_AFTER and i + 1 < n:
                 nxt = toks[i + 1]
                 if nxt.low in SAINT_OBJECTS and _adjacent(text, t, nxt):
-                    if not t.cased or (t.cap and nxt.cap):
-                        spans.append((t.start, nxt.end, "FACILITY", CONTEXT_SCORE))
-            if i > 0 and _ABBREV.match(t.text) and t.low not in _ABBREV_EXCLUDE:
+                    end = nxt.end
+                    if i + 2 < n and toks[i + 2].low in NAME_HEADS:
+                        if _adjacent(text, nxt, toks[i + 2]):
+                            end = toks[i + 2].end
+                    spans.append((t.start, end, "FACILITY", CONTEXT_SCORE))
+            if (
+                i > 0
+                and _ABBREV.match(t.text)
+                and t.low not in _ABBREV_EXCLUDE
+                and (len(t.low) == 2 or not (t.low in self.d.english or t.low in self.d.medical))
+            ):
                 prev = toks[i - 1]
                 if prev.low in CUES and prev.line == t.line and (t.text.isupper() or not t.cased):
                     if gap(text, prev, t).strip() in ("", "@"):
@@ -296,7 +309,6 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 i > 0
                 and toks[i - 1].low in ("to", "from", "on")
                 and t.kind is Kind.UNKNOWN
-                and (t.cap or not t.cased)
                 and len(t.low) >= 4
             ):
                 m = _FLOOR.match(text, t.end)
@@ -360,8 +372,9 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 break
             if t.low in GENERIC or t.kind is Kind.STOP or t.low in self.d.medical:
                 break
-            if t.cased and not t.cap:
-                break
+            if t.cased and not t.cap and t.kind not in (Kind.NAME, Kind.UNKNOWN):
+                if t.low not in self.d.places:
+                    break
             if t.kind is Kind.INITIAL:
                 break
             out.append(k)
@@ -379,7 +392,8 @@ class ClinicalLocationRecognizer(SpanRecognizer):
         if t.cased and not (t.cap and nxt.cap):
             return
         if nxt.kind is Kind.INITIAL:
-            if text[nxt.end : nxt.end + 1] != "." or (i > 0 and toks[i - 1].low not in CUES):
+            cue = re.search(r"(?:\b(?:to|at|from|in|by)|@)\s*$", text[max(0, t.start - 8) : t.start])
+            if text[nxt.end : nxt.end + 1] != "." or not cue:
                 return
         elif nxt.low not in self.d.first_names and nxt.kind not in (Kind.NAME, Kind.UNKNOWN):
             return

@@ -137,6 +137,12 @@ RELATIONS = frozenset(
     ]
 )
 
+#: Words that follow a title without being a name ("Dr. aware", "MD on call").
+_NOT_AFTER_TITLE = frozenset(
+    """aware notified paged called note notes order orders office appt appointment team
+    service services visit here said states stated on in at to of and or the""".split()
+)
+
 #: Words between a relation and the name they introduce: "daughter is Mrs. X", "son, X".
 _RELATION_FILLERS = frozenset(["is", "named", "called", "step"])
 
@@ -151,6 +157,8 @@ DICTIONARY_SCORE = 0.6
 def _adjacent(text: str, a: Tok, b: Tok) -> bool:
     """Two tokens in a row on one line, separated by spaces or an initial's dot."""
     g = gap(text, a, b)
+    if "." in g and a.kind is not Kind.INITIAL:
+        return False
     return a.line == b.line and g.strip(" .") == "" and len(g) <= 3
 
 
@@ -186,13 +194,23 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 proven.add(toks[i].low)
 
         for i, t in enumerate(toks):
-            if t.kind is Kind.NAME and not (t.cased and not t.cap):
+            if t.kind is Kind.NAME and not (t.cased and not t.cap) and t.low not in _NEVER:
                 mark(i, DICTIONARY_SCORE)
             low = t.low
             if low in TITLES and i + 1 < n:
                 j = i + 1
                 if toks[j].line == t.line and gap(text, t, toks[j]).strip(" .'") == "":
-                    if toks[j].kind in _NAME_LIKE and toks[j].kind is not Kind.INITIAL:
+                    nxt = toks[j]
+                    plain = (
+                        (
+                            nxt.kind is Kind.COMMON
+                            or (nxt.kind is Kind.STOP and nxt.low in self.d.last_names)
+                        )
+                        and len(nxt.low) >= 3
+                        and nxt.low not in _NOT_AFTER_TITLE
+                        and (nxt.cap or not nxt.cased)
+                    )
+                    if (nxt.kind in _NAME_LIKE and nxt.kind is not Kind.INITIAL) or plain:
                         self._extend(text, toks, j, mark)
                     elif toks[j].kind is Kind.INITIAL and j + 1 < n:
                         mark(j, CONTEXT_SCORE)
@@ -201,7 +219,12 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 self._after_relation(text, toks, i, mark)
             elif low in CREDENTIALS and self._is_credential(text, toks, i):
                 self._before_credential(text, toks, i, mark)
-            elif t.kind is Kind.INITIAL and t.cap and i + 1 < n:
+            elif (
+                t.kind is Kind.INITIAL
+                and t.cap
+                and i + 1 < n
+                and (t.start == 0 or text[t.start - 1] in " \t\n(")
+            ):
                 nxt = toks[i + 1]
                 if (
                     text[t.end : t.end + 1] == "."
@@ -213,12 +236,34 @@ class ClinicalNameRecognizer(SpanRecognizer):
                     mark(i, CONTEXT_SCORE)
                     self._extend(text, toks, i + 1, mark)
 
+        # Two capitalised words in a row in a cased line, neither an ordinary word
+        # (or a first name then an unknown word): "Lopie Certusi", "Hank Przybylo".
+        for i in range(n - 1):
+            a, b = toks[i], toks[i + 1]
+            if not (a.cased and a.text.istitle() and b.text.istitle() and _adjacent(text, a, b)):
+                continue
+            if text[a.end : b.start] != " " or a.low in _NEVER or b.low in _NEVER:
+                continue
+            first_ok = a.kind in (Kind.NAME, Kind.UNKNOWN) or (
+                a.kind is Kind.AMBIG and a.low in self.d.first_names
+            )
+            if first_ok and b.kind in (Kind.NAME, Kind.UNKNOWN) and (
+                Kind.UNKNOWN in (a.kind, b.kind) or a.low in self.d.first_names
+            ):
+                mark(i, CONTEXT_SCORE)
+                mark(i + 1, CONTEXT_SCORE)
+
         # Coordination: "Dr. Rakusin and Toolis", "Suzette and Hank".
         for i in range(1, n - 1):
-            if toks[i].low in ("and", "&") and score[i - 1] >= CONTEXT_SCORE:
+            if toks[i].low in ("and", "&") and score[i - 1] >= DICTIONARY_SCORE:
                 nxt = toks[i + 1]
-                if nxt.line == toks[i].line and nxt.kind in (Kind.NAME, Kind.UNKNOWN):
+                if nxt.line != toks[i].line or nxt.low in _NEVER:
+                    continue
+                if nxt.kind in (Kind.NAME, Kind.UNKNOWN) and (nxt.cap or not nxt.cased):
                     mark(i + 1, CONTEXT_SCORE)
+                elif nxt.kind is Kind.AMBIG and nxt.cap and nxt.cased:
+                    if nxt.low in self.d.first_names:
+                        mark(i + 1, CONTEXT_SCORE)
 
         # Extend every found name over adjacent name-like words.
         for i in range(n):
@@ -231,7 +276,14 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 if score[i] == 0.0 and t.low in proven:
                     score[i] = CONTEXT_SCORE
 
-        return [(t.start, t.end, "PERSON", score[i]) for i, t in enumerate(toks) if score[i]]
+        out = []
+        for i, t in enumerate(toks):
+            if score[i]:
+                end = t.end
+                if t.kind is Kind.INITIAL and text[end : end + 1] == ".":
+                    end += 1  # "S." is the phrase, dot included
+                out.append((t.start, end, "PERSON", score[i]))
+        return out
 
     def _extend(self, text: str, toks: list[Tok], j: int, mark) -> None:
         """Mark ``toks[j]`` and up to two following name-like words as a name."""
@@ -262,10 +314,10 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 if nxt.low in _NEVER:
                     break
                 if nxt.kind is Kind.INITIAL:
-                    if not nxt.cap:
-                        # lower-case initial only directly before "." and a name
-                        if step == -1 and text[nxt.end : nxt.end + 1] != ".":
-                            break
+                    # an initial is followed by "." or is a capital in a cased line
+                    dotted = text[nxt.end : nxt.end + 1] == "."
+                    if not dotted and not (nxt.cap and nxt.cased):
+                        break
                 elif nxt.kind is Kind.UNKNOWN:
                     if nxt.cased and not nxt.cap:
                         break
