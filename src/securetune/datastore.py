@@ -92,7 +92,7 @@ def dataset_dir(ws: Workspace, name: str) -> Path:
     return ws.datasets_dir / check_name(name)
 
 
-def _require_absent(ws: Workspace, name: str) -> Path:
+def require_absent(ws: Workspace, name: str) -> Path:
     target = dataset_dir(ws, name)
     if target.exists():
         raise DatasetError(
@@ -118,7 +118,7 @@ def create_dataset(
     shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> Manifest:
     """Encrypt ``records`` into a new dataset; nothing is visible unless it all succeeds."""
-    target = _require_absent(ws, name)
+    target = require_absent(ws, name)
     kek = ws.kek()
     dataset_id = str(uuid.uuid4())
     dek = new_data_key()
@@ -155,7 +155,7 @@ def add_dataset(
     on_record: OnRecord | None = None,
 ) -> AddResult:
     """``securetune data add``: encrypt records as they are, marked *unscrubbed*."""
-    _require_absent(ws, name)
+    require_absent(ws, name)
     reader = RecordReader(Path(path), fmt=fmt, on_error=on_error)
     input_sha256 = file_sha256(Path(path)) if Path(path).exists() else ""
     manifest = create_dataset(

@@ -13,6 +13,7 @@ from securetune.cli.context import AppContext
 from securetune.cli.data import data
 from securetune.cli.init import init
 from securetune.cli.keys import keys
+from securetune.cli.scrub import scrub
 from securetune.errors import SecuretuneError
 
 
@@ -65,6 +66,7 @@ def cli(ctx: click.Context, workspace: Path | None, debug: bool) -> None:
 cli.add_command(init)
 cli.add_command(data)
 cli.add_command(keys)
+cli.add_command(scrub)
 cli.add_command(audit)
 
 

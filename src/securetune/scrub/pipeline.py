@@ -11,6 +11,7 @@ identifier), and every other field is dropped and reported by name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import multiprocessing
@@ -118,6 +119,12 @@ def join_adjacent(findings: list[Finding], text: str) -> list[Finding]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def cached_detector(config: DetectorConfig) -> Detector:
+    """Building the engine takes seconds; a process reuses it across runs with one config."""
+    return Detector(config)
+
+
 class RecordScrubber:
     """Scrubs one record at a time under a policy. Built once per process."""
 
@@ -125,7 +132,7 @@ class RecordScrubber:
         self.policy = policy
         self.secret = secret
         self.options = options
-        self.detector = Detector(
+        self.detector = cached_detector(
             DetectorConfig(
                 entities=tuple(policy.detection.entities),
                 score_threshold=policy.detection.score_threshold,
