@@ -49,3 +49,11 @@ class LedgerError(SecuretuneError):
 
 class PolicyError(SecuretuneError):
     """A policy file is unknown, malformed, or a policy gate failed."""
+
+
+class TrainingError(SecuretuneError):
+    """A training run cannot start or failed a guard (bad option, model, data or resume)."""
+
+
+class BudgetError(TrainingError):
+    """A privacy budget (per run, per policy or per dataset lifetime) would be exceeded."""
