@@ -25,6 +25,7 @@ import rfc8785
 #: Integers with at most this many digits are inside RFC 8785's exact integer range
 #: (|n| <= 2**53 - 1 = 9007199254740991, which has 16 digits).
 _FAST_MAX_INT_DIGITS = 15
+_MAX_SAFE_INT = 2**53 - 1
 #: Brackets a float's canonical text inside a placeholder string. A lone surrogate can
 #: never survive in canonical JSON, so it cannot be confused with real string content.
 _MARK = "\udc80"
@@ -107,16 +108,27 @@ def _loads(text: str, **hooks: Any) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
+def _int_or_double(text: str) -> int | float:
+    """Read an integer token as JSON's number model does beyond 2**53: as a double.
+
+    RFC 8785 writes the float 2.0**60 as ``1152921504606846976``; reading that back as a
+    Python int would put it outside the exact-integer range and fail to re-canonicalise.
+    """
+    value = int(text)
+    return value if abs(value) <= _MAX_SAFE_INT else float(value)
+
+
 def parse_json(data: bytes) -> Any:
     """Parse strict UTF-8 JSON text; ValueError if it is not JSON.
 
     Unlike bare :func:`json.loads`, refuses ``NaN``/``Infinity`` literals and bytes that
-    are not UTF-8 (``json.loads`` would guess UTF-16 or UTF-32 from bytes).
+    are not UTF-8 (``json.loads`` would guess UTF-16 or UTF-32 from bytes), and reads
+    integers beyond 2**53 - 1 as floats, as RFC 8785 (and JavaScript) do.
 
-    >>> parse_json(b'{"a":[1,0.5]}')
-    {'a': [1, 0.5]}
+    >>> parse_json(b'{"a":[1,0.5,9007199254740993]}')
+    {'a': [1, 0.5, 9007199254740992.0]}
     """
-    return _loads(data.decode("utf-8"))
+    return _loads(data.decode("utf-8"), parse_int=_int_or_double)
 
 
 class FloatText(str):

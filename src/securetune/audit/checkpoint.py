@@ -198,7 +198,7 @@ def verifier_key(key_name: str, public_key: Ed25519PublicKey) -> str:
 
 def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
     """Parse a verifier key string; LedgerError unless it is a consistent Ed25519 key."""
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)
     if len(parts) != 3:
         raise LedgerError("verifier key must look like name+keyhash+base64key")
     name, hash_hex, blob = parts
