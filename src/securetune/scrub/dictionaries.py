@@ -29,6 +29,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from securetune.scrub.errors import DetectorError
 
+
 #: Generic clinical vocabulary that collides with census names or gazetteer places.
 def words(block: str) -> frozenset[str]:
     """A frozenset of the whitespace-separated words of ``block``."""

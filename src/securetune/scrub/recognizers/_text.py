@@ -11,67 +11,17 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from securetune.scrub.dictionaries import Dictionaries
+from securetune.scrub.dictionaries import Dictionaries, words
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*(?:-[A-Za-z][A-Za-z']*)*")
 
-_IRREGULAR = frozenset(
-    [
-        "began",
-        "begun",
-        "brought",
-        "bought",
-        "caught",
-        "thought",
-        "taught",
-        "sought",
-        "went",
-        "gone",
-        "came",
-        "done",
-        "did",
-        "felt",
-        "kept",
-        "left",
-        "lost",
-        "made",
-        "meant",
-        "met",
-        "paid",
-        "said",
-        "sent",
-        "slept",
-        "spent",
-        "stood",
-        "told",
-        "took",
-        "understood",
-        "woke",
-        "woken",
-        "wore",
-        "worn",
-        "wrote",
-        "written",
-        "gave",
-        "given",
-        "ate",
-        "eaten",
-        "fell",
-        "fallen",
-        "held",
-        "heard",
-        "knew",
-        "known",
-        "lay",
-        "laid",
-        "led",
-        "ran",
-        "saw",
-        "seen",
-        "sat",
-        "spoke",
-        "spoken",
-    ]
+_IRREGULAR = words(
+    """
+    began begun brought bought caught thought taught sought went gone came done did felt
+    kept left lost made meant met paid said sent slept spent stood told took understood
+    woke woken wore worn wrote written gave given ate eaten fell fallen held heard knew
+    known lay laid led ran saw seen sat spoke spoken
+    """
 )
 
 
@@ -161,43 +111,88 @@ def classify_token(text: str, d: Dictionaries) -> Kind:
     return max(parts, key=lambda k: _RANK[k])
 
 
+_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
+_UPPER = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def line_cased(text: str) -> list[bool]:
     """Per line: True when it has enough lower- and upper-case letters to trust case."""
     out = []
     for line in text.split("\n"):
-        lower = sum(c.islower() for c in line)
-        upper = sum(c.isupper() for c in line)
+        lower = len(line) - len(line.translate(_LOWER))
+        upper = len(line) - len(line.translate(_UPPER))
         out.append(lower >= 3 and upper >= 1 and lower > upper)
     return out
 
 
-def tokenize(text: str, d: Dictionaries) -> list[Tok]:
-    """All words of ``text`` with their classification."""
-    cased = line_cased(text)
-    toks: list[Tok] = []
-    line = 0
-    pos = 0
-    for m in _WORD.finditer(text):
-        line += text.count("\n", pos, m.start())
-        pos = m.start()
-        word = m.group()
-        low = word.lower()
-        if low.endswith("'s"):
-            low = low[:-2]
-        low = low.strip("'")
-        toks.append(
-            Tok(
-                start=m.start(),
-                end=m.start() + len(word.rstrip("'")),
-                text=word,
-                low=low,
-                kind=classify_token(word, d),
-                cap=word[0].isupper(),
-                cased=cased[line],
-                line=line,
+class Tokenizer:
+    """Tokenizes with a per-word classification memo and a one-note cache.
+
+    The name and location recognizers both tokenize the same note, one after the other;
+    the one-note cache makes the second call free, and the memo makes classifying a word
+    seen before a dictionary lookup.
+    """
+
+    def __init__(self, d: Dictionaries) -> None:
+        self.d = d
+        self._kinds: dict[str, Kind] = {}
+        self._last: tuple[str, list[Tok]] | None = None
+
+    def kind(self, word: str) -> Kind:
+        k = self._kinds.get(word)
+        if k is None:
+            k = classify_token(word, self.d)
+            if len(self._kinds) < 200_000:
+                self._kinds[word] = k
+        return k
+
+    def __call__(self, text: str) -> list[Tok]:
+        last = self._last
+        if last is not None and last[0] is text:
+            return last[1]
+        toks = self._tokenize(text)
+        self._last = (text, toks)
+        return toks
+
+    def _tokenize(self, text: str) -> list[Tok]:
+        cased = line_cased(text)
+        toks: list[Tok] = []
+        line = 0
+        pos = 0
+        kind = self.kind
+        for m in _WORD.finditer(text):
+            start = m.start()
+            line += text.count("\n", pos, start)
+            pos = start
+            word = m.group()
+            low = word.lower()
+            if low.endswith("'s"):
+                low = low[:-2]
+            low = low.strip("'")
+            toks.append(
+                Tok(
+                    start=start,
+                    end=start + len(word.rstrip("'")),
+                    text=word,
+                    low=low,
+                    kind=kind(word),
+                    cap=word[0].isupper(),
+                    cased=cased[line],
+                    line=line,
+                )
             )
-        )
-    return toks
+        return toks
+
+
+_TOKENIZERS: dict[int, Tokenizer] = {}
+
+
+def tokenize(text: str, d: Dictionaries) -> list[Tok]:
+    """All words of ``text`` with their classification (cached per dictionaries)."""
+    tok = _TOKENIZERS.get(id(d))
+    if tok is None or tok.d is not d:
+        tok = _TOKENIZERS[id(d)] = Tokenizer(d)
+    return tok(text)
 
 
 def gap(text: str, a: Tok, b: Tok) -> str:

@@ -13,6 +13,7 @@ bundled in the tldextract wheel and never touches the network.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import ClassVar
 
 import tldextract
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer
@@ -40,7 +41,7 @@ _TLDS = "com|org|net|edu|gov|mil|us|uk|ca|de|fr|io|info|biz|health|care"
 class ClinicalUrlRecognizer(PatternRecognizer):
     """URLs with a scheme or ``www.``, or a host under a common top-level domain."""
 
-    PATTERNS = [
+    PATTERNS: ClassVar[list[Pattern]] = [
         Pattern("url_scheme", r"\b(?:https?|ftp)://[^\s<>\"')]+", 0.85),
         Pattern("url_www", r"\bwww\.[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:/[^\s<>\"')]*)?", 0.85),
         Pattern(

@@ -17,34 +17,22 @@ from __future__ import annotations
 
 import re
 
-from securetune.scrub.dictionaries import Dictionaries
+from securetune.scrub.dictionaries import Dictionaries, words
 from securetune.scrub.recognizers._text import Kind, Tok, gap, tokenize
 from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
 
-CUES = frozenset(
-    ["in", "from", "to", "at", "near", "of", "by", "@", "the", "toward", "towards", "via"]
-    + ["into", "leave"]
+CUES = words("in from to at near of by @ the toward towards via into leave")
+_STRONG_CUES = words(
+    """
+    in from to at near @
+    """
 )
-_STRONG_CUES = frozenset(["in", "from", "to", "at", "near", "@"])
 
-HEADS = frozenset(
-    [
-        "hospital",
-        "hospitals",
-        "hosp",
-        "hospiatal",
-        "hopital",
-        "clinic",
-        "clinics",
-        "rehab",
-        "rehabilitation",
-        "infirmary",
-        "hospice",
-        "campus",
-        "manor",
-        "sanitarium",
-        "sanatorium",
-    ]
+HEADS = words(
+    """
+    hospital hospitals hosp hospiatal hopital clinic clinics rehab rehabilitation
+    infirmary hospice campus manor sanitarium sanatorium
+    """
 )
 #: Head phrases of two words: "medical center", "assisted living", "nursing home".
 HEAD_PAIRS = frozenset(
@@ -64,176 +52,46 @@ HEAD_PAIRS = frozenset(
     }
 )
 #: Head words that belong to the name itself.
-NAME_HEADS = frozenset(
-    "memorial adventist baptist methodist presbyterian lutheran episcopal samaritan".split()
-)
+NAME_HEADS = words("memorial adventist baptist methodist presbyterian lutheran episcopal samaritan")
 
 #: Words that modify a head word without naming anything.
-GENERIC = frozenset(
-    [
-        "outside",
-        "osh",
-        "other",
-        "another",
-        "local",
-        "same",
-        "previous",
-        "prior",
-        "referring",
-        "receiving",
-        "transferring",
-        "this",
-        "that",
-        "the",
-        "a",
-        "an",
-        "his",
-        "her",
-        "their",
-        "our",
-        "your",
-        "my",
-        "any",
-        "psych",
-        "psychiatric",
-        "mental",
-        "acute",
-        "chronic",
-        "rehab",
-        "nursing",
-        "long",
-        "term",
-        "day",
-        "home",
-        "state",
-        "city",
-        "county",
-        "community",
-        "va",
-        "vah",
-        "private",
-        "public",
-        "general's",
-        "hospital",
-        "hospitals",
-        "hosp",
-        "medical",
-        "inpatient",
-        "outpatient",
-        "er",
-        "ed",
-        "icu",
-        "ccu",
-        "micu",
-        "sicu",
-        "ticu",
-        "nicu",
-        "cath",
-        "lab",
-        "unit",
-        "floor",
-        "admitted",
-        "admission",
-        "transfer",
-        "transferred",
-        "discharged",
-        "discharge",
-        "sent",
-        "went",
-        "taken",
-        "brought",
-        "returned",
-        "return",
-        "back",
-        "prior",
-        "recent",
-        "his",
-        "new",
-        "old",
-        "visit",
-        "stay",
-        "course",
-        "previous",
-        "regional",
-        "area",
-        "nearby",
-    ]
+GENERIC = words(
+    """
+    outside osh other another local same previous prior referring receiving transferring
+    this that the a an his her their our your my any psych psychiatric mental acute
+    chronic rehab nursing long term day home state city county community va vah private
+    public general's hospital hospitals hosp medical inpatient outpatient er ed icu ccu
+    micu sicu ticu nicu cath lab unit floor admitted admission transfer transferred
+    discharged discharge sent went taken brought returned return back prior recent his
+    new old visit stay course previous regional area nearby
+    """
 )
 
-SAINT_NAMES_AFTER = frozenset(["holy", "sacred"])
-SAINT_OBJECTS = frozenset(
-    ["cross", "heart", "family", "name", "spirit", "trinity", "redeemer", "innocents", "rosary"]
+SAINT_NAMES_AFTER = words(
+    """
+    holy sacred
+    """
 )
-_NOT_SAINT = frozenset(
-    [
-        "elevation",
-        "elevations",
-        "depression",
-        "depressions",
-        "segment",
-        "segments",
-        "wave",
-        "waves",
-        "change",
-        "changes",
-        "changes",
-        "t",
-    ]
+SAINT_OBJECTS = words(
+    """
+    cross heart family name spirit trinity redeemer innocents rosary
+    """
+)
+_NOT_SAINT = words(
+    """
+    elevation elevations depression depressions segment segments wave waves change
+    changes changes t
+    """
 )
 
 _ABBREV = re.compile(r"^(?:[a-z]{1,3}h|[a-z]{1,3}mc|[a-z]{1,2}hc)$", re.IGNORECASE)
 #: Medical abbreviations with the shape of a hospital abbreviation.
-_ABBREV_EXCLUDE = frozenset(
-    [
-        "ich",
-        "sah",
-        "sdh",
-        "edh",
-        "ivh",
-        "bph",
-        "lvh",
-        "rvh",
-        "pih",
-        "nph",
-        "osh",
-        "ash",
-        "hh",
-        "bh",
-        "dh",
-        "ch",
-        "ph",
-        "oh",
-        "ah",
-        "uh",
-        "eh",
-        "sh",
-        "nh",
-        "th",
-        "wh",
-        "lmh",
-        "mch",
-        "hch",
-        "ugh",
-        "rh",
-        "mh",
-        "ddh",
-        "cah",
-        "adh",
-        "tsh",
-        "fsh",
-        "lh",
-        "gnrh",
-        "crh",
-        "acth",
-        "pth",
-        "hgh",
-        "siadh",
-        "dh",
-        "sch",
-        "lch",
-        "mrh",
-        "rvmc",
-    ]
+_ABBREV_EXCLUDE = words(
+    """
+    ich sah sdh edh ivh bph lvh rvh pih nph osh ash hh bh dh ch ph oh ah uh eh sh nh th
+    wh lmh mch hch ugh rh mh ddh cah adh tsh fsh lh gnrh crh acth pth hgh siadh dh sch
+    lch mrh rvmc
+    """
 )
 
 _FLOOR = re.compile(
@@ -252,6 +110,7 @@ class ClinicalLocationRecognizer(SpanRecognizer):
     def __init__(self, dictionaries: Dictionaries) -> None:
         super().__init__(["LOCATION", "FACILITY"], name="SecuretuneLocationRecognizer")
         self.d = dictionaries
+        self._first_words = frozenset(m[0] for m in dictionaries.multiword_places)
 
     def find(self, text: str) -> list[Span]:
         toks = tokenize(text, self.d)
@@ -290,9 +149,9 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 nxt = toks[i + 1]
                 if nxt.low in SAINT_OBJECTS and _adjacent(text, t, nxt):
                     end = nxt.end
-                    if i + 2 < n and toks[i + 2].low in NAME_HEADS:
-                        if _adjacent(text, nxt, toks[i + 2]):
-                            end = toks[i + 2].end
+                    after = toks[i + 2] if i + 2 < n else None
+                    if after and after.low in NAME_HEADS and _adjacent(text, nxt, after):
+                        end = after.end
                     spans.append((t.start, end, "FACILITY", CONTEXT_SCORE))
             if (
                 i > 0
@@ -301,10 +160,14 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 and (len(t.low) == 2 or not (t.low in self.d.english or t.low in self.d.medical))
             ):
                 prev = toks[i - 1]
-                if prev.low in CUES and prev.line == t.line and (t.text.isupper() or not t.cased):
-                    if gap(text, prev, t).strip() in ("", "@"):
-                        spans.append((t.start, t.end, "FACILITY", CONTEXT_SCORE))
-                        facility_words.add(t.low)
+                if (
+                    prev.low in CUES
+                    and prev.line == t.line
+                    and (t.text.isupper() or not t.cased)
+                    and gap(text, prev, t).strip() in ("", "@")
+                ):
+                    spans.append((t.start, t.end, "FACILITY", CONTEXT_SCORE))
+                    facility_words.add(t.low)
             if (
                 i > 0
                 and toks[i - 1].low in ("to", "from", "on")
@@ -330,6 +193,8 @@ class ClinicalLocationRecognizer(SpanRecognizer):
         return spans
 
     def _multiword(self, toks: list[Tok], i: int, text: str) -> int:
+        if toks[i].low not in self._first_words:
+            return 0
         for size in (3, 2):
             if i + size <= len(toks):
                 words = tuple(t.low for t in toks[i : i + size])
@@ -372,9 +237,9 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 break
             if t.low in GENERIC or t.kind is Kind.STOP or t.low in self.d.medical:
                 break
-            if t.cased and not t.cap and t.kind not in (Kind.NAME, Kind.UNKNOWN):
-                if t.low not in self.d.places:
-                    break
+            lowercase_word = t.cased and not t.cap and t.kind not in (Kind.NAME, Kind.UNKNOWN)
+            if lowercase_word and t.low not in self.d.places:
+                break
             if t.kind is Kind.INITIAL:
                 break
             out.append(k)
@@ -392,7 +257,9 @@ class ClinicalLocationRecognizer(SpanRecognizer):
         if t.cased and not (t.cap and nxt.cap):
             return
         if nxt.kind is Kind.INITIAL:
-            cue = re.search(r"(?:\b(?:to|at|from|in|by)|@)\s*$", text[max(0, t.start - 8) : t.start])
+            cue = re.search(
+                r"(?:\b(?:to|at|from|in|by)|@)\s*$", text[max(0, t.start - 8) : t.start]
+            )
             if text[nxt.end : nxt.end + 1] != "." or not cue:
                 return
         elif nxt.low not in self.d.first_names and nxt.kind not in (Kind.NAME, Kind.UNKNOWN):

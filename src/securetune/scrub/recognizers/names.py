@@ -16,135 +16,47 @@ again anywhere else in the same note (``Dr Rakusin`` ... ``RAKUSIN AWARE``).
 
 from __future__ import annotations
 
-from securetune.scrub.dictionaries import Dictionaries
+from securetune.scrub.dictionaries import Dictionaries, words
 from securetune.scrub.recognizers._text import Kind, Tok, gap, tokenize
 from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
 
-TITLES = frozenset(
-    [
-        "dr",
-        "drs",
-        "doctor",
-        "dr's",
-        "drs'",
-        "mr",
-        "mrs",
-        "ms",
-        "miss",
-        "mister",
-        "mssrs",
-        "prof",
-        "professor",
-    ]
+TITLES = words(
+    """
+    dr drs doctor dr's drs' mr mrs ms miss mister mssrs prof professor
+    """
 )
 
-CREDENTIALS = frozenset(
-    [
-        "rn",
-        "rrt",
-        "crt",
-        "md",
-        "lpn",
-        "cna",
-        "np",
-        "pa-c",
-        "phd",
-        "msw",
-        "lcsw",
-        "licsw",
-        "crna",
-        "rnc",
-        "bsn",
-        "ccrn",
-        "cnm",
-        "pharmd",
-        "dpt",
-        "mpt",
-        "otr",
-        "slp",
-        "rd",
-        "ldn",
-        "ptr",
-        "sn",
-        "do",
-    ]
+CREDENTIALS = words(
+    """
+    rn rrt crt md lpn cna np pa-c phd msw lcsw licsw crna rnc bsn ccrn cnm pharmd dpt
+    mpt otr slp rd ldn ptr sn do
+    """
 )
 
-RELATIONS = frozenset(
-    [
-        "husband",
-        "wife",
-        "son",
-        "daughter",
-        "dtr",
-        "dau",
-        "sister",
-        "brother",
-        "mother",
-        "father",
-        "mom",
-        "dad",
-        "friend",
-        "niece",
-        "neice",
-        "nephew",
-        "aunt",
-        "uncle",
-        "cousin",
-        "grandson",
-        "granddaughter",
-        "grandmother",
-        "grandfather",
-        "grandma",
-        "grandpa",
-        "fiance",
-        "fiancee",
-        "boyfriend",
-        "girlfriend",
-        "partner",
-        "spouse",
-        "proxy",
-        "hcp",
-        "caregiver",
-        "caseworker",
-        "nurse",
-        "resident",
-        "intern",
-        "fellow",
-        "attending",
-        "surgeon",
-        "cardiologist",
-        "neurologist",
-        "physician",
-        "physicians",
-        "pcp",
-        "therapist",
-        "chaplain",
-        "companion",
-        "roommate",
-        "neighbor",
-        "guardian",
-        "sibling",
-        "stepdaughter",
-        "stepson",
-        "staff",
-        "manager",
-        "worker",
-        "sister-in-law",
-        "brother-in-law",
-        "son-in-law",
-        "daughter-in-law",
-    ]
+RELATIONS = words(
+    """
+    husband wife son daughter dtr dau sister brother mother father mom dad friend niece
+    neice nephew aunt uncle cousin grandson granddaughter grandmother grandfather
+    grandma grandpa fiance fiancee boyfriend girlfriend partner spouse proxy hcp
+    caregiver caseworker nurse resident intern fellow attending surgeon cardiologist
+    neurologist physician physicians pcp therapist chaplain companion roommate neighbor
+    guardian sibling stepdaughter stepson staff manager worker sister-in-law
+    brother-in-law son-in-law daughter-in-law
+    """
 )
 
 #: Words that follow a title without being a name ("Dr. aware", "MD on call").
-_NOT_AFTER_TITLE = frozenset(
+_NOT_AFTER_TITLE = words(
     """aware notified paged called note notes order orders office appt appointment team
-    service services visit here said states stated on in at to of and or the""".split()
+    service services visit here said states stated on in at to of and or the"""
 )
 
 #: Words between a relation and the name they introduce: "daughter is Mrs. X", "son, X".
-_RELATION_FILLERS = frozenset(["is", "named", "called", "step"])
+_RELATION_FILLERS = words(
+    """
+    is named called step
+    """
+)
 
 _NEVER = TITLES | CREDENTIALS | RELATIONS
 
@@ -247,8 +159,10 @@ class ClinicalNameRecognizer(SpanRecognizer):
             first_ok = a.kind in (Kind.NAME, Kind.UNKNOWN) or (
                 a.kind is Kind.AMBIG and a.low in self.d.first_names
             )
-            if first_ok and b.kind in (Kind.NAME, Kind.UNKNOWN) and (
-                Kind.UNKNOWN in (a.kind, b.kind) or a.low in self.d.first_names
+            if (
+                first_ok
+                and b.kind in (Kind.NAME, Kind.UNKNOWN)
+                and (Kind.UNKNOWN in (a.kind, b.kind) or a.low in self.d.first_names)
             ):
                 mark(i, CONTEXT_SCORE)
                 mark(i + 1, CONTEXT_SCORE)
@@ -259,11 +173,13 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 nxt = toks[i + 1]
                 if nxt.line != toks[i].line or nxt.low in _NEVER:
                     continue
-                if nxt.kind in (Kind.NAME, Kind.UNKNOWN) and (nxt.cap or not nxt.cased):
+                if (nxt.kind in (Kind.NAME, Kind.UNKNOWN) and (nxt.cap or not nxt.cased)) or (
+                    nxt.kind is Kind.AMBIG
+                    and nxt.cap
+                    and nxt.cased
+                    and nxt.low in self.d.first_names
+                ):
                     mark(i + 1, CONTEXT_SCORE)
-                elif nxt.kind is Kind.AMBIG and nxt.cap and nxt.cased:
-                    if nxt.low in self.d.first_names:
-                        mark(i + 1, CONTEXT_SCORE)
 
         # Extend every found name over adjacent name-like words.
         for i in range(n):
