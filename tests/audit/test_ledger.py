@@ -213,18 +213,28 @@ def test_a_meaning_preserving_edit_is_still_detected(ledger_dir: Path) -> None:
     )
 
 
+def flips(line: bytes, bits: tuple[int, ...], step: int = 1):
+    for offset in range(0, len(line), step):
+        for bit in bits:
+            yield offset, line[:offset] + bytes([line[offset] ^ bit]) + line[offset + 1 :]
+
+
 @pytest.mark.parametrize("line_index", [1, 3])  # non-ASCII payload; float-bearing payload
-def test_every_single_bit_flip_in_an_entry_names_that_entry(
-    ledger_dir: Path, line_index: int
-) -> None:
+def test_every_single_bit_flip_in_an_entry_is_refused(line_index: int) -> None:
+    line = read_lines(RELEASED)[line_index]
+    for _offset, flipped in flips(line, (1, 2, 4, 8, 16, 32, 64, 128)):
+        with pytest.raises(
+            LedgerError, match=f"^ledger (line|entry [0-9]+ \\(line) {line_index + 1}"
+        ):
+            Entry.from_json_line(flipped, line_no=line_index + 1)
+
+
+def test_bit_flips_are_named_by_verify_end_to_end(ledger_dir: Path) -> None:
     original = read_lines(ledger_dir)
-    line = original[line_index]
-    for offset in range(len(line)):
-        for bit in (0x01, 0x20, 0x80):
-            flipped = line[:offset] + bytes([line[offset] ^ bit]) + line[offset + 1 :]
-            write_lines(ledger_dir, [*original[:line_index], flipped, *original[line_index + 1 :]])
-            message = verify_error(ledger_dir)
-            assert f"line {line_index + 1}" in message, (offset, bit, message)
+    for offset, flipped in flips(original[3], (0x01, 0x20), step=5):
+        write_lines(ledger_dir, [*original[:3], flipped, *original[4:]])
+        message = verify_error(ledger_dir)
+        assert "line 4" in message, (offset, message)
 
 
 def test_deleted_entry_is_named(ledger_dir: Path) -> None:
