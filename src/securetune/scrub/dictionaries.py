@@ -88,6 +88,9 @@ class Dictionaries:
     stopwords: frozenset[str]
     places: frozenset[str]
     multiword_places: frozenset[tuple[str, ...]]
+    #: The most frequent census surnames (top 300): "Morales" stays a name even though
+    #: "morale" is a word.
+    frequent_surnames: frozenset[str] = frozenset()
     sources: dict[str, str] = field(default_factory=dict)
     digest: str = ""
 
@@ -110,9 +113,10 @@ def _package_version(dist: str) -> str:
         ) from exc
 
 
-def _census_names(filename: str) -> frozenset[str]:
+def _census_names(filename: str) -> list[str]:
+    """Lower-cased names in census frequency order."""
     text = resources.files("names").joinpath(filename).read_text(encoding="ascii")
-    return frozenset(line.split()[0].lower() for line in text.splitlines() if line.strip())
+    return [line.split()[0].lower() for line in text.splitlines() if line.strip()]
 
 
 def _english_words() -> frozenset[str]:
@@ -158,8 +162,9 @@ def _digest(parts: dict[str, frozenset]) -> str:
 @lru_cache(maxsize=1)
 def load_dictionaries() -> Dictionaries:
     """Load every list once per process (a second or so); later calls are free."""
-    first = _census_names("dist.female.first") | _census_names("dist.male.first")
-    last = _census_names("dist.all.last")
+    first = frozenset(_census_names("dist.female.first") + _census_names("dist.male.first"))
+    surnames = _census_names("dist.all.last")
+    last = frozenset(surnames)
     english = _english_words()
     places, multi = _places()
     stop = frozenset(STOP_WORDS) | EXTRA_STOPWORDS
@@ -187,6 +192,7 @@ def load_dictionaries() -> Dictionaries:
         stopwords=stop,
         places=places,
         multiword_places=multi,
+        frequent_surnames=frozenset(surnames[:300]) - {"fields"},
         sources=sources,
         digest=digest,
     )

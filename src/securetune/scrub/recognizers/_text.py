@@ -53,6 +53,8 @@ class Tok:
 def _is_ordinary(word: str, d: Dictionaries) -> bool:
     if d.is_common(word) or word in _IRREGULAR:
         return True
+    if word in d.frequent_surnames:
+        return False  # "morales", "peters": the inflection reading loses to the name
     candidates: list[str] = []
     if word.endswith("ies") or word.endswith("ied"):
         candidates.append(word[:-3] + "y")
@@ -68,7 +70,9 @@ def _is_ordinary(word: str, d: Dictionaries) -> bool:
         candidates += [word[:-3], word[:-3] + "e"]
         if len(word) > 5 and word[-4] == word[-5]:
             candidates.append(word[:-4])
-    if word.endswith("er") or word.endswith("ly"):
+    if word.endswith("er"):
+        candidates.append(word[:-1])  # "larger"; not "tucker" -> "tuck"
+    if word.endswith("ly"):
         candidates += [word[:-2], word[:-1]]
     if word.endswith("est"):
         candidates += [word[:-3], word[:-2]]

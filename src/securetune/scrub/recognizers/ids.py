@@ -33,62 +33,15 @@ _PATTERNS = {
 }
 _VIN = re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")
 _SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
-_STATES = [
-    "AL",
-    "AK",
-    "AZ",
-    "AR",
-    "CA",
-    "CO",
-    "CT",
-    "DE",
-    "DC",
-    "FL",
-    "GA",
-    "HI",
-    "ID",
-    "IL",
-    "IN",
-    "IA",
-    "KS",
-    "KY",
-    "LA",
-    "ME",
-    "MD",
-    "MA",
-    "MI",
-    "MN",
-    "MS",
-    "MO",
-    "MT",
-    "NE",
-    "NV",
-    "NH",
-    "NJ",
-    "NM",
-    "NY",
-    "NC",
-    "ND",
-    "OH",
-    "OK",
-    "OR",
-    "PA",
-    "RI",
-    "SC",
-    "SD",
-    "TN",
-    "TX",
-    "UT",
-    "VT",
-    "VA",
-    "WA",
-    "WV",
-    "WI",
-    "WY",
-    "PR",
-]
+_STATES = frozenset(
+    re.findall(
+        "[A-Z]{2}",
+        "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV "
+        "NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP MH FM PW",
+    )
+)
 _ZIP = re.compile(
-    rf"(?:\b(?:{'|'.join(_STATES)})\.?,?\s+|\bzip(?:\s*code)?\s*[:#]?\s*)(\d{{5}}(?:-\d{{4}})?)\b"
+    rf"(?:\b(?:{'|'.join(sorted(_STATES))})\.?,?\s+|\bzip(?:\s*code)?\s*[:#]?\s*)(\d{{5}}(?:-\d{{4}})?)\b"
     r"|(?<![\w-])(\d{5}-\d{4})(?![\w-])",
 )
 

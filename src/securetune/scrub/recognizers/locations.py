@@ -54,16 +54,20 @@ HEAD_PAIRS = frozenset(
 #: Head words that belong to the name itself.
 NAME_HEADS = words("memorial adventist baptist methodist presbyterian lutheran episcopal samaritan")
 
+#: Words that are part of a facility name only after a distinctive word:
+#: "Chatsworth General Hospital", "Howard County General", but not "the general hospital".
+NAME_PARTS = words("general community regional county city state university children's")
+
 #: Words that modify a head word without naming anything.
 GENERIC = words(
     """
     outside osh other another local same previous prior referring receiving transferring
     this that the a an his her their our your my any psych psychiatric mental acute
-    chronic rehab nursing long term day home state city county community va vah private
-    public general's hospital hospitals hosp medical inpatient outpatient er ed icu ccu
+    chronic rehab nursing long term day home     va vah private
+    public  hospital hospitals hosp medical inpatient outpatient er ed icu ccu
     micu sicu ticu nicu cath lab unit floor admitted admission transfer transferred
     discharged discharge sent went taken brought returned return back prior recent his
-    new old visit stay course previous regional area nearby
+    new old visit stay course previous  area nearby
     """
 )
 
@@ -230,13 +234,15 @@ class ClinicalLocationRecognizer(SpanRecognizer):
     def _before_head(self, text: str, toks: list[Tok], i: int, *, include_head: bool) -> list[int]:
         out: list[int] = []
         k = i - 1
-        while k >= 0 and len(out) < 3:
+        while k >= 0 and len(out) < 4:
             t = toks[k]
             nxt = toks[k + 1]
             if t.line != nxt.line or gap(text, t, nxt).strip(" -") != "":
                 break
-            if t.low in GENERIC or t.kind is Kind.STOP or t.low in self.d.medical:
+            if t.low in GENERIC or t.kind is Kind.STOP:
                 break
+            if t.low in self.d.medical and not (t.cap and t.cased and self.d.is_name(t.low)):
+                break  # "cath lab", but "Jackson Medical Center", "Morse Memorial"
             lowercase_word = t.cased and not t.cap and t.kind not in (Kind.NAME, Kind.UNKNOWN)
             if lowercase_word and t.low not in self.d.places:
                 break
@@ -244,6 +250,10 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 break
             out.append(k)
             k -= 1
+        if all(toks[k].low in NAME_PARTS for k in out) and not all(
+            toks[k].cased and toks[k].cap for k in out
+        ):
+            out = []  # "the general hospital": nothing distinctive, no proper-noun case
         if out and include_head:
             out.append(i)
         return out

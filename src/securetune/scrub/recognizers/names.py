@@ -118,7 +118,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
                             nxt.kind is Kind.COMMON
                             or (nxt.kind is Kind.STOP and nxt.low in self.d.last_names)
                         )
-                        and len(nxt.low) >= 3
+                        and (len(nxt.low) >= 3 or (nxt.cap and nxt.cased))
                         and nxt.low not in _NOT_AFTER_TITLE
                         and (nxt.cap or not nxt.cased)
                     )
@@ -173,12 +173,14 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 nxt = toks[i + 1]
                 if nxt.line != toks[i].line or nxt.low in _NEVER:
                     continue
-                if (nxt.kind in (Kind.NAME, Kind.UNKNOWN) and (nxt.cap or not nxt.cased)) or (
+                proven_left = score[i - 1] >= CONTEXT_SCORE
+                plain = nxt.kind in (Kind.NAME, Kind.UNKNOWN) and (nxt.cap or not nxt.cased)
+                ambiguous = (
                     nxt.kind is Kind.AMBIG
-                    and nxt.cap
-                    and nxt.cased
-                    and nxt.low in self.d.first_names
-                ):
+                    and (nxt.cap or not nxt.cased)
+                    and (proven_left or (nxt.cased and nxt.low in self.d.first_names))
+                )
+                if plain or ambiguous:
                     mark(i + 1, CONTEXT_SCORE)
 
         # Extend every found name over adjacent name-like words.
