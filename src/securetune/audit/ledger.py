@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -686,8 +686,3 @@ def _check_link(entry: dict[str, Any], line_no: int, *, expected_seq: int, prev:
         )
     if (seq == 0) != (entry["event"] == GENESIS_EVENT):
         raise LedgerError(f"{where}: only the first entry may be, and must be, '{GENESIS_EVENT}'")
-
-
-def leaf_hashes(entries: Sequence[Entry]) -> list[bytes]:
-    """The Merkle leaves of a list of entries: their hashes as bytes."""
-    return [bytes.fromhex(entry.hash) for entry in entries]
