@@ -8,7 +8,7 @@ WS="demo-workspace"
 export SECURETUNE_WORKSPACE="$WS"
 # Keep the demo's witness (the copy of the last signed checkpoint) beside the demo, not in ~.
 export SECURETUNE_WITNESS_DIR="$WS.witness"
-rm -rf "$WS" "$WS.witness"
+rm -rf "$WS" "$WS".*
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -27,18 +27,27 @@ step "4. No plaintext on disk: search the workspace for a name from the notes"
 if grep -rq "Okafor" "$WS"; then echo "FAIL: plaintext found in the workspace"; exit 1; fi
 echo "no plaintext marker found in $WS"
 
-step "5. Rotate the workspace key (re-wraps data keys; data is not re-encrypted)"
+step "5. Scrub PHI under HIPAA Safe Harbor into a new encrypted dataset"
+"$ST" scrub examples/medical/notes.jsonl --policy hipaa-safe-harbor --name notes \
+  --id-field id --subject-field patient_id --findings "$WS.findings.jsonl"
+echo "first findings (offsets and types only, never the text):"
+head -n 3 "$WS.findings.jsonl"
+echo "a scrubbed record (exported on purpose; the export is ledgered):"
+"$ST" data export notes --out "$WS.export.jsonl" >/dev/null
+head -n 1 "$WS.export.jsonl"
+if grep -q "Okafor" "$WS.export.jsonl"; then echo "FAIL: a planted name survived scrubbing"; exit 1; fi
+
+step "6. Rotate the workspace key (re-wraps data keys; data is not re-encrypted)"
 "$ST" keys rotate
 "$ST" data verify notes-raw
 
-step "6. Verify the signed audit ledger"
+step "7. Verify the signed audit ledger"
 "$ST" audit verify
 "$ST" audit verify --json
 
 cat <<'TXT'
 
 Done. Coming next in securetune (tracked as issues):
-  securetune scrub   PHI/PII de-identification under HIPAA / GDPR policies (Presidio + our recognizers)
   securetune train   LoRA fine-tuning under DP-SGD with an explicit (epsilon, delta) budget
   securetune check   memorization measurements; securetune report for compliance review
 TXT

@@ -46,6 +46,10 @@ class AppContext:
             return self.environ[PASSPHRASE_ENV]
         return click.prompt("Passphrase", hide_input=True, err=True)
 
+    def warn(self, message: str) -> None:
+        """One plain line on stderr (no wrapping, no markup: paths may contain brackets)."""
+        click.echo(f"warning: {message}", err=True)
+
     def secrets(self) -> Secrets:
         return Secrets(environ=self.environ, passphrase_prompt=self.passphrase)
 

@@ -49,9 +49,9 @@ def add(app: AppContext, file: Path, name: str, fmt: str, on_error: str, as_json
         )  # type: ignore[arg-type]
     ds = result.dataset
     if result.skipped:
-        app.err.print(f"warning: skipped {result.skipped} malformed record(s)")
+        app.warn(f"skipped {result.skipped} malformed record(s)")
     if ds.records == 0:
-        app.err.print(f"warning: {file} held no records; dataset {name} is empty")
+        app.warn(f"{file} held no records; dataset {name} is empty")
     emit(
         {
             "dataset": dataclasses.asdict(ds),

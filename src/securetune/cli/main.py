@@ -13,6 +13,7 @@ from securetune.cli.context import AppContext
 from securetune.cli.data import data
 from securetune.cli.init import init
 from securetune.cli.keys import keys
+from securetune.cli.train import plan, train
 from securetune.cli.scrub import scrub
 from securetune.errors import SecuretuneError
 
@@ -68,6 +69,8 @@ cli.add_command(data)
 cli.add_command(keys)
 cli.add_command(scrub)
 cli.add_command(audit)
+cli.add_command(train)
+cli.add_command(plan)
 
 
 def main() -> None:

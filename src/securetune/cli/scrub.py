@@ -14,15 +14,53 @@ from securetune.scrub.pipeline import ScrubOptions
 
 @click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--policy", "-p", required=True, help="Policy name (hipaa-safe-harbor, gdpr-pseudonymisation) or YAML path.")
+@click.option(
+    "--policy",
+    "-p",
+    required=True,
+    help="Policy name (hipaa-safe-harbor, gdpr-pseudonymisation) or YAML path.",
+)
 @click.option("--name", "-n", required=True, help="Name of the scrubbed dataset to create.")
-@click.option("--text-field", "text_fields", multiple=True, default=("text",), show_default=True, help="Field to scan; repeat for several.")
-@click.option("--id-field", default=None, help="Field holding the record id (kept; used in findings).")
-@click.option("--subject-field", default=None, help="Field holding the patient/subject id (replaced by a keyed token).")
-@click.option("--findings", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write detected spans (offsets and types, never text) as JSONL.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
-@click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True, help="Malformed record: stop with nothing written, or skip and count it.")
-@click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv", "parquet", "txt"]), default="auto", show_default=True, help="Input format; auto uses the extension (a directory means .txt files).")
+@click.option(
+    "--text-field",
+    "text_fields",
+    multiple=True,
+    default=("text",),
+    show_default=True,
+    help="Field to scan; repeat for several.",
+)
+@click.option(
+    "--id-field", default=None, help="Field holding the record id (kept; used in findings)."
+)
+@click.option(
+    "--subject-field",
+    default=None,
+    help="Field holding the patient/subject id (replaced by a keyed token).",
+)
+@click.option(
+    "--findings",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write detected spans (offsets and types, never text) as JSONL.",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="Malformed record: stop with nothing written, or skip and count it.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "jsonl", "csv", "parquet", "txt"]),
+    default="auto",
+    show_default=True,
+    help="Input format; auto uses the extension (a directory means .txt files).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
 def scrub(
@@ -54,14 +92,21 @@ def scrub(
     ws = app.open()
     with ws.locked(), app.progress(f"scrubbing into {name}") as advance:
         summary = scrub_file(
-            ws, input_path, name=name, policy=policy, options=options, fmt=fmt, findings_path=findings, on_record=advance  # type: ignore[arg-type]
+            ws,
+            input_path,
+            name=name,
+            policy=policy,
+            options=options,
+            fmt=fmt,
+            findings_path=findings,
+            on_record=advance,  # type: ignore[arg-type]
         )
     if summary.records == 0:
-        app.err.print(f"warning: {input_path} held no records; dataset {name} is empty")
+        app.warn(f"{input_path} held no records; dataset {name} is empty")
     if summary.skipped:
-        app.err.print(f"warning: skipped {summary.skipped} malformed record(s)")
+        app.warn(f"skipped {summary.skipped} malformed record(s)")
     if summary.dropped_fields:
-        app.err.print(f"note: fields not scanned and dropped: {', '.join(summary.dropped_fields)}")
+        app.warn(f"fields not scanned and dropped: {', '.join(summary.dropped_fields)}")
     spans = ", ".join(f"{k} {v}" for k, v in summary.spans_per_type.items()) or "none"
     emit(
         dataclasses.asdict(summary),
@@ -70,6 +115,10 @@ def scrub(
             f"Scrubbed {summary.records} records under {summary.policy} into dataset {name} "
             f"({summary.records_changed} changed, {summary.records_per_s:.1f} records/s).\n"
             f"Spans replaced: {spans}"
-            + (f"\nRe-identification mapping kept encrypted as dataset {summary.reid_dataset}." if summary.reid_dataset else "")
+            + (
+                f"\nRe-identification mapping kept encrypted as dataset {summary.reid_dataset}."
+                if summary.reid_dataset
+                else ""
+            )
         ),
     )
