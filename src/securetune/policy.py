@@ -40,20 +40,27 @@ class _Strict(BaseModel):
 
 
 class DetectionPolicy(_Strict):
-    entities: list[str] = Field(min_length=1, description="Entity types to find; each needs a recognizer.")
+    entities: list[str] = Field(
+        min_length=1, description="Entity types to find; each needs a recognizer."
+    )
     score_threshold: float = Field(0.5, gt=0, le=1, description="Drop findings scored below this.")
     ner_backend: str | None = Field(None, description="None, or 'spacy:<package or path>'.")
 
 
 class TransformPolicy(_Strict):
     default: Operator = Field("placeholder", description="Operator for entities not listed below.")
-    entities: dict[str, Operator] = Field(default_factory=dict, description="Operator per entity type.")
-    date_shift_max_days: int = Field(365, ge=1, le=3650, description="Per-subject shifts lie in ±this many days.")
+    entities: dict[str, Operator] = Field(
+        default_factory=dict, description="Operator per entity type."
+    )
+    date_shift_max_days: int = Field(
+        365, ge=1, le=3650, description="Per-subject shifts lie in ±this many days."
+    )
 
 
 class ReidentificationPolicy(_Strict):
     keep_mapping: bool = Field(
-        False, description="Keep the pseudonym mapping (encrypted) for authorised re-identification."
+        False,
+        description="Keep the pseudonym mapping (encrypted) for authorised re-identification.",
     )
 
 
@@ -66,16 +73,22 @@ class SafeHarborCategory(_Strict):
     @model_validator(mode="after")
     def _covered_or_explained(self) -> SafeHarborCategory:
         if not self.entities and not self.note:
-            raise ValueError(f"category {self.id} ({self.name}) needs entities or a note saying why none")
+            raise ValueError(
+                f"category {self.id} ({self.name}) needs entities or a note saying why none"
+            )
         return self
 
 
 class TrainingPolicy(_Strict):
     max_epsilon: float | None = Field(None, gt=0, description="Largest epsilon one run may target.")
-    lifetime_epsilon: float | None = Field(None, gt=0, description="Cap on the epsilon spent on one dataset over all runs.")
+    lifetime_epsilon: float | None = Field(
+        None, gt=0, description="Cap on the epsilon spent on one dataset over all runs."
+    )
     max_delta: float | None = Field(None, gt=0, lt=1, description="Largest delta a run may use.")
     allow_no_dp: bool = Field(True, description="Whether --no-dp baselines are allowed at all.")
-    require_scrubbed: bool = Field(True, description="Refuse unscrubbed datasets unless --allow-unscrubbed.")
+    require_scrubbed: bool = Field(
+        True, description="Refuse unscrubbed datasets unless --allow-unscrubbed."
+    )
     encrypt_adapter: bool = Field(False, description="Store trained adapters encrypted at rest.")
 
 
@@ -96,7 +109,9 @@ class Policy(_Strict):
             raise ValueError("detection.entities lists an entity twice")
         unknown = sorted(set(self.transforms.entities) - detected)
         if unknown:
-            raise ValueError(f"transforms.entities names entities that are not detected: {', '.join(unknown)}")
+            raise ValueError(
+                f"transforms.entities names entities that are not detected: {', '.join(unknown)}"
+            )
         if self.safe_harbor is not None:
             ids = sorted(c.id for c in self.safe_harbor)
             if ids != list(range(1, 19)):
@@ -121,7 +136,10 @@ class Policy(_Strict):
 def builtin_dirs() -> list[Path]:
     """Where built-in policies live: the source tree (editable installs) and the wheel's data dir."""
     here = Path(__file__).resolve()
-    return [here.parents[2] / BUILTIN_DIR_NAME, Path(sys.prefix) / "share" / "securetune" / BUILTIN_DIR_NAME]
+    return [
+        here.parents[2] / BUILTIN_DIR_NAME,
+        Path(sys.prefix) / "share" / "securetune" / BUILTIN_DIR_NAME,
+    ]
 
 
 def parse_policy(doc: Mapping[str, Any], *, source: str) -> Policy:
@@ -143,7 +161,9 @@ def load_policy(name_or_path: str | Path, *, search: Sequence[Path] = ()) -> Pol
         dirs = [*search, *builtin_dirs()]
         found = [d / f"{name_or_path}.yaml" for d in dirs if (d / f"{name_or_path}.yaml").is_file()]
         if not found:
-            raise PolicyError(f"unknown policy {name_or_path!r}; known: {', '.join(list_policies(search)) or 'none'}")
+            raise PolicyError(
+                f"unknown policy {name_or_path!r}; known: {', '.join(list_policies(search)) or 'none'}"
+            )
         path = found[0]
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
