@@ -1,0 +1,182 @@
+"""Run directories and checkpoints: what a run leaves on disk, and how resume trusts it.
+
+```
+runs/<run_id>/
+  config.json          the full TrainConfig (its hash is in the train.start event)
+  split.json           train/validation record positions (no content)
+  metrics.jsonl        per step: loss, epsilon spent; per epoch: losses, clipped fraction
+  tokenizer/           the tokenizer, saved with save_pretrained
+  adapter/             peft save_pretrained output; with an encrypting policy the weights
+                       are a stream container, adapter_model.safetensors.stc
+  checkpoint/          LoRA and optimizer tensors (safetensors), state.json
+  result.json          the run's summary (what --json prints)
+```
+
+Encrypted files use the stream container (docs/FORMAT.md) under the run's data key,
+``run:<run_id>`` in the keyring, with the context ``securetune/run/<run_id>/<path>`` so a file
+cannot be swapped for another. Checkpoints hold no pickles: tensors go to safetensors,
+everything else to JSON. Each checkpoint's hash is ledgered (``train.checkpoint``); resume
+recomputes it and refuses files that do not match, so a tampered checkpoint, or one from
+another run, cannot smuggle in a shorter accountant history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from securetune.crypto.stream import decrypt_bytes, encrypt_bytes
+from securetune.errors import DecryptionError, TrainingError
+from securetune.fsutil import atomic_write_bytes, make_private_dir
+
+ENC_SUFFIX = ".stc"
+CHECKPOINT_DIR = "checkpoint"
+ADAPTER_DIR = "adapter"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def run_key_name(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+class RunStore:
+    """Reads and writes a run directory's files, encrypting them when the run has a key."""
+
+    def __init__(self, root: Path, run_id: str, key: bytes | None, *, base: str = "") -> None:
+        self.root = root
+        self.run_id = run_id
+        self.key = key
+        self.base = base  # this store's path inside the run directory, for the context
+
+    def _context(self, rel: str) -> bytes:
+        return f"securetune/run/{self.run_id}/{self.base}{rel}".encode()
+
+    def write(self, rel: str, data: bytes, *, secret: bool = True) -> Path:
+        """Write ``rel``; ``secret`` files are encrypted (``.stc``) when the run has a key."""
+        path = self.root / rel
+        make_private_dir(path.parent)
+        if secret and self.key is not None:
+            path = path.with_name(path.name + ENC_SUFFIX)
+            data = encrypt_bytes(data, self.key, context=self._context(rel))
+        atomic_write_bytes(path, data)
+        return path
+
+    def read(self, rel: str) -> bytes:
+        enc = self.root / (rel + ENC_SUFFIX)
+        if enc.exists():
+            if self.key is None:
+                raise TrainingError(f"run {self.run_id}: {rel} is encrypted and no run key was found")
+            try:
+                return decrypt_bytes(enc.read_bytes(), self.key, context=self._context(rel))
+            except DecryptionError:
+                raise TrainingError(f"run {self.run_id}: {rel} failed authentication (modified or swapped)") from None
+        path = self.root / rel
+        if not path.exists():
+            raise TrainingError(f"run {self.run_id}: {rel} is missing")
+        return path.read_bytes()
+
+
+def tree_sha256(directory: Path) -> str:
+    """Hash of every file under ``directory``: relative names and contents, sorted."""
+    h = hashlib.sha256()
+    if not directory.is_dir():
+        return h.hexdigest()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        rel = path.relative_to(directory).as_posix()
+        h.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).hexdigest().encode() + b"\n")
+    return h.hexdigest()
+
+
+@dataclass
+class CheckpointState:
+    """Everything but tensors needed to continue a run exactly where it stopped."""
+
+    step: int  # logical (optimizer) steps completed
+    epoch: int  # epochs completed
+    history: list[tuple[float, float, int]]  # accountant segments (noise, rate, steps)
+    noise_multiplier: float | None
+    sample_rate: float
+    scheduler_step: int
+    best_val_loss: float | None
+    bad_epochs: int
+    unit_rng: Any  # random.Random state of the unit dataset, JSON-safe
+    clipped_total: int
+    units_total: int
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self.__dict__, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> CheckpointState:
+        doc = json.loads(raw)
+        doc["history"] = [tuple(h) for h in doc["history"]]
+        return cls(**doc)
+
+
+def save_checkpoint(
+    store: RunStore, *, lora: dict[str, torch.Tensor], optimizer_state: dict[str, Any],
+    generators: dict[str, torch.Tensor], state: CheckpointState,
+) -> str:
+    """Write a complete checkpoint beside the old one, then swap; returns its hash."""
+    final = store.root / CHECKPOINT_DIR
+    tmp = store.root / (CHECKPOINT_DIR + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    # The context names the final path, so staged files verify once moved into place.
+    staging = RunStore(tmp, store.run_id, store.key, base=f"{CHECKPOINT_DIR}/")
+    opt_tensors, opt_meta = _flatten_optimizer(optimizer_state)
+    staging.write("adapter.safetensors", st_save({k: v.contiguous() for k, v in lora.items()}))
+    staging.write("optimizer.safetensors", st_save(opt_tensors))
+    staging.write("optimizer.json", json.dumps(opt_meta, sort_keys=True).encode(), secret=False)
+    staging.write("rng.safetensors", st_save(generators), secret=False)
+    staging.write("state.json", state.to_json(), secret=False)
+    old = store.root / (CHECKPOINT_DIR + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return tree_sha256(final)
+
+
+def load_checkpoint(store: RunStore) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, torch.Tensor], CheckpointState]:
+    reader = RunStore(store.root / CHECKPOINT_DIR, store.run_id, store.key, base=f"{CHECKPOINT_DIR}/")
+    try:
+        lora = st_load(reader.read("adapter.safetensors"))
+        opt_tensors = st_load(reader.read("optimizer.safetensors"))
+        opt_meta = json.loads(reader.read("optimizer.json"))
+        generators = st_load(reader.read("rng.safetensors"))
+        state = CheckpointState.from_json(reader.read("state.json"))
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        raise TrainingError(f"run {store.run_id}: the checkpoint is malformed") from None
+    return lora, _unflatten_optimizer(opt_tensors, opt_meta), generators, state
+
+
+def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split a torch optimizer state dict into tensors (safetensors) and JSON."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, slots in state_dict["state"].items():
+        for name, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"{pid}.{name}"] = value.detach().to("cpu").contiguous()
+            else:
+                scalars.setdefault(str(pid), {})[name] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = value
+    for pid, slots in meta.get("scalars", {}).items():
+        state.setdefault(int(pid), {}).update(slots)
+    return {"state": state, "param_groups": meta["param_groups"]}

@@ -1,0 +1,223 @@
+"""Training data: decrypt in memory, pick the privacy unit, split, tokenize, batch.
+
+Records are decrypted by :func:`securetune.datastore.read_dataset` and never written out.
+The train/validation split is made over *privacy units* (records, or subjects such as
+patients), so every note of a held-out patient is held out: the memorization checks need a
+held-out set that the model never saw any part of. The split is recorded by record position
+in the dataset (an index into its authenticated record order), never by content.
+
+Subject-level privacy: each Poisson-sampled subject contributes exactly one record per step,
+drawn uniformly from that subject's records. A subject's whole contribution to a step is then
+one clipped gradient, so the accountant's "one unit" is one subject, however many notes the
+subject has. (Drawing one record per step trades some utility for the simplest correct bound;
+it is the standard user-level DP-SGD construction with one example per user per step.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from securetune import datastore
+from securetune.crypto.dataset import Manifest
+from securetune.errors import TrainingError
+from securetune.workspace import Workspace
+
+IGNORE_INDEX = -100
+"""Label value for padding: excluded from every loss (PyTorch's CrossEntropyLoss default)."""
+
+
+@dataclass(frozen=True)
+class Fields:
+    text_fields: tuple[str, ...]
+    subject_field: str | None
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which dataset positions train and validate; units are lists of record positions."""
+
+    unit: str  # "record" or "subject"
+    train: list[list[int]]
+    validation: list[list[int]]
+    seed: int
+
+    @property
+    def train_records(self) -> list[int]:
+        return sorted(i for unit in self.train for i in unit)
+
+    @property
+    def validation_records(self) -> list[int]:
+        return sorted(i for unit in self.validation for i in unit)
+
+    def to_json(self, dataset_content_sha256: str) -> bytes:
+        doc = {
+            "dataset_content_sha256": dataset_content_sha256,
+            "unit": self.unit,
+            "seed": self.seed,
+            "train_units": len(self.train),
+            "validation_units": len(self.validation),
+            "train_records": self.train_records,
+            "validation_records": self.validation_records,
+        }
+        return (json.dumps(doc, sort_keys=True) + "\n").encode()
+
+    @property
+    def sha256(self) -> str:
+        doc = {"train": self.train, "validation": self.validation, "unit": self.unit}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Decrypted texts (memory only) with their subjects and the dataset's identity."""
+
+    manifest: Manifest
+    fields: Fields
+    texts: list[str]
+    subjects: list[str] | None
+
+    def __repr__(self) -> str:  # never print record text, even in a traceback or debugger
+        return f"Corpus({self.manifest.name}, {len(self.texts)} records)"
+
+
+def resolve_fields(
+    manifest: Manifest, text_fields: Sequence[str] | None, subject_field: str | None
+) -> Fields:
+    """Options win; then what ``scrub`` recorded in the provenance; then ``text``."""
+    prov = manifest.provenance
+    texts = tuple(text_fields) if text_fields else tuple(prov.get("text_fields") or ("text",))
+    subject = subject_field if subject_field is not None else prov.get("subject_field")
+    for name in (*texts, *([subject] if subject else [])):
+        if manifest.schema and name not in manifest.schema:
+            raise TrainingError(
+                f"dataset {manifest.name} has no field {name!r} (fields: {', '.join(sorted(manifest.schema))})"
+            )
+    return Fields(text_fields=texts, subject_field=subject or None)
+
+
+def load_corpus(
+    ws: Workspace, name: str, *, text_fields: Sequence[str] | None = None,
+    subject_field: str | None = None,
+) -> Corpus:
+    _directory, manifest, _dek = datastore.open_dataset(ws, name)
+    fields = resolve_fields(manifest, text_fields, subject_field)
+    texts: list[str] = []
+    subjects: list[str] | None = [] if fields.subject_field else None
+    for position, record in enumerate(datastore.read_dataset(ws, name)):
+        parts = []
+        for f in fields.text_fields:
+            value = record.get(f)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise TrainingError(f"dataset {name}: record {position} field {f!r} is not text")
+            parts.append(value)
+        if not parts:
+            raise TrainingError(f"dataset {name}: record {position} has no text in {', '.join(fields.text_fields)}")
+        texts.append("\n".join(parts))
+        if subjects is not None:
+            subject = record.get(fields.subject_field)  # type: ignore[arg-type]
+            if subject is None or subject == "":
+                raise TrainingError(
+                    f"dataset {name}: record {position} has no subject in field {fields.subject_field!r}"
+                )
+            subjects.append(str(subject))
+    return Corpus(manifest=manifest, fields=fields, texts=texts, subjects=subjects)
+
+
+def resolve_unit(requested: str, fields: Fields) -> str:
+    """Default: subject when the dataset names one, else record."""
+    if requested == "auto":
+        return "subject" if fields.subject_field else "record"
+    if requested == "subject" and not fields.subject_field:
+        raise TrainingError(
+            "--privacy-unit subject needs a subject field: the dataset records none; pass --subject-field"
+        )
+    return requested
+
+
+def units_of(corpus: Corpus, unit: str) -> list[list[int]]:
+    """Group record positions into privacy units, in first-appearance order."""
+    if unit == "record":
+        return [[i] for i in range(len(corpus.texts))]
+    assert corpus.subjects is not None  # resolve_unit guarantees it
+    groups: dict[str, list[int]] = {}
+    for i, subject in enumerate(corpus.subjects):
+        groups.setdefault(subject, []).append(i)
+    return list(groups.values())
+
+
+def make_split(units: list[list[int]], *, unit: str, fraction: float, seed: int,
+               batch_size: int) -> Split:
+    """A seeded IID split over units; refuses datasets too small to train and validate."""
+    n = len(units)
+    n_val = max(1, round(n * fraction))
+    if n - n_val < 1:
+        raise TrainingError(f"the dataset has {n} {unit}(s): too few to hold any out for validation")
+    if n - n_val < batch_size:
+        raise TrainingError(
+            f"the dataset has {n - n_val} training {unit}(s) after the validation split, fewer than "
+            f"--batch-size {batch_size}; lower --batch-size or add data"
+        )
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    val = sorted(order[:n_val])
+    train = sorted(order[n_val:])
+    return Split(unit=unit, train=[units[i] for i in train], validation=[units[i] for i in val], seed=seed)
+
+
+def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text with the tokenizer's special tokens, truncated to ``max_length``."""
+    out = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
+    ids = [list(x) for x in out["input_ids"]]
+    return [x if len(x) >= 2 else [*x, tokenizer.pad_token_id] for x in ids]
+
+
+class UnitDataset(Dataset):
+    """One item per privacy unit. A multi-record unit yields one of its records, drawn by a
+    seeded generator, each time it is sampled (see the module docstring)."""
+
+    def __init__(self, units: list[list[int]], token_ids: list[list[int]], *, seed: int) -> None:
+        self.units = units
+        self.token_ids = token_ids
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        members = self.units[index]
+        pick = members[0] if len(members) == 1 else members[self.rng.randrange(len(members))]
+        return torch.tensor(self.token_ids[pick], dtype=torch.long)
+
+
+class Collator:
+    """Pads a batch on the right; labels are the inputs with padding set to IGNORE_INDEX."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return pad_batch(batch, self.pad_id)
+
+
+def pad_batch(
+    seqs: Sequence[torch.Tensor | Sequence[int]], pad_id: int, length: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    width = length or max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        t = torch.as_tensor(seq, dtype=torch.long)
+        ids[row, : len(t)] = t
+        mask[row, : len(t)] = 1
+    labels = ids.masked_fill(mask == 0, IGNORE_INDEX)
+    return ids, mask, labels

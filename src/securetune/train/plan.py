@@ -1,0 +1,199 @@
+"""Everything decided before the first step: policy gates, data, split, budget numbers.
+
+``securetune plan`` and ``securetune train`` share :func:`prepare`, so the noise multiplier,
+steps and sample rate that ``plan`` prints are the ones ``train`` will use. Every policy
+gate (no-DP allowed, max epsilon, max delta, scrubbed data) runs here, before a model is
+loaded or a ledger event written.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from securetune.errors import BudgetError, PolicyError, TrainingError
+from securetune.policy import Policy, TrainingPolicy, load_policy
+from securetune.train import privacy
+from securetune.train.config import TrainConfig, default_delta
+from securetune.train.data import Corpus, Split, load_corpus, make_split, resolve_unit, units_of
+from securetune.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The resolved run: what the accountant will be told, and the data it is about."""
+
+    config: TrainConfig
+    corpus: Corpus
+    policy: Policy | None
+    unit: str
+    split: Split
+    delta: float | None
+    delta_defaulted: bool
+    steps_per_epoch: int
+    planned_steps: int
+    sample_rate: float
+    noise_multiplier: float | None
+
+    @property
+    def rules(self) -> TrainingPolicy:
+        return self.policy.training if self.policy else TrainingPolicy()
+
+    @property
+    def train_units(self) -> int:
+        return len(self.split.train)
+
+
+def resolve_policy(cfg: TrainConfig, corpus: Corpus) -> Policy | None:
+    name = cfg.policy or corpus.manifest.provenance.get("policy")
+    return load_policy(name) if name else None
+
+
+def check_gates(cfg: TrainConfig, corpus: Corpus, policy: Policy | None) -> None:
+    """Policy gates that need no numbers; each refuses before anything runs."""
+    rules = policy.training if policy else TrainingPolicy()
+    label = f"policy {policy.name}" if policy else "the default training rules"
+    if cfg.no_dp and not rules.allow_no_dp:
+        raise PolicyError(f"{label} forbids --no-dp training")
+    if cfg.epsilon is not None and rules.max_epsilon is not None and cfg.epsilon > rules.max_epsilon:
+        raise BudgetError(f"--epsilon {cfg.epsilon} exceeds the {label} cap of {rules.max_epsilon}")
+    if not corpus.manifest.scrubbed and rules.require_scrubbed and not cfg.allow_unscrubbed:
+        raise TrainingError(
+            f"dataset {corpus.manifest.name} is unscrubbed; scrub it first (securetune scrub) or pass "
+            "--allow-unscrubbed (recorded in the ledger and flagged in every report)"
+        )
+
+
+def prepare(ws: Workspace, cfg: TrainConfig) -> Prepared:
+    corpus = load_corpus(ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field)
+    policy = resolve_policy(cfg, corpus)
+    check_gates(cfg, corpus, policy)
+    unit = resolve_unit(cfg.privacy_unit, corpus.fields)
+    split = make_split(units_of(corpus, unit), unit=unit, fraction=cfg.validation_fraction,
+                       seed=cfg.seed, batch_size=cfg.batch_size)
+    n = len(split.train)
+    spe = privacy.steps_per_epoch(n, cfg.batch_size)
+    steps = cfg.epochs * spe
+    rate = privacy.sample_rate(n, cfg.batch_size)
+    if cfg.no_dp:
+        return Prepared(cfg, corpus, policy, unit, split, None, False, spe, steps, rate, None)
+    rules = policy.training if policy else TrainingPolicy()
+    delta = cfg.delta if cfg.delta is not None else default_delta(n)
+    if rules.max_delta is not None and cfg.delta is None:
+        delta = min(delta, rules.max_delta)
+    if delta >= 1.0 / n:
+        raise TrainingError(
+            f"--delta {delta:g} is not below 1/N = 1/{n} training {unit}s; a delta that large "
+            "allows publishing one unit's data outright (the default is min(1e-5, 1/(10 N)))"
+        )
+    if rules.max_delta is not None and delta > rules.max_delta:
+        raise BudgetError(f"--delta {delta:g} exceeds the policy {policy.name if policy else ''} cap of {rules.max_delta:g}")
+    assert cfg.epsilon is not None  # TrainConfig guarantees it when DP is on
+    noise = privacy.noise_multiplier(epsilon=cfg.epsilon, delta=delta, rate=rate, steps=steps,
+                                     accountant=cfg.accountant)
+    return Prepared(cfg, corpus, policy, unit, split, delta, cfg.delta is None, spe, steps, rate, noise)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    dataset: str
+    privacy_unit: str
+    train_units: int
+    validation_units: int
+    epsilon_target: float | None
+    delta: float | None
+    delta_defaulted: bool
+    accountant: str
+    noise_multiplier: float | None
+    sample_rate: float
+    steps: int
+    steps_per_epoch: int
+    epochs: int
+    batch_size: int
+    max_physical_batch: int
+    model: str
+    model_parameters: int
+    trainable_parameters: int
+    mean_tokens: float
+    max_tokens: int
+    estimated_seconds: float
+    seconds_per_step: float
+    estimated_peak_memory_mb: float
+    estimate_method: str
+
+
+def estimate(ws: Workspace, prepared: Prepared, *, device: str = "cpu") -> PlanResult:
+    """Time and memory estimates without touching the data with the model.
+
+    Time: two DP steps are run on *synthetic* token batches of the dataset's length and the
+    physical batch size, then scaled to the planned number of physical steps. Memory: an
+    analytic sum of weights, LoRA optimizer state, per-sample gradients (hooks mode) and
+    the logits of one physical batch, which dominate for small models with big vocabularies.
+    """
+    from securetune.train.model import quiet
+
+    with quiet():
+        return _estimate(prepared, device=device)
+
+
+def _estimate(prepared: Prepared, *, device: str) -> PlanResult:
+    from securetune.train.data import tokenize
+    from securetune.train.model import add_lora, load_base_model
+
+    cfg = prepared.config
+    loaded = load_base_model(cfg.model)
+    lengths = [len(x) for x in tokenize(loaded.tokenizer, prepared.corpus.texts, cfg.max_length)]
+    mean_len = sum(lengths) / len(lengths)
+    max_len = max(lengths)
+    model = add_lora(loaded.model, r=cfg.lora_r, alpha=cfg.lora_alpha, targets=cfg.lora_targets, seed=cfg.seed)
+    model.to(device)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    phys = min(cfg.max_physical_batch, cfg.batch_size)
+    seconds = _time_step(model, loaded.tokenizer, phys, max_len, cfg, device)
+    physical_per_logical = math.ceil(cfg.batch_size / phys)
+    total = seconds * physical_per_logical * prepared.planned_steps
+    vocab = model.get_output_embeddings().weight.shape[0]
+    per_sample = 0 if cfg.no_dp or cfg.clipping == "ghost" else trainable * phys
+    bytes_ = 4 * (loaded.parameters + 3 * trainable + per_sample + 3 * phys * max_len * vocab)
+    return PlanResult(
+        dataset=cfg.data, privacy_unit=prepared.unit, train_units=prepared.train_units,
+        validation_units=len(prepared.split.validation), epsilon_target=cfg.epsilon,
+        delta=prepared.delta, delta_defaulted=prepared.delta_defaulted, accountant=cfg.accountant,
+        noise_multiplier=prepared.noise_multiplier, sample_rate=prepared.sample_rate,
+        steps=prepared.planned_steps, steps_per_epoch=prepared.steps_per_epoch, epochs=cfg.epochs,
+        batch_size=cfg.batch_size, max_physical_batch=phys, model=loaded.model_id,
+        model_parameters=loaded.parameters, trainable_parameters=trainable,
+        mean_tokens=round(mean_len, 1), max_tokens=max_len, estimated_seconds=round(total, 1),
+        seconds_per_step=round(seconds * physical_per_logical, 4),
+        estimated_peak_memory_mb=round(bytes_ / 2**20, 1),
+        estimate_method="time: 2 timed physical steps on synthetic tokens; memory: analytic",
+    )
+
+
+def _time_step(model: Any, tokenizer: Any, batch: int, length: int, cfg: TrainConfig, device: str) -> float:
+    from securetune.train.loss import batch_loss
+
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, len(tokenizer), (batch, length), generator=gen).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr)
+    wrapped: Any = model
+    if not cfg.no_dp:
+        from opacus import GradSampleModule
+
+        wrapped = GradSampleModule(model, loss_reduction="mean")
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        out = wrapped(input_ids=ids, attention_mask=torch.ones_like(ids))
+        batch_loss(out.logits, ids).backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - start)
+    if not cfg.no_dp:
+        wrapped._close()
+    return min(times)

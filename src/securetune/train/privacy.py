@@ -1,0 +1,207 @@
+"""Opacus wiring and the guards that make a DP run fail loudly instead of silently.
+
+The facade is :func:`make_private`: Poisson sampling over privacy units, a noise multiplier
+derived from the target (epsilon, delta) by the chosen accountant, per-sample gradients by
+hooks or ghost clipping. The guards exist because the usual failures are silent:
+
+* the optimizer holds parameters the module does not train (the model was moved to a device
+  after wrapping): Opacus then reports epsilon while the LoRA weights never change;
+* a trainable parameter whose layer Opacus cannot see gets no per-sample gradient, and
+  ``DPOptimizer.pre_step`` skips clipping *and noise* when it finds none;
+* an empty Poisson batch must still be a noisy step, or the accountant over-counts privacy
+  that the update never paid for (and the step leaks the batch being empty).
+
+Pure accounting (noise from a budget, epsilon from a history) lives in :mod:`.plan`-friendly
+functions here too, so ``securetune plan`` and ``train`` compute the very same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from securetune.errors import TrainingError
+
+History = list[tuple[float, float, int]]
+
+
+def steps_per_epoch(units: int, batch_size: int) -> int:
+    """Opacus samples with rate 1/len(loader) and runs len(loader) steps per epoch."""
+    return math.ceil(units / batch_size)
+
+
+def sample_rate(units: int, batch_size: int) -> float:
+    return 1.0 / steps_per_epoch(units, batch_size)
+
+
+def noise_multiplier(*, epsilon: float, delta: float, rate: float, steps: int, accountant: str) -> float:
+    """The smallest noise (to Opacus's tolerance) that keeps ``steps`` steps within the budget."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    try:
+        return float(get_noise_multiplier(
+            target_epsilon=epsilon, target_delta=delta, sample_rate=rate, steps=steps,
+            accountant=accountant,
+        ))
+    except ValueError as exc:
+        raise TrainingError(f"no noise multiplier reaches epsilon {epsilon} at delta {delta}: {exc}") from None
+
+
+def epsilon_of(history: History, *, delta: float, accountant: str) -> float:
+    """Epsilon spent by a list of (noise, sample rate, steps) segments."""
+    if not history:
+        return 0.0
+    acc = new_accountant(accountant)
+    acc.history = [tuple(h) for h in history]  # type: ignore[misc]
+    return float(acc.get_epsilon(delta=delta))
+
+
+def new_accountant(name: str) -> Any:
+    from opacus.accountants import create_accountant
+
+    return create_accountant(mechanism=name)
+
+
+@dataclass
+class Private:
+    """What :func:`make_private` returns: use ``module`` for forward passes."""
+
+    module: nn.Module
+    optimizer: Any  # opacus DPOptimizer
+    loader: Any  # opacus DPDataLoader
+    criterion: Any | None  # ghost clipping's wrapped criterion, else None
+    engine: Any  # opacus PrivacyEngine (its .accountant holds the history)
+    noise_multiplier: float
+
+
+def make_private(
+    *, model: nn.Module, optimizer: torch.optim.Optimizer, loader: torch.utils.data.DataLoader,
+    epsilon: float, delta: float, epochs: int, max_grad_norm: float, accountant: str,
+    clipping: str, criterion: nn.Module, noise_seed: int, noise: float | None = None,
+) -> Private:
+    """Wrap model, optimizer and loader; ``noise`` given means resume with that multiplier.
+
+    A fresh run goes through ``make_private_with_epsilon``; a resumed run reuses the noise
+    its first part was accounted with (recomputing it against an accountant that already
+    holds history would silently change the guarantee).
+    """
+    from opacus import PrivacyEngine
+
+    engine = PrivacyEngine(accountant=accountant)
+    gen = torch.Generator(device=_device_of(model)).manual_seed(noise_seed)
+    common: dict[str, Any] = dict(
+        module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
+        max_grad_norm=max_grad_norm, poisson_sampling=True, noise_generator=gen,
+        grad_sample_mode="ghost" if clipping == "ghost" else "hooks", loss_reduction="mean",
+    )
+    with warnings.catch_warnings():
+        # Opacus warns about the secure RNG and full backward hooks; the docs state both.
+        warnings.simplefilter("ignore")
+        if noise is None:
+            out = engine.make_private_with_epsilon(
+                target_epsilon=epsilon, target_delta=delta, epochs=epochs, **common
+            )
+        else:
+            out = engine.make_private(noise_multiplier=noise, **common)
+    if clipping == "ghost":
+        module, dp_opt, crit, dp_loader = out
+    else:
+        (module, dp_opt, dp_loader), crit = out, None
+    check_wiring(model, dp_opt)
+    return Private(module=module, optimizer=dp_opt, loader=dp_loader, criterion=crit,
+                   engine=engine, noise_multiplier=float(dp_opt.noise_multiplier))
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def trainable(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def check_wiring(model: nn.Module, optimizer: Any) -> None:
+    """The optimizer must hold exactly the model's trainable parameters, on one device."""
+    model_params = {id(p) for p in trainable(model)}
+    opt_params = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if not model_params:
+        raise TrainingError("guard: the model has no trainable parameters (LoRA was not applied)")
+    if model_params != opt_params:
+        raise TrainingError(
+            "guard: the optimizer's parameters are not the model's trainable parameters "
+            "(was the model moved or re-wrapped after the optimizer was built?)"
+        )
+    devices = {p.device for p in trainable(model)}
+    if len(devices) != 1:
+        raise TrainingError(f"guard: trainable parameters are spread over devices {sorted(map(str, devices))}")
+
+
+def per_sample_norms(model: nn.Module, clipping: str) -> torch.Tensor:
+    """Per-unit gradient norms of the last backward pass (before clipping).
+
+    Also the "every trainable parameter gets a per-sample gradient" guard: a parameter
+    without one raises instead of being trained without clipping or noise.
+    """
+    params = trainable(model)
+    norms: list[torch.Tensor] = []
+    missing = 0
+    for p in params:
+        if clipping == "ghost":
+            ns = getattr(p, "_norm_sample", None)
+            if ns is None:
+                missing += 1
+                continue
+            norms.append(ns.reshape(len(ns), -1).norm(2, dim=-1) if ns.dim() > 1 else ns)
+        else:
+            gs = getattr(p, "grad_sample", None)
+            if gs is None:
+                missing += 1
+                continue
+            g = gs[-1] if isinstance(gs, list) else gs
+            norms.append(g.reshape(len(g), -1).norm(2, dim=-1))
+    if missing:
+        raise TrainingError(
+            f"guard: {missing} of {len(params)} trainable parameters got no per-sample gradient; "
+            "Opacus cannot clip them (unsupported layer type?)"
+        )
+    sizes = {len(n) for n in norms}
+    if len(sizes) != 1:
+        raise TrainingError(f"guard: per-sample gradients disagree on the batch size ({sorted(sizes)})")
+    return torch.stack(norms, dim=1).norm(2, dim=1)
+
+
+def empty_step(private: Private, clipping: str) -> None:
+    """A Poisson batch with no units is still a step: noise only, and it is accounted."""
+    for p in trainable(private.module):
+        if clipping == "ghost":
+            p.grad = torch.zeros_like(p)
+        else:
+            p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
+    private.optimizer.step()
+    private.optimizer.zero_grad()
+
+
+def check_changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> None:
+    """Guard: training must move the LoRA weights (all B matrices get a gradient every step)."""
+    unchanged = [n for n, t in before.items() if torch.equal(t, after[n])]
+    if len(unchanged) == len(before):
+        raise TrainingError("guard: no LoRA weight changed during training; the adapter would be the base model")
+    stuck = [n for n in unchanged if "lora_B" in n]
+    if stuck:
+        raise TrainingError(f"guard: {len(stuck)} LoRA B matrices did not change (first: {stuck[0]})")
+
+
+def history_of(private: Private | None) -> History:
+    if private is None:
+        return []
+    return [(float(s), float(q), int(n)) for s, q, n in private.engine.accountant.history]
+
+
+def restore_history(private: Private, history: Sequence[Sequence[float]]) -> None:
+    private.engine.accountant.history = [(float(s), float(q), int(n)) for s, q, n in history]
