@@ -13,8 +13,8 @@ from securetune.cli.context import AppContext
 from securetune.cli.data import data
 from securetune.cli.init import init
 from securetune.cli.keys import keys
-from securetune.cli.train import plan, train
 from securetune.cli.scrub import scrub
+from securetune.cli.train import plan, train
 from securetune.errors import SecuretuneError
 
 
