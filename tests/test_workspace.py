@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from securetune.audit.ledger import Ledger
-from securetune.errors import LockError, WorkspaceError
+from securetune.errors import LedgerError, LockError, WorkspaceError
 from securetune.workspace import CONFIG_FILE, Secrets, Workspace, find_root
 
 
@@ -75,3 +75,19 @@ def test_a_second_writer_gets_a_lock_error_not_corruption(ws: Workspace) -> None
 def test_record_requires_the_lock(ws: Workspace) -> None:
     with pytest.raises(WorkspaceError, match="must run under"):
         ws.record("test.event", {})
+
+
+def test_an_append_without_checkpoint_is_reported_then_recovered_explicitly(ws: Workspace) -> None:
+    with ws.locked():
+        Ledger.open(ws.ledger_dir).append("data.add", {"dataset": "x"}, actor="t")  # killed here
+    with pytest.raises(LedgerError, match="unsigned"):
+        ws.verify_ledger()
+    with (
+        ws.locked(),
+        pytest.raises(LedgerError, match="1 unsigned entry from an interrupted command"),
+    ):
+        ws.record("another.event", {})
+    with ws.locked():
+        assert ws.recover_ledger() == 1
+    result = ws.verify_ledger()
+    assert result.entries == 3 and result.events["audit.recover"] == 1

@@ -44,7 +44,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from securetune import __version__
 from securetune.audit.checkpoint import Checkpoint, open_signed_checkpoint, verifier_key
-from securetune.audit.ledger import CHECKPOINT_FILE, Entry, Ledger, VerifyResult, verify_ledger
+from securetune.audit.ledger import (
+    CHECKPOINT_FILE,
+    Entry,
+    Ledger,
+    VerifyResult,
+    read_checkpoint,
+    verify_ledger,
+)
 from securetune.crypto.keyring import Keyring
 from securetune.crypto.keys import (
     EnvKeyProvider,
@@ -368,10 +375,25 @@ class Workspace:
         """Append one ledger event and sign a new checkpoint covering it."""
         self._require_lock()
         ledger = Ledger.open(self.ledger_dir, clock=self.clock)
+        signed = read_checkpoint(self.ledger_dir, self.public_key()).size
+        if ledger.size != signed:
+            raise LedgerError(
+                f"the ledger holds {ledger.size - signed} unsigned entr{'y' if ledger.size - signed == 1 else 'ies'} "
+                "from an interrupted command; inspect with `securetune audit verify`, then run `securetune audit recover`"
+            )
         entry = ledger.append(event, payload, actor=self.actor)
         ledger.write_checkpoint(self.signing_key())
         self._update_witness()
         return entry
+
+    def recover_ledger(self) -> int:
+        """Sign entries a killed command appended but could not checkpoint; ledger that we did."""
+        self._require_lock()
+        sealed = Ledger.open(self.ledger_dir, clock=self.clock).seal_unsigned_tail(
+            self.signing_key()
+        )
+        self.record("audit.recover", {"entries_sealed_late": sealed})
+        return sealed
 
     def verify_ledger(self, *, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
         """Verify the ledger against the witness (if any) and update the witness."""

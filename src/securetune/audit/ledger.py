@@ -528,6 +528,30 @@ class Ledger:
         _write_atomic(self.checkpoint_path, sign_checkpoint(cp, signing_key, self.origin))
         return cp
 
+    def seal_unsigned_tail(self, signing_key: Ed25519PrivateKey) -> int:
+        """Explicit recovery after a crash between an append and its checkpoint.
+
+        Verifies the whole chain (every hash and link), checks that the signed prefix still
+        has the signed root, then signs the entries beyond it and returns how many there
+        were. Never automatic: ``securetune audit recover`` runs it on a person's decision
+        and ledgers that it did.
+        """
+        previous = self._read_own_checkpoint(signing_key)
+        leaves, _events, _first, _last = _verify_chain(self.log_path)
+        if (
+            len(leaves) < previous.size
+            or root_from_leaf_hashes(leaves[: previous.size]) != previous.root
+        ):
+            raise LedgerError(
+                "refusing to seal: the log no longer matches its last signed checkpoint;"
+                " run `securetune audit verify`"
+            )
+        self._opened_size = previous.size
+        self._size = len(leaves)
+        self._appended = [leaf.hex() for leaf in leaves[previous.size :]]
+        self.write_checkpoint(signing_key)
+        return len(self._appended)
+
     def _read_own_checkpoint(self, signing_key: Ed25519PrivateKey) -> Checkpoint:
         try:
             note = self.checkpoint_path.read_bytes()
