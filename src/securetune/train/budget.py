@@ -9,6 +9,8 @@ Rules (fail closed):
 * a finished run counts the epsilon its accountant reported (``train.finish``);
 * a run that started but never finished counts its full target (``train.start``): it may
   have released a checkpoint, and it may still be resumed;
+* a run that failed before its first checkpoint (``train.fail`` with ``released: false``)
+  counts nothing: its computations on the data never left the process;
 * a non-private (``--no-dp``) run spends an unbounded budget;
 * spends add up (basic composition: a valid, if loose, bound for any mix of accountants),
   and so do deltas.
@@ -29,6 +31,7 @@ from securetune.workspace import Workspace
 START = "train.start"
 FINISH = "train.finish"
 CHECKPOINT = "train.checkpoint"
+FAIL = "train.fail"
 
 
 @dataclass
@@ -37,6 +40,7 @@ class RunEvents:
     start: dict
     checkpoints: list[dict] = field(default_factory=list)
     finish: dict | None = None
+    failed: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ def runs_in_ledger(ws: Workspace) -> dict[str, RunEvents]:
                 runs[run_id].checkpoints.append(entry.payload)
             elif entry.event == FINISH:
                 runs[run_id].finish = entry.payload
+            elif entry.event == FAIL:
+                runs[run_id].failed = entry.payload
     return runs
 
 
@@ -78,6 +84,8 @@ def dataset_spend(ws: Workspace, *, dataset_id: str, content_sha256: str, exclud
             continue
         if start.get("dataset_id") != dataset_id and start.get("dataset_content_sha256") != content_sha256:
             continue
+        if run.failed is not None and not run.failed.get("released", True):
+            continue  # failed before its first checkpoint: nothing left the process
         runs += 1
         if start.get("no_dp"):
             non_private += 1

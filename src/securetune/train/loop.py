@@ -21,6 +21,7 @@ import json
 import math
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ from securetune.train.checkpoint import (
 from securetune.train.config import TrainConfig
 from securetune.train.data import Collator, UnitDataset, pad_batch, tokenize
 from securetune.train.loss import batch_loss, ghost_criterion, ghost_loss, per_example_loss
-from securetune.train.model import LoadedModel, add_lora, load_base_model, lora_state, quiet
+from securetune.train.model import LoadedModel, add_lora, check_targets, load_base_model, lora_state, quiet
 from securetune.train.plan import Prepared, prepare
 from securetune.workspace import Workspace
 
@@ -151,6 +152,7 @@ def _train_run(ws: Workspace, cfg: TrainConfig | None, *, resume: str | None, on
         run_id, events = _new_run_id(ws), None
     prepared = prepare(ws, cfg)
     loaded = load_base_model(cfg.model)
+    check_targets(loaded.model, cfg.lora_targets)
     device = resolve_device(cfg.device)
     tokens = tokenize(loaded.tokenizer, prepared.corpus.texts, cfg.max_length)
     run_dir = ws.runs_dir / run_id
@@ -169,8 +171,16 @@ def _train_run(ws: Workspace, cfg: TrainConfig | None, *, resume: str | None, on
             key = _run_key(ws, run_id, events.start)
             _record(ws, "train.resume", {"run_id": run_id, "from_step": events.checkpoints[-1]["step"]})
         store = RunStore(run_dir, run_id, key)
-        return _Trainer(ws, run_id, store, prepared, loaded, tokens, device, resumed=events is not None,
-                        started=started).run(on_step=on_step, stop_after_epochs=stop_after_epochs)
+        trainer = _Trainer(ws, run_id, store, prepared, loaded, tokens, device, resumed=events is not None,
+                           started=started)
+        try:
+            return trainer.run(on_step=on_step, stop_after_epochs=stop_after_epochs)
+        except BaseException as exc:
+            # A run that failed before its first checkpoint released nothing: say so, so the
+            # budget does not keep its reservation. Later failures stay resumable (and reserved).
+            if events is None and trainer.checkpoints == 0:
+                _record(ws, budget.FAIL, {"run_id": run_id, "error": type(exc).__name__, "released": False})
+            raise
     finally:
         lock.release()
 
@@ -300,6 +310,7 @@ class _Trainer:
         self.tokens, self.device, self.resumed, self.started = tokens, device, resumed, started
         self.pad_id = loaded.tokenizer.pad_token_id
         self.metrics_path = store.root / "metrics.jsonl"
+        self.checkpoints = 0
 
     # -- setup --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -375,8 +386,10 @@ class _Trainer:
             self.private.optimizer.generator.set_state(gens["noise"])
         if state.unit_rng is not None:
             self.dataset.rng.setstate(_rng_from_json(state.unit_rng))
-        for _ in range(state.scheduler_step):
-            self.scheduler.step()
+        with warnings.catch_warnings():  # replaying the schedule, not skipping an optimizer step
+            warnings.simplefilter("ignore")
+            for _ in range(state.scheduler_step):
+                self.scheduler.step()
         self.state = state
         lines = self.metrics_path.read_bytes().splitlines(keepends=True) if self.metrics_path.exists() else []
         kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= state.step]
@@ -550,6 +563,7 @@ class _Trainer:
         digest = save_checkpoint(self.store, lora=lora_state(self.model),
                                  optimizer_state=self.base_optimizer.state_dict(), generators=gens,
                                  state=self.state)
+        self.checkpoints += 1
         _record(self.ws, budget.CHECKPOINT, {
             "run_id": self.run_id, "step": self.state.step, "epoch": self.state.epoch,
             "checkpoint_sha256": digest, "epsilon_spent": self._epsilon(),
@@ -587,12 +601,14 @@ class _Trainer:
 
         adapter_dir = self.store.root / ADAPTER_DIR
         make_private_dir(adapter_dir)
+        # Name the base model by its id ('tiny', a path, a hub id), not a temporary directory.
+        self.model.peft_config["default"].base_model_name_or_path = self.loaded.model_id
         if self.store.key is None:
-            self.model.save_pretrained(str(adapter_dir))
+            self.model.save_pretrained(str(adapter_dir), save_embedding_layers=False)
         else:
             # Never write plaintext weights: serialise in memory, then seal.
             self.model.peft_config["default"].save_pretrained(str(adapter_dir))
-            state = {k: v.detach().to("cpu").contiguous() for k, v in get_peft_model_state_dict(self.model).items()}
+            state = {k: v.detach().to("cpu").contiguous() for k, v in get_peft_model_state_dict(self.model, save_embedding_layers=False).items()}
             self.store.write(f"{ADAPTER_DIR}/{ADAPTER_WEIGHTS}", st_save(state, metadata={"format": "pt"}))
         self.loaded.tokenizer.save_pretrained(str(self.store.root / "tokenizer"))
         return adapter_dir

@@ -137,6 +137,10 @@ def _load(path: str, *, model_id: str) -> LoadedModel:
             raise TrainingError(f"model {model_id}: its tokenizer has neither a pad nor an eos token")
         tok.pad_token = tok.eos_token
     base.config.use_cache = False
+    # peft names the base model after this in adapter_config.json and the model card; for the
+    # tiny preset the loading path is a temporary directory, so use the id the user gave.
+    base.config._name_or_path = model_id
+    base.name_or_path = model_id
     return LoadedModel(
         model=base,
         tokenizer=tok,
@@ -156,6 +160,15 @@ def state_dict_sha256(model: nn.Module) -> str:
     return h.hexdigest()
 
 
+def check_targets(base: nn.Module, targets: tuple[str, ...]) -> None:
+    present = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
+    missing = [t for t in targets if t not in present]
+    if missing:
+        raise TrainingError(
+            f"--lora-targets names modules this model does not have: {', '.join(missing)}"
+        )
+
+
 def add_lora(base: Any, *, r: int, alpha: int, targets: tuple[str, ...], seed: int) -> Any:
     """Wrap ``base`` with LoRA; everything but the adapters is frozen.
 
@@ -164,12 +177,7 @@ def add_lora(base: Any, *, r: int, alpha: int, targets: tuple[str, ...], seed: i
     """
     from peft import LoraConfig, get_peft_model
 
-    present = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
-    missing = [t for t in targets if t not in present]
-    if missing:
-        raise TrainingError(
-            f"--lora-targets names modules this model does not have: {', '.join(missing)}"
-        )
+    check_targets(base, targets)
     config = LoraConfig(r=r, lora_alpha=alpha, target_modules=list(targets), lora_dropout=0.0,
                         bias="none", task_type="CAUSAL_LM")
     with torch.random.fork_rng(devices=[]):

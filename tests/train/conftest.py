@@ -1,0 +1,52 @@
+"""Small encrypted datasets for training tests. Every record carries the conftest MARKER so a
+scan can prove no record text reached a run directory, the ledger or any output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from securetune import datastore
+from securetune.train.config import TrainConfig
+from securetune.workspace import Workspace
+from tests.conftest import MARKER
+
+SYMPTOMS = ["fever", "cough", "headache", "nausea", "rash", "fatigue"]
+
+
+def records(n: int = 24, subjects: int = 8) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": i,
+            "patient_id": f"p{i % subjects}",
+            "text": f"{MARKER} reports {SYMPTOMS[i % 6]} and {SYMPTOMS[(i * 5) % 6]} for {i % 4 + 1} days.",
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def make_dataset(ws: Workspace) -> Callable[..., str]:
+    """Create a dataset; ``scrubbed`` and ``subject`` shape its provenance like `scrub` would."""
+
+    def make(name: str = "notes", *, n: int = 24, scrubbed: bool = True, subject: bool = False,
+             policy: str | None = None) -> str:
+        provenance: dict[str, Any] = {"command": "test", "scrubbed": scrubbed, "policy": policy}
+        if scrubbed:
+            provenance.update({"text_fields": ["text"], "subject_field": "patient_id" if subject else None})
+        with ws.locked():
+            datastore.create_dataset(ws, name, records(n), provenance=provenance)
+        return name
+
+    return make
+
+
+def fast(**overrides: Any) -> TrainConfig:
+    """A config that trains the tiny preset in a few seconds on a CPU."""
+    base: dict[str, Any] = dict(data="notes", model="tiny", epsilon=8.0, epochs=1, batch_size=8,
+                                max_physical_batch=4, accountant="rdp", max_length=32, lora_r=4,
+                                lora_alpha=8, validation_fraction=0.2)
+    base.update(overrides)
+    return TrainConfig(**base)
