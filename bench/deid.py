@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ap.add_argument("--out", help="also write the JSON to this file")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N notes")
-    ap.add_argument("--repeat", type=int, default=2, help="timing rounds (best is kept)")
+    ap.add_argument("--repeat", type=int, default=3, help="timing rounds (best is kept)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the Presidio baseline")
     ap.add_argument("--show-misses", action="store_true", help="print misses to stderr")
     ap.add_argument("--show-fps", action="store_true", help="print false positives to stderr")
@@ -122,14 +122,25 @@ def main(argv: list[str] | None = None) -> int:
     build_s = time.perf_counter() - t0
     baseline = None if args.no_baseline else presidio_pattern_only()
 
-    ours_s, base_s = [], []
-    ours_findings = base_spans = None
-    for _ in range(max(1, args.repeat)):
-        if baseline is not None:
-            base_spans, s = run_presidio(baseline, notes)
-            base_s.append(s)
-        ours_findings, s = run_ours(detector, notes)
-        ours_s.append(s)
+    # Timing: the two engines alternate on batches of notes, and each batch keeps its best
+    # of ``--repeat`` rounds, so both see the same machine load (CI boxes are noisy).
+    batches = [notes[i : i + 25] for i in range(0, len(notes), 25)]
+    ours_best = [float("inf")] * len(batches)
+    base_best = [float("inf")] * len(batches)
+    ours_findings: list = []
+    base_spans: list = []
+    for round_ in range(max(1, args.repeat)):
+        for b, batch in enumerate(batches):
+            if baseline is not None:
+                spans, s = run_presidio(baseline, batch)
+                base_best[b] = min(base_best[b], s)
+                if round_ == 0:
+                    base_spans += spans
+            found, s = run_ours(detector, batch)
+            ours_best[b] = min(ours_best[b], s)
+            if round_ == 0:
+                ours_findings += found
+    ours_s, base_s = [sum(ours_best)], [sum(base_best)]
 
     result = {
         "corpus_notes": len(notes),

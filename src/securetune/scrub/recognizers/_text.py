@@ -140,6 +140,7 @@ class Tokenizer:
     def __init__(self, d: Dictionaries) -> None:
         self.d = d
         self._kinds: dict[str, Kind] = {}
+        self._words: dict[str, tuple[str, Kind, bool, int]] = {}
         self._last: tuple[str, list[Tok]] | None = None
 
     def kind(self, word: str) -> Kind:
@@ -158,33 +159,33 @@ class Tokenizer:
         self._last = (text, toks)
         return toks
 
-    def _tokenize(self, text: str) -> list[Tok]:
-        cased = line_cased(text)
-        toks: list[Tok] = []
-        line = 0
-        pos = 0
-        kind = self.kind
-        for m in _WORD.finditer(text):
-            start = m.start()
-            line += text.count("\n", pos, start)
-            pos = start
-            word = m.group()
+    def _word(self, word: str) -> tuple[str, Kind, bool, int]:
+        """(lower-case form, kind, capitalised, length without a trailing quote), memoised."""
+        info = self._words.get(word)
+        if info is None:
             low = word.lower()
             if low.endswith("'s"):
                 low = low[:-2]
-            low = low.strip("'")
-            toks.append(
-                Tok(
-                    start=start,
-                    end=start + len(word.rstrip("'")),
-                    text=word,
-                    low=low,
-                    kind=kind(word),
-                    cap=word[0].isupper(),
-                    cased=cased[line],
-                    line=line,
-                )
-            )
+            info = (low.strip("'"), self.kind(word), word[0].isupper(), len(word.rstrip("'")))
+            if len(self._words) < 200_000:
+                self._words[word] = info
+        return info
+
+    def _tokenize(self, text: str) -> list[Tok]:
+        cased = line_cased(text)
+        toks: list[Tok] = []
+        append = toks.append
+        line = 0
+        pos = 0
+        info = self._word
+        count = text.count
+        for m in _WORD.finditer(text):
+            start = m.start()
+            line += count("\n", pos, start)
+            pos = start
+            word = m.group()
+            low, kind, cap, length = info(word)
+            append(Tok(start, start + length, word, low, kind, cap, cased[line], line))
         return toks
 
 

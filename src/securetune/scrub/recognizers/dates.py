@@ -40,7 +40,9 @@ _ORDINAL = re.compile(
 _APOS_YEAR = re.compile(r"(?<![\d'])'(\d\d)\b(?!['\"\d])|(?<![\w'/.])(\d\d)'(?![\w'])")
 _YEAR = re.compile(r"(?<![\w/.:,-])((?:19\d\d|20[0-3]\d))(?![\w/:]|\.\d|-\d)")
 _YEAR_REFUSE_BEFORE = re.compile(
-    r"(?:\bat|@|approx\.?|approximately|around|until|till|by|since|from|~|\bx|q)\s*$",
+    r"(?:\bat|@|approx\.?|approximately|around|until|till|by|since|from|~|\bx|q|=|"
+    r"\b(?:plt|plts|platelets|wbc|hr|bp|rr|tv|vt|ve|uo|u/o|i/o|intake|output|total|"
+    r"glucose|bs|fs|fsbs|ck|ldh|ast|alt|amylase|lipase|ptt|po2|pco2|cvp|svr|pvr|mv|ci|co))\s*$",
     re.IGNORECASE,
 )
 _YEAR_REFUSE_AFTER = re.compile(rf"\s*(?:{_UNIT}|-\s*\d|to\s+\d)", re.IGNORECASE)

@@ -105,6 +105,11 @@ _FLOOR = re.compile(
 CONTEXT_SCORE = 0.85
 GAZETTEER_SCORE = 0.7
 
+_STATE_AFTER = re.compile(
+    r",\s*(?:A[LKZR]|C[AOT]|D[EC]|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|"
+    r"PA|RI|S[CD]|T[NX]|UT|V[TA]|W[AVIY]|Md|Mass|Calif|Penn|Va|Fla)\b\.?"
+)
+
 
 class ClinicalLocationRecognizer(SpanRecognizer):
     """LOCATION (places) and FACILITY (hospitals, rehabs, wards)."""
@@ -134,7 +139,8 @@ class ClinicalLocationRecognizer(SpanRecognizer):
             if t.low in self.d.places and len(t.low) >= 3:
                 ambiguous = t.kind in (Kind.AMBIG, Kind.COMMON, Kind.STOP) or self.d.is_name(t.low)
                 if self._place_ok(toks, i, text, ambiguous=ambiguous):
-                    spans.append((t.start, t.end, "LOCATION", GAZETTEER_SCORE))
+                    score = 0.9 if self.with_state(text, t) else GAZETTEER_SCORE
+                    spans.append((t.start, t.end, "LOCATION", score))
             i += 1
 
         for i, t in enumerate(toks):
@@ -143,8 +149,10 @@ class ClinicalLocationRecognizer(SpanRecognizer):
             pair = i + 1 < n and (low, toks[i + 1].low) in HEAD_PAIRS
             if head or pair or low in NAME_HEADS:
                 got = self._before_head(text, toks, i, include_head=low in NAME_HEADS)
+                if got:
+                    first, last = toks[min(got)], toks[max(got)]
+                    spans.append((first.start, last.end, "FACILITY", CONTEXT_SCORE))
                 for k in got:
-                    spans.append((toks[k].start, toks[k].end, "FACILITY", CONTEXT_SCORE))
                     if toks[k].kind in (Kind.NAME, Kind.UNKNOWN):
                         facility_words.add(toks[k].low)
             if low in ("st", "saint", "ste") and i + 1 < n:
@@ -175,7 +183,10 @@ class ClinicalLocationRecognizer(SpanRecognizer):
             if (
                 i > 0
                 and toks[i - 1].low in ("to", "from", "on")
-                and t.kind is Kind.UNKNOWN
+                and (
+                    t.kind in (Kind.UNKNOWN, Kind.NAME)
+                    or (t.kind is Kind.AMBIG and t.cap and t.cased)
+                )
                 and len(t.low) >= 4
             ):
                 m = _FLOOR.match(text, t.end)
@@ -210,7 +221,10 @@ class ClinicalLocationRecognizer(SpanRecognizer):
 
     def _place_ok(self, toks: list[Tok], i: int, text: str, *, ambiguous: bool) -> bool:
         t = toks[i]
-        if t.cased and not t.cap:
+        if self.with_state(text, t):
+            return True  # "Baltimore, MD", "Frederick, Md."
+        cue = i > 0 and toks[i - 1].low in _STRONG_CUES and toks[i - 1].line == t.line
+        if t.cased and not t.cap and not (cue and not ambiguous):
             return False
         if not ambiguous:
             return True
@@ -230,6 +244,11 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 and (toks[i - 2].low in ("lives", "live", "living", "resides", "moved", "home"))
             )
         return True
+
+    @staticmethod
+    def with_state(text: str, t: Tok) -> bool:
+        """Is ``t`` followed by a US state abbreviation ("Baltimore, MD")?"""
+        return _STATE_AFTER.match(text, t.end) is not None
 
     def _before_head(self, text: str, toks: list[Tok], i: int, *, include_head: bool) -> list[int]:
         out: list[int] = []

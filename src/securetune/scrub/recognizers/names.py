@@ -16,6 +16,8 @@ again anywhere else in the same note (``Dr Rakusin`` ... ``RAKUSIN AWARE``).
 
 from __future__ import annotations
 
+import re
+
 from securetune.scrub.dictionaries import Dictionaries, words
 from securetune.scrub.recognizers._text import Kind, Tok, gap, tokenize
 from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
@@ -273,6 +275,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
             return False
         if t.cased and not t.text.isupper():
             return False
+        if re.match(r"\.?\s*\d{5}\b", text[t.end : t.end + 8]):
+            return False  # "Baltimore, MD 21201": a state, not a credential
         return i > 0 and toks[i - 1].line == t.line
 
     def _before_credential(self, text: str, toks: list[Tok], i: int, mark) -> None:

@@ -1,0 +1,53 @@
+"""Places and facilities: gazetteer, hospital head words, saints, abbreviations, wards."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import at, spans
+
+F, L = "FACILITY", "LOCATION"
+
+MUST_MATCH = [
+    (
+        "PT ADMITTED IN TRANSFER FROM CALVERT HOSPITAL FOR MENTAL STATUS CHANGES. "
+        "7/23 AT CALVERT- 2 FFP.",
+        [(29, 36, F), (73, 77, "DATE_TIME"), (81, 88, L)],
+    ),
+    ("Was accepted by St. Agnes but cannot leave. EKG with ST depression.", [(16, 25, F)]),
+    ("pt to go to sacred heart hospital this afternoon.", [(12, 24, F)]),
+    ("pt to go to Sacred Heart Memorial tomorrow.", [(12, 33, F)]),
+    ("lives in catonsville with husband; sister called from Seattle.", [(9, 20, L), (54, 61, L)]),
+    ("transferred to GH for cath; h/o ICH in the past.", [(15, 17, F)]),
+    ("Pt transferred to Quartermain 3 today. On CPAP 5 overnight.", [(18, 29, F)]),
+    ("Knows she is in General Hospital Medical Center in Lochearn.", [(16, 23, F), (51, 59, L)]),
+    ("Admitted from Chatsworth General Hospital on arrival.", [(14, 32, F)]),
+    (
+        "Family in San Diego and Baltimore, MD 21201.",
+        [(10, 19, L), (24, 33, L), (38, 43, "ZIP_CODE")],
+    ),
+    ("He lives at Carpenter Assisted Living.", [(12, 21, F)]),
+]
+
+MUST_NOT_MATCH = [
+    "outside hospital records reviewed; taken to the cath lab; previous hospital stay ok.",
+    "EKG: ST depression V4-V6, ST elevation resolved, ST changes noted.",
+    "the general hospital course was uneventful. In hospital x3 days.",
+    "Pt is in good spirits. Sats in the high 90's. Sent to CT.",
+    "On CPAP 5, SIMV 10 overnight, transferred to floor 2 in am.",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MUST_MATCH)
+def test_locations_found_with_exact_offsets(detector, text, expected) -> None:
+    assert spans(detector, text) == expected
+
+
+@pytest.mark.parametrize("text", MUST_NOT_MATCH)
+def test_generic_places_are_not_phi(detector, text) -> None:
+    assert spans(detector, text) == []
+
+
+def test_facility_word_found_again_in_the_same_note(detector) -> None:
+    text = "Transferred to Blake 7. Blake charge nurse aware."  # a ward named for a person
+    assert spans(detector, text) == [at(text, "Blake", F), at(text, "Blake", F, 1)]

@@ -1,0 +1,61 @@
+"""Person names: dictionary hits, context rules, and words that must stay untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import at, spans
+
+P = "PERSON"
+
+MUST_MATCH = [
+    # title, coordination, and a surname proven once found again (any case)
+    (
+        "Seen by Dr. Rakusin and Toolis; Dr Rakusin aware. RAKUSIN to call back.",
+        [(12, 19, P), (24, 30, P), (35, 42, P), (50, 57, P)],
+    ),
+    # relation before a name that is also an ordinary word ("rich")
+    ("SOCIAL: Husband Rich Martino in to visit.", [(16, 20, P), (21, 28, P)]),
+    ("social: dtr suzette called, questions answered.", [(12, 19, P)]),
+    # signatures: initials with their dot, hyphenated surname, credential after
+    ("DAN A. FORMAN-LYONS, RRT", [(0, 3, P), (4, 6, P), (7, 19, P)]),
+    ("q. lander rrt", [(0, 2, P), (3, 9, P)]),
+    # an ordinary word is a name right after a title
+    ("pt spoke with dr small about options.", [(17, 22, P)]),
+    ("Mr. Nicholson is awake, alert and mouthing words.", [(4, 13, P)]),
+    # two capitalised words in no dictionary, in a cased line
+    ("Lopie Certusi cell# 410-322-1419", [(0, 5, P), (6, 13, P), (20, 32, "PHONE_NUMBER")]),
+    ("MET W/ CASEWORKER LEONA LABOWICH.", [(18, 23, P), (24, 32, P)]),
+    ("Family meeting held with Drs. Davis and Tucker today.", [(30, 35, P), (40, 46, P)]),
+]
+
+MUST_NOT_MATCH = [
+    "Pt received a small amount of lasix. Green sputum noted. Will recheck in am.",
+    "Foley catheter draining clear yellow urine; Swan-Ganz in place. Temp 99.1, no vea.",
+    "HOUSE STAFF NOTIFIED. Dr. aware of labs.",
+    "Cardiac outputs done by thermodilution and fick. Hemodynamics stable.",
+    "SATS UPPER 90'S. HEMODY STABLE.",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MUST_MATCH)
+def test_names_found_with_exact_offsets(detector, text, expected) -> None:
+    assert spans(detector, text) == expected
+
+
+@pytest.mark.parametrize("text", MUST_NOT_MATCH)
+def test_clinical_words_are_not_names(detector, text) -> None:
+    assert [s for s in spans(detector, text) if s[2] == P] == []
+
+
+def test_census_name_alone_is_found(detector) -> None:
+    text = "Spoke with Vasquez about the plan."
+    assert spans(detector, text) == [at(text, "Vasquez", P)]
+
+
+def test_lower_case_name_in_a_cased_line_needs_context(detector) -> None:
+    # "klein" is a census surname, but lower case in a cased line it is left alone...
+    assert spans(detector, "Pt was klein and comfortable. BP stable.") == []
+    # ...unless a title says otherwise.
+    text = "Pt comfortable. Called dr klein about BP."
+    assert spans(detector, text) == [at(text, "klein", P)]

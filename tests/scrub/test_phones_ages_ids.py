@@ -1,0 +1,60 @@
+"""Phones and pagers, ages over 89, and identifying numbers with their cue words."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import spans
+
+PH = "PHONE_NUMBER"
+
+MUST_MATCH = [
+    (
+        "Call (201) 223-4567 or 201-561-8910; fax 201/324/1423; pager #54321; PG 33445.",
+        [(5, 19, PH), (23, 35, PH), (41, 53, PH), (62, 67, PH), (72, 77, PH)],
+    ),
+    ("home 555-1234, cell 617.555.0142 x204", [(5, 13, PH), (20, 37, PH)]),
+    (
+        "92 yo woman; 92 year old; age 101; 89 yo man; 95-year-old.",
+        [
+            (0, 2, "AGE_OVER_89"),
+            (13, 15, "AGE_OVER_89"),
+            (30, 33, "AGE_OVER_89"),
+            (46, 48, "AGE_OVER_89"),
+        ],
+    ),
+    (
+        "MRN: 0012345. Acct # 88-123456. Medicare ID 1EG4TE5MK73. license no. D1234567.",
+        [
+            (5, 12, "MEDICAL_RECORD_NUMBER"),
+            (21, 30, "ACCOUNT_NUMBER"),
+            (44, 55, "HEALTH_PLAN_ID"),
+            (69, 77, "LICENSE_NUMBER"),
+        ],
+    ),
+    (
+        "pacemaker serial PJN123456. VIN 1HGCM82633A004352. SSN 123-45-6789.",
+        [(17, 26, "DEVICE_ID"), (32, 49, "VEHICLE_ID"), (55, 66, "US_SSN")],
+    ),
+    (
+        "Boston, MA 02115-1234 and zip 21201.",
+        [(0, 6, "LOCATION"), (11, 21, "ZIP_CODE"), (30, 35, "ZIP_CODE")],
+    ),
+]
+
+MUST_NOT_MATCH = [
+    "HR 72, 10 beats, 12345 not a pager, BP 110/60, Na 138, K 4.0.",
+    "Hgb 12.3, plt 245000, lot of secretions, model of care, serial ABGs.",
+    "89 yo male, 45 year old daughter, 90 minutes of PT.",
+    "I/O 1200/3400, UO 45cc/hr, CVP 12-15, 2130 pt resting.",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MUST_MATCH)
+def test_numbers_found_with_exact_offsets(detector, text, expected) -> None:
+    assert spans(detector, text) == expected
+
+
+@pytest.mark.parametrize("text", MUST_NOT_MATCH)
+def test_clinical_numbers_are_left(detector, text) -> None:
+    assert spans(detector, text) == []
