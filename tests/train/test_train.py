@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from securetune.audit.ledger import Ledger
-from securetune.errors import BudgetError, PolicyError, TrainingError
+from securetune.errors import BudgetError, PolicyError
 from securetune.train.loop import train_run
 from tests.conftest import MARKER
 from tests.train.conftest import fast

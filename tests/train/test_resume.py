@@ -1,0 +1,60 @@
+"""Resume: the accountant's state survives, nothing is counted twice, tampering is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from securetune.errors import TrainingError
+from securetune.train.loop import train_run
+from tests.train.conftest import fast
+
+
+def _weights(result) -> dict[str, torch.Tensor]:
+    return load_file(Path(result.adapter_dir) / "adapter_model.safetensors")
+
+
+def test_paused_then_resumed_equals_an_uninterrupted_run(ws, make_dataset) -> None:
+    make_dataset()
+    cfg = fast(epochs=2, early_stopping_patience=0)
+    paused = train_run(ws, cfg, stop_after_epochs=1)
+    assert paused.stopped == "paused" and paused.steps == paused.planned_steps // 2
+    assert 0 < paused.epsilon_spent < cfg.epsilon
+    resumed = train_run(ws, resume=paused.run_id)
+    whole = train_run(ws, cfg)
+    # Same steps, same spend: the first half was neither forgotten nor counted twice.
+    assert resumed.steps == whole.steps == whole.planned_steps
+    assert resumed.epsilon_spent == pytest.approx(whole.epsilon_spent, rel=1e-12)
+    assert resumed.epsilon_spent <= cfg.epsilon
+    # A CPU run is reproducible, and resume restores every generator: bit-identical adapters.
+    a, b = _weights(resumed), _weights(whole)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(TrainingError, match="already finished"):
+        train_run(ws, resume=paused.run_id)
+
+
+def test_a_tampered_checkpoint_is_refused(ws, make_dataset) -> None:
+    make_dataset()
+    paused = train_run(ws, fast(epochs=2), stop_after_epochs=1)
+    state = Path(paused.run_dir) / "checkpoint" / "state.json"
+    # Rewind the accountant: the classic way to "get budget back".
+    state.write_text(state.read_text().replace('"history": [[', '"history": [[0.0001, 0.0001, 0], ['))
+    with pytest.raises(TrainingError, match="checkpoint files do not match the hash in the ledger"):
+        train_run(ws, resume=paused.run_id)
+
+
+def test_a_modified_config_is_refused(ws, make_dataset) -> None:
+    make_dataset()
+    paused = train_run(ws, fast(epochs=2), stop_after_epochs=1)
+    config = Path(paused.run_dir) / "config.json"
+    config.write_text(config.read_text().replace('"epsilon": 8.0', '"epsilon": 80.0'))
+    with pytest.raises(TrainingError, match=r"config\.json does not match the ledger"):
+        train_run(ws, resume=paused.run_id)
+
+
+def test_unknown_run_is_refused(ws) -> None:
+    with pytest.raises(TrainingError, match="no training run nope in the ledger"):
+        train_run(ws, resume="nope")
