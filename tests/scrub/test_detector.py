@@ -143,3 +143,15 @@ def test_family_registry_is_strict() -> None:
     base.reset_for_tests()
     assert "extra" not in base.families()
     assert "names" in base.families()
+
+
+def test_spacy_ner_backend_from_a_local_path(tmp_path) -> None:
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner")
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "tiny_ner")
+    det = Detector(DetectorConfig(entities=("PERSON",), ner_backend=f"spacy:{tmp_path}/tiny_ner"))
+    assert det.versions()["ner_backend"].startswith("spacy:")
+    assert [f.entity_type for f in det.detect("Seen by Dr. Rakusin today.")] == ["PERSON"]

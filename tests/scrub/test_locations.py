@@ -51,3 +51,19 @@ def test_generic_places_are_not_phi(detector, text) -> None:
 def test_facility_word_found_again_in_the_same_note(detector) -> None:
     text = "Transferred to Blake 7. Blake charge nurse aware."  # a ward named for a person
     assert spans(detector, text) == [at(text, "Blake", F), at(text, "Blake", F, 1)]
+
+
+def test_street_addresses(detector) -> None:
+    text = "Lives at 123 Main St, Apt 4B with wife. Moved from 45 OAK HILL ROAD in 2019."
+    assert spans(detector, text) == [
+        at(text, "123 Main St, Apt 4B", L),
+        at(text, "45 OAK HILL ROAD", L),
+        at(text, "2019", "DATE_TIME"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text", ["2 peripheral iv's in place.", "over a 2 hour period. Dr. aware.", "2 mediastinal ct"]
+)
+def test_clinical_phrases_are_not_addresses(detector, text) -> None:
+    assert [s for s in spans(detector, text) if s[2] == L] == []

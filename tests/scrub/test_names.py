@@ -59,3 +59,14 @@ def test_lower_case_name_in_a_cased_line_needs_context(detector) -> None:
     # ...unless a title says otherwise.
     text = "Pt comfortable. Called dr klein about BP."
     assert spans(detector, text) == [at(text, "klein", P)]
+
+
+def test_dotted_credentials_and_misspellings(detector) -> None:
+    text = "Seen by John Smith, M.D. and Mary Jones, R.N. Dr. Benson notifed, recieved report."
+    assert spans(detector, text) == [
+        at(text, "John", P),
+        at(text, "Smith", P),
+        at(text, "Mary", P),
+        at(text, "Jones", P),
+        at(text, "Benson", P),
+    ]

@@ -133,12 +133,12 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
             scores=scores,
         )
 
-    def is_stopword(self, word: str, language: str) -> bool:  # noqa: D102
+    def is_stopword(self, word: str, language: str) -> bool:
         stops = self._stops.get(language)
         if stops is None:
             stops = self._stops[language] = frozenset(self.nlp[language].Defaults.stop_words)
         return word in stops or word.lower() in stops
 
-    def is_punct(self, word: str, language: str) -> bool:  # noqa: D102
+    def is_punct(self, word: str, language: str) -> bool:
         # spaCy's lexical attribute: every character in a Unicode punctuation category
         return all(unicodedata.category(c).startswith("P") for c in word)

@@ -79,6 +79,38 @@ def _is_ordinary(word: str, d: Dictionaries) -> bool:
     return any(len(c) >= 2 and (c in d.english or c in d.medical) for c in candidates)
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def is_typo(word: str, d: Dictionaries) -> bool:
+    """One edit (drop, add, swap or change a letter) away from a dictionary word.
+
+    Notes are typed fast ("recieved", "notifed", "awating"); a long word in no list that is
+    one edit from an English word is a misspelling, not a rare surname. Only words of seven
+    or more letters are tested: short surnames are too often one edit from a word.
+    """
+    if len(word) < 7 or not word.isalpha():
+        return False
+    seen: set[str] = set()
+
+    def word_like(candidate: str) -> bool:
+        if candidate in seen:
+            return False
+        seen.add(candidate)
+        return candidate in d.english or _is_ordinary(candidate, d)
+
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    for a, b in splits:
+        if b and word_like(a + b[1:]):
+            return True
+        if len(b) > 1 and word_like(a + b[1] + b[0] + b[2:]):
+            return True
+        for c in _LETTERS:
+            if word_like(a + c + b) or (b and word_like(a + c + b[1:])):
+                return True
+    return False
+
+
 def classify(word: str, d: Dictionaries) -> Kind:
     """Classify one lower-cased word (no hyphen)."""
     if len(word) == 1:
@@ -91,7 +123,7 @@ def classify(word: str, d: Dictionaries) -> Kind:
         return Kind.AMBIG
     if named:
         return Kind.NAME if len(word) >= 3 else Kind.AMBIG
-    if ordinary or len(word) < 3:
+    if ordinary or len(word) < 3 or (word not in d.places and is_typo(word, d)):
         return Kind.COMMON
     return Kind.UNKNOWN
 

@@ -8,7 +8,8 @@
   word itself is kept out of the span unless it is part of the name, like "Memorial");
 * religious hospital names: ``St. Agnes``, ``St Mary's``, ``Holy Cross``, ``Sacred Heart``;
 * hospital abbreviations after a location cue: ``to GH``, ``from VAMC``, ``the GBMC``;
-* ward names with a floor number after a transfer cue: ``transferred to Blake 7``.
+* ward names with a floor number after a transfer cue: ``transferred to Blake 7``;
+* street addresses: ``123 Main St``, ``4 Oak Hill Road, Apt 2B``.
 
 A facility word found by these rules is found again elsewhere in the same note.
 """
@@ -105,6 +106,24 @@ _FLOOR = re.compile(
 CONTEXT_SCORE = 0.85
 GAZETTEER_SCORE = 0.7
 
+_STREET_TYPES = re.findall(
+    r"\w+",
+    "Street St Avenue Ave Road Rd Boulevard Blvd Drive Dr Lane Ln Way Court Ct Place Pl "
+    "Terrace Ter Circle Cir Highway Hwy Parkway Pkwy Square Sq Trail Trl Pike Turnpike",
+)
+_TITLE_TYPES = "|".join(_STREET_TYPES)
+_UPPER_TYPES = "|".join(t.upper() for t in _STREET_TYPES)
+_UNIT = r"(?:,?\s*(?:Apt|APT|Apartment|Unit|UNIT|Suite|SUITE|Ste|#)\.?\s*#?\w{1,6})?"
+#: "123 Main St", "4 Oak Hill Road, Apt 2B", "12 ELM STREET": a house number, one to three
+#: capitalised words, a street type. Case-sensitive on purpose: "2 peripheral iv's in
+#: place" and "2 hour period. Dr. Smith" are not addresses.
+_STREET = re.compile(
+    rf"(?<![\w/.-])\d{{1,6}}[A-Za-z]?\s+(?:[NSEW]\.?\s+)?"
+    rf"(?:(?:[A-Z][a-z'-]+\s+){{1,3}}(?:{_TITLE_TYPES})"
+    rf"|(?:[A-Z'-]{{2,}}\s+){{1,3}}(?:{_UPPER_TYPES}))"
+    rf"\b(?!\.?\s+[A-Z][a-z])\.?{_UNIT}"
+)
+
 _STATE_AFTER = re.compile(
     r",\s*(?:A[LKZR]|C[AOT]|D[EC]|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|"
     r"PA|RI|S[CD]|T[NX]|UT|V[TA]|W[AVIY]|Md|Mass|Calif|Penn|Va|Fla)\b\.?"
@@ -193,6 +212,12 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 if m and 0 < int(m.group(1)) <= 20:
                     spans.append((t.start, t.end, "FACILITY", CONTEXT_SCORE))
                     facility_words.add(t.low)
+
+        for m in _STREET.finditer(text):
+            words_in = m.group().split()
+            # the street name must not be a clinical phrase ("2 units PRBC Rd" is not a street)
+            if all(w.lower().strip(".") not in self.d.medical for w in words_in[1:-1]):
+                spans.append((m.start(), m.end(), "LOCATION", CONTEXT_SCORE))
 
         if facility_words:
             covered = {(s, e) for s, e, _, _ in spans}

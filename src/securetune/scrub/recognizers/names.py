@@ -64,6 +64,8 @@ _NEVER = TITLES | CREDENTIALS | RELATIONS
 
 _NAME_LIKE = (Kind.NAME, Kind.AMBIG, Kind.UNKNOWN, Kind.INITIAL)
 
+_DOTTED_CREDENTIAL = re.compile(r"(?:M\.D|R\.N|D\.O|N\.P|P\.A|Ph\.D|R\.R\.T|L\.P\.N)\.", re.I)
+
 CONTEXT_SCORE = 0.85
 DICTIONARY_SCORE = 0.6
 
@@ -133,6 +135,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 self._after_relation(text, toks, i, mark)
             elif low in CREDENTIALS and self._is_credential(text, toks, i):
                 self._before_credential(text, toks, i, mark)
+            elif t.kind is Kind.INITIAL and _DOTTED_CREDENTIAL.match(text, t.start) and i > 0:
+                self._before_credential(text, toks, i, mark)  # "John Smith, M.D."
             elif (
                 t.kind is Kind.INITIAL
                 and t.cap
