@@ -28,6 +28,7 @@ def test_missing_spaces_after_full_stops_are_not_urls(detector) -> None:
     assert spans(detector, "secretions.lu shift.pr agitated..otherwise..cooperative") == []
 
 
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
 def test_email_validation_uses_the_bundled_suffix_list_only(detector, monkeypatch) -> None:
     fetches: list[object] = []
 

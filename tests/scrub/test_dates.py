@@ -18,6 +18,7 @@ MUST_MATCH = [
     ),
     ("May 3rd appt. Seen Jan. 5, 2019. HX:8/30 fall.", [(0, 7, D), (19, 31, D), (36, 40, D)]),
     ("trach placed 8/14). ceftaz 8/2 - 8/10.", [(13, 17, D), (27, 30, D), (33, 37, D)]),
+    ("home for Christmas; seen 22-Jul-2019.", [(9, 18, D), (25, 36, D)]),
 ]
 
 MUST_NOT_MATCH = [

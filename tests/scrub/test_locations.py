@@ -67,3 +67,11 @@ def test_street_addresses(detector) -> None:
 )
 def test_clinical_phrases_are_not_addresses(detector, text) -> None:
     assert [s for s in spans(detector, text) if s[2] == L] == []
+
+
+def test_employers_after_a_work_cue(detector) -> None:
+    text = "HUSBAND CEO OF IBM. Worried about his business Genentech. Works at night."
+    assert spans(detector, text) == [
+        at(text, "IBM", "ORGANIZATION"),
+        at(text, "Genentech", "ORGANIZATION"),
+    ]

@@ -5,7 +5,20 @@
 0.5
 """
 
-from securetune.scrub.detect import SAFE_HARBOR_ENTITIES, Detector, DetectorConfig, Finding
+from securetune.scrub.detect import (
+    DEFAULT_ENTITIES,
+    SAFE_HARBOR_ENTITIES,
+    Detector,
+    DetectorConfig,
+    Finding,
+)
 from securetune.scrub.errors import DetectorError
 
-__all__ = ["SAFE_HARBOR_ENTITIES", "Detector", "DetectorConfig", "DetectorError", "Finding"]
+__all__ = [
+    "DEFAULT_ENTITIES",
+    "SAFE_HARBOR_ENTITIES",
+    "Detector",
+    "DetectorConfig",
+    "DetectorError",
+    "Finding",
+]

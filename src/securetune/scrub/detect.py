@@ -37,6 +37,10 @@ SAFE_HARBOR_ENTITIES: tuple[str, ...] = (
     "VEHICLE_ID",
 )
 
+#: What the built-in recognizers find by default: Safe Harbor plus employers, which the
+#: PhysioNet deid annotators also count as PHI (a small-town employer names a patient).
+DEFAULT_ENTITIES: tuple[str, ...] = (*SAFE_HARBOR_ENTITIES, "ORGANIZATION")
+
 
 @dataclass(frozen=True)
 class DetectorConfig:
@@ -50,7 +54,7 @@ class DetectorConfig:
     families: recognizer families to assemble (see ``securetune.scrub.recognizers``).
     """
 
-    entities: tuple[str, ...] = SAFE_HARBOR_ENTITIES
+    entities: tuple[str, ...] = DEFAULT_ENTITIES
     language: str = "en"
     score_threshold: float = 0.5
     ner_backend: str | None = None

@@ -72,7 +72,7 @@ MEDICAL_TERMS: frozenset[str] = words(
 #: Function words and clinical shorthand that are never a name or a place on their own.
 EXTRA_STOPWORDS: frozenset[str] = words(
     """
-    pt pts yo y/o yr yrs hx dx rx tx sx fx abd am pm hr hrs min prn qd bid tid qid po iv im sq sc ng og npo cont con't d/c dc'd w/ w/o s/p r/o c/o h/o f/u mrn mom dad ho pmd pcp
+    pt pts yo y/o yr yrs hx dx rx tx sx fx abd am pm hr hrs min prn qd bid tid qid po iv im sq sc ng og npo cont con't d/c dc'd w/ w/o s/p r/o c/o h/o f/u mrn mom dad ho pmd pcp ceo cfo cto coo vp
     """
 )
 

@@ -56,6 +56,15 @@ _VENT = re.compile(
     r"fio2|prvc|aprv|tv|rr|peep/ps|ps/peep)\b",
     re.IGNORECASE,
 )
+_DAY_MON_YEAR = re.compile(rf"(?<![\w/-])\d{{1,2}}-(?:{_MONTHS})-(?:19|20)?\d\d\b", re.IGNORECASE)
+#: Holidays date an event as precisely as "12/25" does.
+_HOLIDAY = re.compile(
+    r"\b(?:christmas(?:\s+(?:eve|day))?|thanksgiving(?:\s+day)?|easter(?:\s+sunday)?|"
+    r"new\s+year'?s(?:\s+(?:eve|day))?|valentine'?s\s+day|independence\s+day|"
+    r"(?:4th|fourth)\s+of\s+july|labor\s+day|memorial\s+day|veterans\s+day|halloween|"
+    r"hanukk?ah|chanukah|passover|yom\s+kippur|rosh\s+hashanah|ramadan|eid)\b",
+    re.IGNORECASE,
+)
 _MAY_VERB = re.compile(r"^may\b\.?$", re.IGNORECASE)
 
 SCORE = 0.85
@@ -108,6 +117,9 @@ class ClinicalDateRecognizer(SpanRecognizer):
             if _MAY_VERB.match(word):
                 continue
             spans.append((m.start(), m.start() + len(m.group().rstrip()), "DATE_TIME", SCORE))
+        for rx in (_DAY_MON_YEAR, _HOLIDAY):
+            for m in rx.finditer(text):
+                spans.append((m.start(), m.end(), "DATE_TIME", SCORE))
         for m in _ORDINAL.finditer(text):
             spans.append((m.start(1), m.end(1), "DATE_TIME", SCORE))
         for m in _APOS_YEAR.finditer(text):

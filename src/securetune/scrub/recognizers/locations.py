@@ -9,7 +9,8 @@
 * religious hospital names: ``St. Agnes``, ``St Mary's``, ``Holy Cross``, ``Sacred Heart``;
 * hospital abbreviations after a location cue: ``to GH``, ``from VAMC``, ``the GBMC``;
 * ward names with a floor number after a transfer cue: ``transferred to Blake 7``;
-* street addresses: ``123 Main St``, ``4 Oak Hill Road, Apt 2B``.
+* street addresses: ``123 Main St``, ``4 Oak Hill Road, Apt 2B``;
+* employers after a work cue (ORGANIZATION): ``CEO of IBM``, ``his business Genentech``.
 
 A facility word found by these rules is found again elsewhere in the same note.
 """
@@ -106,6 +107,15 @@ _FLOOR = re.compile(
 CONTEXT_SCORE = 0.85
 GAZETTEER_SCORE = 0.7
 
+#: An employer after a work cue: "CEO of IBM", "works at Genentech", "his business Acme".
+#: The name must be capitalised or an all-caps acronym (case-sensitive on purpose).
+_EMPLOYER = re.compile(
+    r"(?i:\b(?:works?|worked|working|employed|employee|retired|ceo|cfo|president|owner|"
+    r"founder|partner|manager|engineer|consultant)\s+(?:at|for|of|from|by|with)"
+    r"|\b(?:his|her|their|family|own)\s+(?:business|company|firm|employer))"
+    r"\s+(?:the\s+)?(?P<org>[A-Z][A-Za-z&'-]*[A-Za-z](?:\s+[A-Z][A-Za-z&'-]*[A-Za-z]){0,2})"
+)
+
 _STREET_TYPES = re.findall(
     r"\w+",
     "Street St Avenue Ave Road Rd Boulevard Blvd Drive Dr Lane Ln Way Court Ct Place Pl "
@@ -136,7 +146,9 @@ class ClinicalLocationRecognizer(SpanRecognizer):
     VERSION = "1"
 
     def __init__(self, dictionaries: Dictionaries) -> None:
-        super().__init__(["LOCATION", "FACILITY"], name="SecuretuneLocationRecognizer")
+        super().__init__(
+            ["LOCATION", "FACILITY", "ORGANIZATION"], name="SecuretuneLocationRecognizer"
+        )
         self.d = dictionaries
         self._first_words = frozenset(m[0] for m in dictionaries.multiword_places)
 
@@ -212,6 +224,11 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 if m and 0 < int(m.group(1)) <= 20:
                     spans.append((t.start, t.end, "FACILITY", CONTEXT_SCORE))
                     facility_words.add(t.low)
+
+        for m in _EMPLOYER.finditer(text):
+            name = m.group("org")
+            if name.lower() not in self.d.medical and name.lower() not in self.d.stopwords:
+                spans.append((m.start("org"), m.end("org"), "ORGANIZATION", CONTEXT_SCORE))
 
         for m in _STREET.finditer(text):
             words_in = m.group().split()
