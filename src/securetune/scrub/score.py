@@ -10,6 +10,7 @@ stand), for names (PTName, RelativeProxyName, HCPName, PTNameInitial) and per ty
 
 >>> s = Scorer()
 >>> s.add("Dr Smith 7/22", [(3, 8, "HCPName"), (9, 13, "Date")], [(3, 8)])
+[(9, 13, 'Date')]
 >>> round(s.result().recall, 2), s.result().char_precision
 (0.5, 1.0)
 """
