@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from importlib import metadata
+from functools import lru_cache
+from importlib import metadata, resources
 
 from securetune.scrub.engine import DEFAULT_FAMILIES, build_analyzer
 from securetune.scrub.errors import DetectorError
@@ -128,13 +129,14 @@ class Detector:
     def versions(self) -> dict[str, str]:
         """Library and rule versions for the ledger (no record content)."""
         a = self._assembly
-        rules = hashlib.sha256("\n".join(sorted(a.recognizers)).encode()).hexdigest()[:16]
+        rules = hashlib.sha256("\n".join(sorted(a.recognizers)).encode())
+        rules.update(_rules_source_digest().encode())
         out = {
             "presidio-analyzer": metadata.version("presidio-analyzer"),
             "spacy": metadata.version("spacy"),
             "tldextract": metadata.version("tldextract"),
             "recognizers": ",".join(a.recognizers),
-            "recognizer_set": rules,
+            "recognizer_set": rules.hexdigest()[:16],
             "dictionaries": a.dictionaries.digest,
             "ner_backend": self.config.ner_backend or "none",
         }
@@ -143,6 +145,22 @@ class Detector:
         for source, version in a.dictionaries.sources.items():
             out[f"dictionary:{source}"] = version
         return out
+
+
+@lru_cache(maxsize=1)
+def _rules_source_digest() -> str:
+    """Hash of the rule sources, so an edited rule changes the ledger's recognizer_set
+    even when nobody remembered to bump a recognizer's VERSION."""
+    root = resources.files("securetune.scrub")
+    h = hashlib.sha256()
+    files = [root.joinpath(n) for n in ("dictionaries.py", "nlp.py", "engine.py")]
+    files += sorted(
+        (f for f in root.joinpath("recognizers").iterdir() if f.name.endswith(".py")),
+        key=lambda f: f.name,
+    )
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
 
 
 def merge(spans: list[tuple[int, int, str, float, str]]) -> list[Finding]:
