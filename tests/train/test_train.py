@@ -176,6 +176,7 @@ def test_lifetime_budget_is_summed_from_the_ledger_and_refused_before_start(ws, 
     with pytest.raises(BudgetError, match=r"lifetime budget of 20 .* would be exceeded: 1\d\.\d+ already spent in 2 run\(s\), this run targets 9"):
         train_run(ws, fast(epsilon=9.0))
     assert [e.event for e in _events(ws)].count("train.start") == 2
+    assert len(list(ws.runs_dir.iterdir())) == 2  # the refused run left no directory
     third = train_run(ws, fast(epsilon=1.0))  # what is left still fits
     assert third.epsilon_spent <= 1.0
 

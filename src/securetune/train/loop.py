@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 import time
 import uuid
 import warnings
@@ -173,7 +174,11 @@ def _train_run(ws: Workspace, cfg: TrainConfig | None, *, resume: str | None, on
         raise LockError(f"run {run_id} is being trained by another process") from None
     try:
         if events is None:
-            key = _start(ws, run_id, run_dir, prepared, loaded)
+            try:
+                key = _start(ws, run_id, run_dir, prepared, loaded)
+            except BaseException:
+                shutil.rmtree(run_dir, ignore_errors=True)  # refused: leave no half-made run behind
+                raise
         else:
             key = _run_key(ws, run_id, events.start)
             _record(ws, "train.resume", {"run_id": run_id, "from_step": events.checkpoints[-1]["step"]})
