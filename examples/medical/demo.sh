@@ -37,17 +37,20 @@ echo "a scrubbed record (exported on purpose; the export is ledgered):"
 head -n 1 "$WS.export.jsonl"
 if grep -q "Okafor" "$WS.export.jsonl"; then echo "FAIL: a planted name survived scrubbing"; exit 1; fi
 
-step "6. Rotate the workspace key (re-wraps data keys; data is not re-encrypted)"
+step "6. Plan, then fine-tune the built-in tiny model with DP-SGD LoRA at epsilon 8"
+"$ST" plan --data notes --model tiny --epsilon 8
+"$ST" train --data notes --model tiny --epsilon 8 --seed 7
+
+step "7. Rotate the workspace key (re-wraps data keys; data is not re-encrypted)"
 "$ST" keys rotate
 "$ST" data verify notes-raw
 
-step "7. Verify the signed audit ledger"
+step "8. Verify the signed audit ledger"
 "$ST" audit verify
 "$ST" audit verify --json
 
 cat <<'TXT'
 
 Done. Coming next in securetune (tracked as issues):
-  securetune train   LoRA fine-tuning under DP-SGD with an explicit (epsilon, delta) budget
   securetune check   memorization measurements; securetune report for compliance review
 TXT
