@@ -1,20 +1,27 @@
 """The spaCy pipeline Presidio runs before the recognizers, built offline.
 
 Presidio's default ``AnalyzerEngine`` downloads ``en_core_web_lg``. We give it a blank
-English pipeline instead (tokenizer only, no model, no download) plus spaCy's lookup
-lemmatizer fed by a small table of our own, so Presidio's ``LemmaContextAwareEnhancer``
-still sees lemmas ("numbers" -> "number") when it looks for context words. The table only
-needs the inflections of context words; any other token lemmatizes to itself.
+English pipeline instead (tokenizer only, no model, no download) plus a lookup lemmatizer
+fed by a small table of our own, so Presidio's ``LemmaContextAwareEnhancer`` still sees
+lemmas ("numbers" -> "number") when it looks for context words. The table only needs the
+inflections of context words; any other token lemmatizes to its lower-case form.
+
+The lemmatizer works on whole arrays (``Doc.to_array`` / ``Doc.from_array``) instead of
+token by token, and so does our engine's ``process_text``: Presidio's own walk over spaCy
+``Token`` objects costs more than all our recognizers together.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
+import numpy
 import spacy
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+from spacy.attrs import IDX, LEMMA, LOWER
 from spacy.language import Language
-from spacy.lookups import Lookups
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
 
 _CONTEXT_WORDS = [
     "account",
@@ -81,13 +88,30 @@ def lemma_table() -> dict[str, str]:
     return table
 
 
+class TableLemmatizer:
+    """Sets ``token.lemma_`` from a lookup table (inflection -> lemma), else lower case."""
+
+    def __init__(self, vocab: Vocab, table: dict[str, str]) -> None:
+        strings = vocab.strings
+        self._map = {strings.add(k): strings.add(v) for k, v in table.items()}
+
+    def __call__(self, doc: Doc) -> Doc:
+        lowers = doc.to_array(LOWER).tolist()
+        get = self._map.get
+        lemmas = numpy.fromiter((get(h, h) for h in lowers), dtype=numpy.uint64, count=len(lowers))
+        doc.from_array([LEMMA], lemmas.reshape(-1, 1))
+        return doc
+
+
+@Language.factory("securetune_lemmatizer")
+def _make_lemmatizer(nlp: Language, name: str) -> TableLemmatizer:
+    return TableLemmatizer(nlp.vocab, lemma_table())
+
+
 def blank_pipeline(language: str = "en") -> Language:
     """A tokenizer plus lookup lemmatizer; loads no model and reaches no network."""
     nlp = spacy.blank(language)
-    lemmatizer = nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    lookups = Lookups()
-    lookups.add_table("lemma_lookup", lemma_table())
-    lemmatizer.initialize(lookups=lookups)
+    nlp.add_pipe("securetune_lemmatizer")
     return nlp
 
 
@@ -102,7 +126,8 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
             ]
         )
         self.nlp = dict(pipelines)
-        self._stops: dict[str, frozenset[str]] = {}
+        self._stop_cache: dict[tuple[str, str], bool] = {}
+        self._punct_cache: dict[str, bool] = {}
 
     def load(self) -> None:
         """Already loaded in the constructor; never download."""
@@ -115,11 +140,10 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         """Tokenize, lemmatize and wrap the result as Presidio ``NlpArtifacts``."""
         doc = self.nlp[language](text)
-        lemmas: list[str] = []
-        starts: list[int] = []
-        for token in doc:
-            lemmas.append(token.lemma_)
-            starts.append(token.idx)
+        columns = doc.to_array([IDX, LEMMA])
+        strings = doc.vocab.strings
+        lemmas = [strings[h] for h in columns[:, 1].tolist()]
+        starts = columns[:, 0].tolist()
         entities, scores = self._get_updated_entities(
             self._get_entities(doc), self._get_scores_for_entities(doc)
         )
@@ -134,11 +158,20 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
         )
 
     def is_stopword(self, word: str, language: str) -> bool:
-        stops = self._stops.get(language)
-        if stops is None:
-            stops = self._stops[language] = frozenset(self.nlp[language].Defaults.stop_words)
-        return word in stops or word.lower() in stops
+        key = (language, word)
+        hit = self._stop_cache.get(key)
+        if hit is None:
+            stops = self.nlp[language].Defaults.stop_words
+            hit = word in stops or word.lower() in stops
+            if len(self._stop_cache) < 100_000:
+                self._stop_cache[key] = hit
+        return hit
 
     def is_punct(self, word: str, language: str) -> bool:
         # spaCy's lexical attribute: every character in a Unicode punctuation category
-        return all(unicodedata.category(c).startswith("P") for c in word)
+        hit = self._punct_cache.get(word)
+        if hit is None:
+            hit = all(unicodedata.category(c).startswith("P") for c in word)
+            if len(self._punct_cache) < 100_000:
+                self._punct_cache[word] = hit
+        return hit

@@ -161,7 +161,7 @@ class ClinicalLocationRecognizer(SpanRecognizer):
         while i < n:
             t = toks[i]
             # multi-word places: "san diego", "new york"
-            hit = self._multiword(toks, i, text)
+            hit = self._multiword(toks, i, text) if t.low in self._first_words else 0
             if hit:
                 if self._place_ok(toks, i, text, ambiguous=False):
                     spans.append((t.start, toks[i + hit - 1].end, "LOCATION", GAZETTEER_SCORE))
