@@ -24,6 +24,10 @@ MUST_MATCH = [
         ],
     ),
     (
+        "a woman in her mid-90's, in his nineties",
+        [(19, 23, "AGE_OVER_89"), (32, 40, "AGE_OVER_89")],
+    ),
+    (
         "MRN: 0012345. Acct # 88-123456. Medicare ID 1EG4TE5MK73. license no. D1234567.",
         [
             (5, 12, "MEDICAL_RECORD_NUMBER"),
@@ -45,7 +49,7 @@ MUST_MATCH = [
 MUST_NOT_MATCH = [
     "HR 72, 10 beats, 12345 not a pager, BP 110/60, Na 138, K 4.0.",
     "Hgb 12.3, plt 245000, lot of secretions, model of care, serial ABGs.",
-    "89 yo male, 45 year old daughter, 90 minutes of PT.",
+    "89 yo male, 45 year old daughter, 90 minutes of PT, BP in the 90s.",
     "I/O 1200/3400, UO 45cc/hr, CVP 12-15, 2130 pt resting.",
 ]
 

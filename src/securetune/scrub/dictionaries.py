@@ -153,9 +153,8 @@ def _places() -> tuple[frozenset[str], frozenset[tuple[str, ...]]]:
 def _digest(parts: dict[str, frozenset]) -> str:
     h = hashlib.sha256()
     for key in sorted(parts):
-        h.update(key.encode())
-        for item in sorted(map(str, parts[key])):
-            h.update(b"\0" + item.encode())
+        h.update(key.encode() + b"\1")
+        h.update("\0".join(sorted(map(str, parts[key]))).encode())
     return h.hexdigest()[:16]
 
 
@@ -182,6 +181,7 @@ def load_dictionaries() -> Dictionaries:
             "stop": stop,
             "places": places,
             "multi": frozenset(" ".join(m) for m in multi),
+            "frequent": frozenset(surnames[:300]),
         }
     )
     return Dictionaries(

@@ -8,7 +8,7 @@ inflections of context words; any other token lemmatizes to its lower-case form.
 
 The lemmatizer works on whole arrays (``Doc.to_array`` / ``Doc.from_array``) instead of
 token by token, and so does our engine's ``process_text``: Presidio's own walk over spaCy
-``Token`` objects costs more than all our recognizers together.
+``Token`` objects costs as much as several of our recognizers.
 """
 
 from __future__ import annotations

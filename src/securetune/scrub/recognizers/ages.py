@@ -1,7 +1,8 @@
 """Ages over 89 (HIPAA Safe Harbor aggregates them to "90 or older").
 
 ``92 yo``, ``92yo``, ``92 y/o``, ``92 y.o.``, ``92 year old``, ``92-year-old``,
-``92 yrs``, ``age 92``, ``aged 101``. Ages of 89 and below are not PHI and are left.
+``92 yrs``, ``age 92``, ``aged 101``, ``in her 90s``. Ages of 89 and below are not PHI
+and are left.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ _AFTER = re.compile(
     re.IGNORECASE,
 )
 _BEFORE = re.compile(rf"\b(?:age|aged|age:)\s*{_AGE}\b", re.IGNORECASE)
+#: "in her 90s", "in his mid-90's", "a man in his nineties"
+_DECADE = re.compile(
+    r"\bin\s+(?:his|her|their)\s+(?:early\s+|mid\s*-?\s*|late\s+)?(9\d'?s|1[01]\d'?s|nineties)",
+    re.IGNORECASE,
+)
 
 SCORE = 0.85
 
@@ -30,7 +36,7 @@ class ClinicalAgeRecognizer(SpanRecognizer):
 
     def find(self, text: str) -> list[Span]:
         spans: list[Span] = []
-        for rx in (_AFTER, _BEFORE):
+        for rx in (_AFTER, _BEFORE, _DECADE):
             for m in rx.finditer(text):
                 spans.append((m.start(1), m.end(1), "AGE_OVER_89", SCORE))
         return spans
