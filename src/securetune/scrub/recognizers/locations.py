@@ -111,7 +111,7 @@ GAZETTEER_SCORE = 0.7
 #: The name must be capitalised or an all-caps acronym (case-sensitive on purpose).
 _EMPLOYER = re.compile(
     r"(?i:\b(?:works?|worked|working|employed|employee|retired|ceo|cfo|president|owner|"
-    r"founder|partner|manager|engineer|consultant)\s+(?:at|for|of|from|by|with)"
+    r"founder|manager|engineer|consultant)\s+(?:at|for|of|from|by|with)"
     r"|\b(?:his|her|their|family|own)\s+(?:business|company|firm|employer))"
     r"\s+(?:the\s+)?(?P<org>[A-Z][A-Za-z&'-]*[A-Za-z](?:\s+[A-Z][A-Za-z&'-]*[A-Za-z]){0,2})"
 )
@@ -226,9 +226,10 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                     facility_words.add(t.low)
 
         for m in _EMPLOYER.finditer(text):
-            name = m.group("org")
-            if name.lower() not in self.d.medical and name.lower() not in self.d.stopwords:
-                spans.append((m.start("org"), m.end("org"), "ORGANIZATION", CONTEXT_SCORE))
+            span = self._employer(m.group("org"))
+            if span:
+                start = m.start("org")
+                spans.append((start, start + span, "ORGANIZATION", CONTEXT_SCORE))
 
         for m in _STREET.finditer(text):
             words_in = m.group().split()
@@ -248,6 +249,22 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 for m in re.finditer(rf"(?i)\b{re.escape(word)}(?=\d)", text):
                     spans.append((m.start(), m.end(), "FACILITY", CONTEXT_SCORE))
         return spans
+
+    def _employer(self, name: str) -> int:
+        """Length of the employer name to keep (0: none). Title case ("Home Depot") is a
+        name; in capitals only a word no dictionary knows ("IBM", "GENENTECH") is."""
+        kept = 0
+        pos = 0
+        for word in name.split():
+            low = word.lower()
+            if low in self.d.stopwords or low in self.d.medical:
+                break
+            titled = word[0].isupper() and word[1:].islower() if len(word) > 1 else False
+            if not titled and (low in self.d.english or self.d.is_name(low)):
+                break
+            pos = name.index(word, pos) + len(word)
+            kept = pos
+        return kept
 
     def _multiword(self, toks: list[Tok], i: int, text: str) -> int:
         if toks[i].low not in self._first_words:
