@@ -24,9 +24,16 @@ lint: $(STAMP)
 test: lint
 	$(VENV)/bin/pytest -q
 
+DEID_CORPUS ?= ../shared/data/physionet-deid-dev
+
 bench: $(STAMP)
 	$(PY) bench/crypto.py --json --size-mb 256 --out bench/results/crypto.json
 	$(PY) bench/ledger.py --json --entries 100000 --out bench/results/ledger.json
+	$(PY) bench/scrub_workers.py --json --out bench/results/scrub_workers.json
+	$(PY) bench/dp_overhead.py --json
+	@if [ -d "$(DEID_CORPUS)" ]; then \
+	  $(PY) bench/deid.py --corpus "$(DEID_CORPUS)" --json --out bench/results/deid.json; \
+	else echo "skipping bench/deid.py: no corpus at $(DEID_CORPUS) (set DEID_CORPUS=PATH)"; fi
 
 docs: $(STAMP)
 	$(PY) -m securetune.cli.docs > docs/cli.md
