@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/dp_overhead.py --json
 	@if [ -d "$(DEID_CORPUS)" ]; then \
 	  $(PY) bench/deid.py --corpus "$(DEID_CORPUS)" --json --out bench/results/deid.json; \
+	  $(PY) bench/deid_pipeline.py --corpus "$(DEID_CORPUS)" --json --out bench/results/deid_pipeline.json; \
 	else echo "skipping bench/deid.py: no corpus at $(DEID_CORPUS) (set DEID_CORPUS=PATH)"; fi
 
 docs: $(STAMP)
