@@ -56,10 +56,15 @@ def _noise_multiplier(epsilon: float, delta: float, rate: float, steps: int, acc
     from opacus.accountants.utils import get_noise_multiplier
 
     try:
-        return float(get_noise_multiplier(
-            target_epsilon=epsilon, target_delta=delta, sample_rate=rate, steps=steps,
-            accountant=accountant,
-        ))
+        with warnings.catch_warnings():
+            # While bracketing the noise, Opacus probes small multipliers whose RDP optimum
+            # lies past its largest order and warns; the search result is unaffected, and
+            # the warning would only confuse users reading `plan` / `train` output.
+            warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+            return float(get_noise_multiplier(
+                target_epsilon=epsilon, target_delta=delta, sample_rate=rate, steps=steps,
+                accountant=accountant,
+            ))
     except ValueError as exc:
         raise TrainingError(f"no noise multiplier reaches epsilon {epsilon} at delta {delta}: {exc}") from None
 
