@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from securetune.audit.checkpoint import (
 )
 from securetune.audit.merkle import root_from_leaf_hashes
 from securetune.errors import LedgerError
+from securetune.fsutil import atomic_write_bytes, fsync_dir
 
 #: Entry format version written in every entry's ``v``.
 FORMAT_VERSION = 1
@@ -266,15 +266,6 @@ def _normalise_payload(value: Any, path: str, depth: int = 0) -> Any:
     raise LedgerError(f"ledger {path}: type {type(value).__name__} is not JSON")
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make a new or renamed file's directory entry durable (POSIX)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _read_tail_line(path: Path) -> tuple[bytes, int]:
     """Return the last complete line of ``path`` (without newline) and the file length.
 
@@ -297,22 +288,6 @@ def _read_tail_line(path: Path) -> tuple[bytes, int]:
             if cut >= 0:
                 return tail[cut + 1 :], length
         return tail, length
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so readers see the old or the new file, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
 
 
 class Ledger:
@@ -387,7 +362,7 @@ class Ledger:
                 f"a ledger already exists in {directory}; refusing to overwrite it"
             ) from None
         os.close(fd)
-        _fsync_directory(directory)
+        fsync_dir(directory)
         ledger = cls(
             directory,
             origin=origin,
@@ -525,7 +500,10 @@ class Ledger:
         if [leaf.hex() for leaf in leaves[self._opened_size :]] != self._appended:
             raise LedgerError("refusing to sign: entries appended by this command were changed")
         cp = Checkpoint(self.origin, len(leaves), root_from_leaf_hashes(leaves))
-        _write_atomic(self.checkpoint_path, sign_checkpoint(cp, signing_key, self.origin))
+        # Checkpoints are public (signed, no secrets): world-readable like the log.
+        atomic_write_bytes(
+            self.checkpoint_path, sign_checkpoint(cp, signing_key, self.origin), mode=0o644
+        )
         return cp
 
     def seal_unsigned_tail(self, signing_key: Ed25519PrivateKey) -> int:

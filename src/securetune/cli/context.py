@@ -94,3 +94,20 @@ def emit(result: Mapping[str, Any], *, as_json: bool, human: str) -> None:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+# Options shared by every command that reads raw records (`data add`, `scrub`).
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "jsonl", "csv", "parquet", "txt"]),
+    default="auto",
+    show_default=True,
+    help="Input format; auto uses the file extension (a directory means .txt files).",
+)
+on_error_option = click.option(
+    "--on-error",
+    type=click.Choice(["fail", "skip"]),
+    default="fail",
+    show_default=True,
+    help="What to do with a malformed record: stop with nothing written, or skip and count it.",
+)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from securetune import datastore
-from securetune.cli.context import AppContext, emit, pass_app
+from securetune.cli.context import AppContext, emit, format_option, on_error_option, pass_app
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the result as one JSON object."
@@ -23,21 +23,8 @@ def data() -> None:
 @data.command("add")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--name", "-n", required=True, help="Dataset name (letters, digits, . _ -).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", "jsonl", "csv", "parquet", "txt"]),
-    default="auto",
-    show_default=True,
-    help="Input format; auto uses the file extension (a directory means .txt files).",
-)
-@click.option(
-    "--on-error",
-    type=click.Choice(["fail", "skip"]),
-    default="fail",
-    show_default=True,
-    help="What to do with a malformed record: stop with nothing written, or skip and count it.",
-)
+@format_option
+@on_error_option
 @json_option
 @pass_app
 def add(app: AppContext, file: Path, name: str, fmt: str, on_error: str, as_json: bool) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from securetune.cli.context import AppContext, emit, pass_app
+from securetune.cli.context import AppContext, emit, format_option, on_error_option, pass_app
 from securetune.scrub.job import scrub_file
 from securetune.scrub.pipeline import ScrubOptions
 
@@ -46,21 +46,8 @@ from securetune.scrub.pipeline import ScrubOptions
 @click.option(
     "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
 )
-@click.option(
-    "--on-error",
-    type=click.Choice(["fail", "skip"]),
-    default="fail",
-    show_default=True,
-    help="Malformed record: stop with nothing written, or skip and count it.",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", "jsonl", "csv", "parquet", "txt"]),
-    default="auto",
-    show_default=True,
-    help="Input format; auto uses the extension (a directory means .txt files).",
-)
+@on_error_option
+@format_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
 def scrub(

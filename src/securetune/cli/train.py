@@ -17,31 +17,101 @@ def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options that mean the same to plan and train (plan ignores the model-only ones)."""
     options = [
         click.option("--data", help="Dataset name (see: securetune data ls)."),
-        click.option("--model", default="tiny", show_default=True,
-                     help="'tiny' (built-in, random weights, offline), a local model directory, or a hub id in the local cache. Never downloads."),
-        click.option("--epsilon", type=float, help="Target epsilon for the whole run (required unless --no-dp)."),
-        click.option("--delta", type=float, help="Target delta. Default: min(1e-5, 1/(10 N)), N = training units; refused at or above 1/N."),
+        click.option(
+            "--model",
+            default="tiny",
+            show_default=True,
+            help="'tiny' (built-in, random weights, offline), a local model directory, or a hub id in the local cache. Never downloads.",
+        ),
+        click.option(
+            "--epsilon",
+            type=float,
+            help="Target epsilon for the whole run (required unless --no-dp).",
+        ),
+        click.option(
+            "--delta",
+            type=float,
+            help="Target delta. Default: min(1e-5, 1/(10 N)), N = training units; refused at or above 1/N.",
+        ),
         click.option("--epochs", type=int, default=1, show_default=True),
-        click.option("--batch-size", type=int, default=16, show_default=True, help="Expected logical batch (Poisson sampling rate = batch/N)."),
-        click.option("--max-physical-batch", type=int, default=8, show_default=True, help="Largest batch through the model at once; lower it on out-of-memory."),
+        click.option(
+            "--batch-size",
+            type=int,
+            default=16,
+            show_default=True,
+            help="Expected logical batch (Poisson sampling rate = batch/N).",
+        ),
+        click.option(
+            "--max-physical-batch",
+            type=int,
+            default=8,
+            show_default=True,
+            help="Largest batch through the model at once; lower it on out-of-memory.",
+        ),
         click.option("--lr", type=float, default=2e-3, show_default=True),
         click.option("--lora-r", type=int, default=8, show_default=True),
         click.option("--lora-alpha", type=int, default=16, show_default=True),
-        click.option("--lora-targets", default="q_proj,v_proj", show_default=True, help="Comma-separated module names to adapt."),
-        click.option("--max-grad-norm", type=float, default=1.0, show_default=True, help="Per-unit clipping bound C."),
-        click.option("--accountant", type=click.Choice(["prv", "rdp"]), default="prv", show_default=True),
-        click.option("--privacy-unit", type=click.Choice(["auto", "record", "subject"]), default="auto", show_default=True,
-                     help="What epsilon protects. auto: subject when the dataset has a subject field."),
-        click.option("--clipping", type=click.Choice(["hooks", "ghost"]), default="hooks", show_default=True,
-                     help="Per-sample gradients via hooks, or Opacus ghost clipping (less memory)."),
-        click.option("--max-length", type=int, default=128, show_default=True, help="Tokens per example."),
-        click.option("--text-field", "text_fields", multiple=True, help="Field(s) to train on. Default: as scrubbed, else 'text'."),
-        click.option("--subject-field", help="Field naming the subject (e.g. patient id). Default: as scrubbed."),
+        click.option(
+            "--lora-targets",
+            default="q_proj,v_proj",
+            show_default=True,
+            help="Comma-separated module names to adapt.",
+        ),
+        click.option(
+            "--max-grad-norm",
+            type=float,
+            default=1.0,
+            show_default=True,
+            help="Per-unit clipping bound C.",
+        ),
+        click.option(
+            "--accountant", type=click.Choice(["prv", "rdp"]), default="prv", show_default=True
+        ),
+        click.option(
+            "--privacy-unit",
+            type=click.Choice(["auto", "record", "subject"]),
+            default="auto",
+            show_default=True,
+            help="What epsilon protects. auto: subject when the dataset has a subject field.",
+        ),
+        click.option(
+            "--clipping",
+            type=click.Choice(["hooks", "ghost"]),
+            default="hooks",
+            show_default=True,
+            help="Per-sample gradients via hooks, or Opacus ghost clipping (less memory).",
+        ),
+        click.option(
+            "--max-length", type=int, default=128, show_default=True, help="Tokens per example."
+        ),
+        click.option(
+            "--text-field",
+            "text_fields",
+            multiple=True,
+            help="Field(s) to train on. Default: as scrubbed, else 'text'.",
+        ),
+        click.option(
+            "--subject-field",
+            help="Field naming the subject (e.g. patient id). Default: as scrubbed.",
+        ),
         click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--no-dp", is_flag=True, help="Non-private baseline: recorded as such; a policy can forbid it."),
-        click.option("--allow-unscrubbed", is_flag=True, help="Train on an unscrubbed dataset (ledgered and flagged)."),
-        click.option("--policy", help="Policy whose training rules apply. Default: the dataset's scrub policy."),
-        click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object."),
+        click.option(
+            "--no-dp",
+            is_flag=True,
+            help="Non-private baseline: recorded as such; a policy can forbid it.",
+        ),
+        click.option(
+            "--allow-unscrubbed",
+            is_flag=True,
+            help="Train on an unscrubbed dataset (ledgered and flagged).",
+        ),
+        click.option(
+            "--policy",
+            help="Policy whose training rules apply. Default: the dataset's scrub policy.",
+        ),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print the result as one JSON object."
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -53,21 +123,47 @@ def _config(kw: dict[str, Any]) -> TrainConfig:
         raise TrainingError("--data is required (or --resume RUN)")
     targets = tuple(t.strip() for t in kw["lora_targets"].split(",") if t.strip())
     return TrainConfig(
-        data=kw["data"], model=kw["model"], epsilon=kw["epsilon"], delta=kw["delta"],
-        epochs=kw["epochs"], batch_size=kw["batch_size"], max_physical_batch=kw["max_physical_batch"],
-        lr=kw["lr"], lora_r=kw["lora_r"], lora_alpha=kw["lora_alpha"], lora_targets=targets,
-        max_grad_norm=kw["max_grad_norm"], accountant=kw["accountant"], privacy_unit=kw["privacy_unit"],
-        clipping=kw["clipping"], device=kw.get("device", "auto"), seed=kw["seed"], max_length=kw["max_length"],
-        text_fields=tuple(kw["text_fields"]) or None, subject_field=kw["subject_field"],
-        no_dp=kw["no_dp"], allow_unscrubbed=kw["allow_unscrubbed"], policy=kw["policy"],
+        data=kw["data"],
+        model=kw["model"],
+        epsilon=kw["epsilon"],
+        delta=kw["delta"],
+        epochs=kw["epochs"],
+        batch_size=kw["batch_size"],
+        max_physical_batch=kw["max_physical_batch"],
+        lr=kw["lr"],
+        lora_r=kw["lora_r"],
+        lora_alpha=kw["lora_alpha"],
+        lora_targets=targets,
+        max_grad_norm=kw["max_grad_norm"],
+        accountant=kw["accountant"],
+        privacy_unit=kw["privacy_unit"],
+        clipping=kw["clipping"],
+        device=kw.get("device", "auto"),
+        seed=kw["seed"],
+        max_length=kw["max_length"],
+        text_fields=tuple(kw["text_fields"]) or None,
+        subject_field=kw["subject_field"],
+        no_dp=kw["no_dp"],
+        allow_unscrubbed=kw["allow_unscrubbed"],
+        policy=kw["policy"],
     )
 
 
 @click.command("train")
 @_shared_options
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="auto: CUDA (bf16 autocast) when present, else CPU.")
-@click.option("--resume", "resume", metavar="RUN", help="Continue a run from its last checkpoint (its saved config applies).")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto: CUDA (bf16 autocast) when present, else CPU.",
+)
+@click.option(
+    "--resume",
+    "resume",
+    metavar="RUN",
+    help="Continue a run from its last checkpoint (its saved config applies).",
+)
 @pass_app
 def train(app: AppContext, as_json: bool, resume: str | None, **kw: Any) -> None:
     """Fine-tune LoRA adapters with DP-SGD (Opacus) under a target (epsilon, delta).
@@ -81,15 +177,23 @@ def train(app: AppContext, as_json: bool, resume: str | None, **kw: Any) -> None
     ws = app.open()
     cfg = None if resume else _config(kw)
     if cfg is not None and cfg.allow_unscrubbed:
-        app.err.print("warning: --allow-unscrubbed: this run is flagged in the ledger and in every report")
+        app.err.print(
+            "warning: --allow-unscrubbed: this run is flagged in the ledger and in every report"
+        )
     if cfg is not None and cfg.no_dp:
-        app.err.print("warning: --no-dp: a NON-PRIVATE baseline; the adapter carries no privacy guarantee")
+        app.err.print(
+            "warning: --no-dp: a NON-PRIVATE baseline; the adapter carries no privacy guarantee"
+        )
     with app.progress("training (steps)") as advance:
         result = train_run(ws, cfg, resume=resume, on_step=lambda done, _total: advance(done))
     if result.delta_defaulted:
-        app.err.print(f"note: delta defaulted to {result.delta:.3g} (< 1/N for N = {result.train_units} training {result.privacy_unit}s)")
+        app.err.print(
+            f"note: delta defaulted to {result.delta:.3g} (< 1/N for N = {result.train_units} training {result.privacy_unit}s)"
+        )
     if result.clipped_fraction is not None:
-        app.err.print(f"clipped per-sample gradients in the last epoch: {result.clipped_fraction:.0%}")
+        app.err.print(
+            f"clipped per-sample gradients in the last epoch: {result.clipped_fraction:.0%}"
+        )
     doc = dataclasses.asdict(result)
     if result.dp:
         human = (
