@@ -16,7 +16,7 @@ import pytest
 
 from securetune import datastore
 from securetune.audit.ledger import Ledger
-from securetune.errors import DatasetError, DecryptionError, InputError
+from securetune.errors import DatasetError, DecryptionError, InputError, LedgerError
 from securetune.workspace import Workspace
 
 from .conftest import MARKER
@@ -219,3 +219,48 @@ def test_remove_destroys_the_data_key_so_copies_are_unreadable(
     with pytest.raises(DecryptionError, match="no data key"):
         datastore.read_dataset(ws, "notes")
     assert Ledger.open(ws.ledger_dir).size == 3
+
+
+def test_a_manifest_that_is_not_a_regular_file_is_refused(ws: Workspace, notes: Path) -> None:
+    # A FIFO could serve one manifest to the MAC check and another to the reader.
+    add(ws, notes)
+    manifest = ws.datasets_dir / "notes" / "manifest.json"
+    manifest.unlink()
+    os.mkfifo(manifest)
+    with pytest.raises(DatasetError, match="manifest is not a regular file"):
+        datastore.show_dataset(ws, "notes")
+
+
+def test_rm_takes_the_key_to_destroy_only_from_an_authenticated_manifest(
+    ws: Workspace, notes: Path
+) -> None:
+    add(ws, notes, "a")
+    b = add(ws, notes, "b").dataset.dataset_id
+    path = ws.datasets_dir / "a" / "manifest.json"
+    doc = json.loads(path.read_text())
+    doc["manifest"]["dataset_id"] = b  # point a's manifest at b's key
+    path.write_text(json.dumps(doc))
+    with ws.locked(), pytest.raises(DecryptionError):
+        datastore.remove_dataset(ws, "a")
+    assert f"dataset:{b}" in ws.keyring().wrapped
+    assert datastore.verify_dataset(ws, "b").records == 25
+
+
+def test_an_export_that_cannot_be_ledgered_writes_nothing(
+    ws: Workspace, notes: Path, tmp_path: Path
+) -> None:
+    add(ws, notes)
+    Ledger.open(ws.ledger_dir).append("forged.event", {}, actor="intruder")  # unsigned tail
+    out = tmp_path / "out.jsonl"
+    with ws.locked(), pytest.raises(LedgerError, match="unsigned"):
+        datastore.export_dataset(ws, "notes", out)
+    assert not out.exists() and list(tmp_path.glob(".out.jsonl.*")) == []
+
+
+def test_a_removal_killed_midway_is_finished_key_included(ws: Workspace, notes: Path) -> None:
+    dataset_id = add(ws, notes).dataset.dataset_id
+    (ws.datasets_dir / "notes").rename(ws.datasets_dir / f".tmp-rm-{dataset_id}")  # killed here
+    with ws.locked():
+        pass
+    assert f"dataset:{dataset_id}" not in ws.keyring().wrapped
+    assert list(ws.datasets_dir.iterdir()) == []

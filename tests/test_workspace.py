@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import re
+import shutil
 import stat
+import uuid
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from securetune.audit.ledger import Ledger
-from securetune.errors import LedgerError, LockError, WorkspaceError
+from securetune.crypto.keys import encode_key
+from securetune.errors import KeyProviderError, LedgerError, LockError, WorkspaceError
 from securetune.workspace import CONFIG_FILE, Secrets, Workspace, find_root
 
 
@@ -91,3 +97,67 @@ def test_an_append_without_checkpoint_is_reported_then_recovered_explicitly(ws: 
         assert ws.recover_ledger() == 1
     result = ws.verify_ledger()
     assert result.entries == 3 and result.events["audit.recover"] == 1
+
+
+def _rolled_back(ws: Workspace, tmp_path: Path, notes: Path) -> Workspace:
+    """The workspace restored to a state older than one this machine has already seen."""
+    from securetune import datastore
+
+    shutil.copytree(ws.root, tmp_path / "old")
+    with ws.locked():
+        datastore.add_dataset(ws, notes, "a")
+    shutil.rmtree(ws.root)
+    shutil.copytree(tmp_path / "old", ws.root)
+    return Workspace.open(ws.root, secrets=Secrets(environ={}), witness_dir=ws.witness_dir)
+
+
+def test_a_rollback_is_caught_even_if_the_workspace_id_is_edited(
+    ws: Workspace, tmp_path: Path, notes: Path
+) -> None:
+    old = _rolled_back(ws, tmp_path, notes)
+    config = ws.root / CONFIG_FILE
+    config.write_text(
+        re.sub(r"workspace_id: .*", f"workspace_id: {uuid.uuid4()}", config.read_text())
+    )
+    edited = Workspace.open(ws.root, secrets=Secrets(environ={}), witness_dir=ws.witness_dir)
+    with pytest.raises(LedgerError, match="id differs from the one this machine saw"):
+        edited.verify_ledger()
+    with pytest.raises(LedgerError, match=r"rolled back|older|smaller"):
+        old.verify_ledger()
+
+
+def test_a_write_after_a_rollback_is_refused_and_does_not_bless_it(
+    ws: Workspace, tmp_path: Path, notes: Path
+) -> None:
+    old = _rolled_back(ws, tmp_path, notes)
+    with old.locked(), pytest.raises(LedgerError):
+        old.record("data.add", {"dataset": "b"})
+    with pytest.raises(LedgerError):
+        old.verify_ledger()
+
+
+def test_a_keyring_from_another_workspace_is_refused(tmp_path: Path) -> None:
+    env = {"K": encode_key(b"k" * 32)}
+    a, b = (
+        Workspace.init(
+            tmp_path / n, secrets=Secrets(environ=env), key_provider="env", key_env_variable="K"
+        )
+        for n in ("A", "B")
+    )
+    shutil.copy(b.keyring_path, a.keyring_path)
+    with pytest.raises(KeyProviderError, match="keyring belongs to another workspace"):
+        Workspace.open(a.root, secrets=Secrets(environ=env)).kek()
+
+
+def test_an_edited_ledger_public_key_in_the_config_is_refused_on_write(ws: Workspace) -> None:
+    config = ws.root / CONFIG_FILE
+    forged = base64.b64encode(Ed25519PrivateKey.generate().public_key().public_bytes_raw()).decode()
+    config.write_text(
+        re.sub(r"ledger_public_key: .*", f"ledger_public_key: {forged}", config.read_text())
+    )
+    edited = Workspace.open(ws.root, secrets=Secrets(environ={}))
+    with (
+        edited.locked(),
+        pytest.raises(LedgerError, match="does not match the workspace's signing key"),
+    ):
+        edited.record("x.y", {})

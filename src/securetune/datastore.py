@@ -22,15 +22,15 @@ from securetune.crypto.dataset import (
     DEFAULT_SHARD_BYTES,
     DatasetWriter,
     Manifest,
+    authenticate_manifest,
     check_name,
     encode_record,
     iter_records,
-    read_manifest,
-    read_manifest_unverified,
+    read_manifest_file,
 )
 from securetune.crypto.envelope import new_data_key
 from securetune.errors import DatasetError, DecryptionError, InputError, KeyProviderError
-from securetune.fsutil import atomic_writer, fsync_dir, make_private_dir
+from securetune.fsutil import atomic_writer, fsync_dir, make_private_dir, sha256_fd
 from securetune.records import Format, OnError, RecordReader, file_sha256
 from securetune.workspace import Workspace
 
@@ -108,17 +108,39 @@ def _require_present(ws: Workspace, name: str) -> Path:
     return target
 
 
+EventPayload = Callable[[Manifest], Mapping[str, Any]]
+
+
+def _default_payload(manifest: Manifest) -> Mapping[str, Any]:
+    return {
+        "dataset": manifest.name,
+        "dataset_id": manifest.dataset_id,
+        "records": manifest.record_count,
+        "content_sha256": manifest.content_sha256,
+        "ciphertext_sha256": manifest.ciphertext_sha256,
+        "scrubbed": manifest.scrubbed,
+    }
+
+
 def create_dataset(
     ws: Workspace,
     name: str,
     records: Iterable[Mapping[str, Any]],
     *,
     provenance: Mapping[str, Any],
+    event: str = "data.create",
+    payload: EventPayload | None = None,
     on_record: OnRecord | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> Manifest:
-    """Encrypt ``records`` into a new dataset; nothing is visible unless it all succeeds."""
+    """Encrypt ``records`` into a new dataset; nothing is visible unless it all succeeds.
+
+    The ledger event (``event`` with ``payload(manifest)``) is appended *before* the
+    dataset is renamed into place: a dataset never exists without its ledger entry. A kill
+    between the two leaves an entry for a dataset that never appeared, the safe direction.
+    """
     target = require_absent(ws, name)
+    ws.ledger_ready()
     kek = ws.kek()
     dataset_id = str(uuid.uuid4())
     dek = new_data_key()
@@ -136,6 +158,7 @@ def create_dataset(
         keyring = ws.keyring()
         keyring.add(kek, key_name(dataset_id), dek)
         keyring.save(ws.keyring_path)
+        ws.record(event, (payload or _default_payload)(manifest))
         os.rename(tmp, target)
         fsync_dir(ws.datasets_dir)
     except BaseException:
@@ -171,37 +194,35 @@ def add_dataset(
             "scrubbed": False,
             "policy": None,
         },
+        event="data.add",
+        payload=lambda m: {
+            "dataset": name,
+            "dataset_id": m.dataset_id,
+            "records": m.record_count,
+            "skipped": reader.skipped,
+            "input_sha256": input_sha256,
+            "content_sha256": m.content_sha256,
+            "ciphertext_sha256": m.ciphertext_sha256,
+            "scrubbed": False,
+        },
         on_record=on_record,
     )
     summary = DatasetSummary.of(manifest)
-    ws.record(
-        "data.add",
-        {
-            "dataset": name,
-            "dataset_id": manifest.dataset_id,
-            "records": manifest.record_count,
-            "skipped": reader.skipped,
-            "input_sha256": input_sha256,
-            "content_sha256": manifest.content_sha256,
-            "ciphertext_sha256": manifest.ciphertext_sha256,
-            "scrubbed": False,
-        },
-    )
     return AddResult(dataset=summary, skipped=reader.skipped, input_sha256=input_sha256)
 
 
 def open_dataset(ws: Workspace, name: str) -> tuple[Path, Manifest, bytes]:
-    """Locate, unlock and authenticate a dataset's manifest."""
+    """Locate, unlock and authenticate a dataset's manifest (read exactly once)."""
     directory = _require_present(ws, name)
-    unverified = read_manifest_unverified(directory)
+    found = read_manifest_file(directory)
     kek = ws.kek()
     try:
-        dek = ws.keyring().get(kek, key_name(unverified.dataset_id))
+        dek = ws.keyring().get(kek, key_name(found.manifest.dataset_id))
     except KeyProviderError:
         raise DecryptionError(
             f"dataset {name}: no data key for this manifest (manifest modified, or dataset removed)"
         ) from None
-    manifest = read_manifest(directory, dek)
+    manifest = authenticate_manifest(directory, found, dek)
     if manifest.name != name:
         raise DecryptionError(
             f"dataset {name}: manifest belongs to dataset {manifest.name} (directory renamed)"
@@ -244,7 +265,13 @@ def verify_dataset(
 
 
 def export_dataset(ws: Workspace, name: str, out: Path) -> ExportResult:
-    """``securetune data export``: the one place plaintext is written, at the user's request."""
+    """``securetune data export``: the one place plaintext is written, at the user's request.
+
+    The plaintext goes to a temporary file beside ``out``; the ledger event is appended
+    before that file is renamed to ``out``, so an export that cannot be ledgered never
+    appears (a kill in between leaves a 0600 temporary file, already ledgered).
+    """
+    ws.ledger_ready()
     directory, manifest, dek = open_dataset(ws, name)
     out = Path(out)
     if out.exists() and out.is_dir():
@@ -261,27 +288,27 @@ def export_dataset(ws: Workspace, name: str, out: Path) -> ExportResult:
                 if as_csv:
                     writer.writerow({k: _csv_cell(v) for k, v in record.items()})
                 else:
-                    line = encode_record(record)
-                    fh.write(line)
+                    fh.write(encode_record(record))
                 count += 1
             if as_csv:
                 text.flush()
                 text.detach()
+            fh.flush()
+            out_sha256 = sha256_fd(fh.fileno())
+            ws.record(
+                "data.export",
+                {
+                    "dataset": name,
+                    "dataset_id": manifest.dataset_id,
+                    "records": count,
+                    "format": "csv" if as_csv else "jsonl",
+                    "out_sha256": out_sha256,
+                },
+            )
     except PermissionError:
         raise InputError(f"cannot write {out}: permission denied") from None
     except FileNotFoundError:
         raise InputError(f"cannot write {out}: the directory does not exist") from None
-    out_sha256 = file_sha256(out)
-    ws.record(
-        "data.export",
-        {
-            "dataset": name,
-            "dataset_id": manifest.dataset_id,
-            "records": count,
-            "format": "csv" if as_csv else "jsonl",
-            "out_sha256": out_sha256,
-        },
-    )
     return ExportResult(name=name, records=count, out=str(out), sha256=out_sha256)
 
 
@@ -290,23 +317,25 @@ def _csv_cell(value: Any) -> Any:
 
 
 def remove_dataset(ws: Workspace, name: str) -> DatasetSummary:
-    """Crypto-shred: destroy the data key first, then delete the ciphertext.
+    """Crypto-shred: destroy the data key, then delete the ciphertext.
 
     Once the wrapped key is gone from the keyring, copies of the ciphertext (backups,
-    snapshots) are unreadable even with the workspace key.
+    snapshots) are unreadable even with the workspace key. Which key to destroy is taken
+    only from an *authenticated* manifest, so a forged manifest cannot redirect the shred.
+    Order: move the directory aside, ledger, destroy the key, delete; a kill at any point
+    is finished by the next locked command (``Workspace.recover``).
     """
-    directory = _require_present(ws, name)
-    manifest = read_manifest_unverified(directory)
-    keyring = ws.keyring()
-    ws.kek()  # refuse to shred with the wrong key: the ledger event must be signable
-    keyring.remove(key_name(manifest.dataset_id))
-    keyring.save(ws.keyring_path)
+    ws.ledger_ready()
+    directory, manifest, _dek = open_dataset(ws, name)
     graveyard = ws.datasets_dir / f".tmp-rm-{manifest.dataset_id}"
     os.rename(directory, graveyard)
     fsync_dir(ws.datasets_dir)
-    shutil.rmtree(graveyard)
     ws.record(
         "data.rm",
         {"dataset": name, "dataset_id": manifest.dataset_id, "crypto_shredded": True},
     )
+    keyring = ws.keyring()
+    keyring.remove(key_name(manifest.dataset_id))
+    keyring.save(ws.keyring_path)
+    shutil.rmtree(graveyard)
     return DatasetSummary.of(manifest)

@@ -8,6 +8,7 @@ never a torn file, and the file never exists with looser permissions than asked 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -61,3 +62,13 @@ def make_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) readable by the owner only."""
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     os.chmod(path, PRIVATE_DIR)
+
+
+def sha256_fd(fd: int) -> str:
+    """SHA-256 of everything in an open file, read with pread (the file offset is untouched)."""
+    digest = hashlib.sha256()
+    offset = 0
+    while block := os.pread(fd, 1 << 20, offset):
+        digest.update(block)
+        offset += len(block)
+    return digest.hexdigest()

@@ -151,6 +151,7 @@ class Workspace:
         self.clock = clock
         self.actor = actor or default_actor()
         self._kek: bytes | None = None
+        self._provider: KeyProvider | None = None
         self._lock = filelock.FileLock(str(root / ".lock"), timeout=0)
 
     # -- layout -------------------------------------------------------------------------
@@ -237,7 +238,7 @@ class Workspace:
             )
             # The config is written last: a workspace is only "there" once it is complete.
             atomic_write_bytes(root / CONFIG_FILE, _dump_config(config), mode=0o644)
-            ws._update_witness()
+            ws._update_witness(read_checkpoint(ws.ledger_dir, ws.public_key()))
         return ws
 
     @classmethod
@@ -270,6 +271,12 @@ class Workspace:
 
     # -- keys --------------------------------------------------------------------------------
     def provider(self) -> KeyProvider:
+        """One provider per workspace object, so rotation can compare new and old passphrases."""
+        if self._provider is None:
+            self._provider = self._make_provider()
+        return self._provider
+
+    def _make_provider(self) -> KeyProvider:
         kind = self.config.key_provider
         if kind == "file":
             return FileKeyProvider(self.keys_dir)
@@ -280,7 +287,15 @@ class Workspace:
         return PassphraseKeyProvider(self.secrets.passphrase_prompt)
 
     def keyring(self) -> Keyring:
-        return Keyring.load(self.keyring_path)
+        keyring = Keyring.load(self.keyring_path)
+        # The keyring's id is bound into every wrapped key; the config's is not authenticated.
+        # A mismatch means one of them was replaced (or a keyring copied from elsewhere).
+        if keyring.workspace_id != self.id:
+            raise KeyProviderError(
+                "the keyring belongs to another workspace than this config names: "
+                "one of them was replaced or copied"
+            )
+        return keyring
 
     def kek(self) -> bytes:
         """The unlocked KEK, checked against the keyring once per process."""
@@ -292,8 +307,15 @@ class Workspace:
         return self._kek
 
     def signing_key(self) -> Ed25519PrivateKey:
+        """The ledger signing key; it must match the public key the config advertises."""
         raw = self.keyring().get(self.kek(), SIGNING_KEY_NAME)
-        return Ed25519PrivateKey.from_private_bytes(raw)
+        key = Ed25519PrivateKey.from_private_bytes(raw)
+        if key.public_key().public_bytes_raw() != self.public_key().public_bytes_raw():
+            raise LedgerError(
+                "the ledger public key in the workspace config does not match the workspace's "
+                "signing key: the config was edited"
+            )
+        return key
 
     def public_key(self) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(base64.b64decode(self.config.ledger_public_key))
@@ -347,7 +369,19 @@ class Workspace:
             else:
                 shutil.rmtree(staging)
         if self.datasets_dir.is_dir():
-            for tmp in self.datasets_dir.glob(".tmp-*"):
+            # A half-written dataset (.tmp-<id>) or a half-removed one (.tmp-rm-<id>): either
+            # way its data key must go too, or a copy of the ciphertext would stay readable.
+            leftovers = sorted(self.datasets_dir.glob(".tmp-*"))
+            if leftovers and self.keyring_path.exists():
+                keyring = Keyring.load(self.keyring_path)
+                names = {
+                    f"dataset:{p.name.removeprefix('.tmp-').removeprefix('rm-')}" for p in leftovers
+                }
+                if names & set(keyring.wrapped):
+                    for name in names:
+                        keyring.remove(name)
+                    keyring.save(self.keyring_path)
+            for tmp in leftovers:
                 shutil.rmtree(tmp, ignore_errors=True)
 
     # -- locking and the ledger ----------------------------------------------------------------
@@ -371,19 +405,36 @@ class Workspace:
         if not self._lock.is_locked:
             raise WorkspaceError("internal: this operation must run under Workspace.locked()")
 
-    def record(self, event: str, payload: Mapping[str, Any]) -> Entry:
-        """Append one ledger event and sign a new checkpoint covering it."""
+    def ledger_ready(self) -> Ed25519PrivateKey:
+        """Check, before any effect, that the next event can be appended and signed.
+
+        Commands call this *before* doing what they will ledger, so that an effect (an
+        export, a shred) never happens when its ledger entry cannot be written. It checks:
+        no unsigned entries, the signing key unwraps and matches the configured public key,
+        and the ledger still extends everything the witness has seen (no rollback).
+        """
         self._require_lock()
+        signing_key = self.signing_key()
         ledger = Ledger.open(self.ledger_dir, clock=self.clock)
         signed = read_checkpoint(self.ledger_dir, self.public_key()).size
         if ledger.size != signed:
+            n = ledger.size - signed
             raise LedgerError(
-                f"the ledger holds {ledger.size - signed} unsigned entr{'y' if ledger.size - signed == 1 else 'ies'} "
-                "from an interrupted command; inspect with `securetune audit verify`, then run `securetune audit recover`"
+                f"the ledger holds {n} unsigned entr{'y' if n == 1 else 'ies'} from an interrupted "
+                "command; inspect with `securetune audit verify`, then run `securetune audit recover`"
             )
+        trusted = self._trusted_checkpoint(self.public_key())
+        if trusted is not None:
+            verify_ledger(self.ledger_dir, self.public_key(), trusted=trusted)
+        return signing_key
+
+    def record(self, event: str, payload: Mapping[str, Any]) -> Entry:
+        """Append one ledger event and sign a new checkpoint covering it."""
+        signing_key = self.ledger_ready()
+        ledger = Ledger.open(self.ledger_dir, clock=self.clock)
         entry = ledger.append(event, payload, actor=self.actor)
-        ledger.write_checkpoint(self.signing_key())
-        self._update_witness()
+        checkpoint = ledger.write_checkpoint(signing_key)
+        self._update_witness(checkpoint)
         return entry
 
     def recover_ledger(self) -> int:
@@ -396,44 +447,76 @@ class Workspace:
         return sealed
 
     def verify_ledger(self, *, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
-        """Verify the ledger against the witness (if any) and update the witness."""
+        """Verify the ledger against the witness (if any) and move the witness forward."""
         key = public_key or self.public_key()
         trusted = self._trusted_checkpoint(key)
+        note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
         result = verify_ledger(self.ledger_dir, key, trusted=trusted)
         if public_key is None:
-            self._update_witness()
+            checkpoint = open_signed_checkpoint(note, key, self.config.ledger_key_name)
+            if checkpoint.size == result.checkpoint_size and checkpoint.root.hex() == result.root:
+                self._update_witness(checkpoint)
         return result
 
     # -- witness ------------------------------------------------------------------------------
-    @property
-    def _witness_path(self) -> Path | None:
-        return None if self.witness_dir is None else self.witness_dir / f"{self.id}.json"
+    def _witness_paths(self) -> list[Path]:
+        """Where this workspace's witness lives: by workspace id, and by real path.
+
+        Two indexes because the id is in an unauthenticated file: editing it must not make
+        the witness disappear, and moving the directory must not either.
+        """
+        if self.witness_dir is None:
+            return []
+        by_path = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:32]
+        return [self.witness_dir / f"{self.id}.json", self.witness_dir / f"path-{by_path}.json"]
 
     def _trusted_checkpoint(self, key: Ed25519PublicKey) -> Checkpoint | None:
-        path = self._witness_path
-        if path is None or not path.exists():
-            return None
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            seen_key, note = doc["ledger_public_key"], doc["checkpoint"].encode()
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise LedgerError(f"witness file {path} is malformed") from None
+        """The largest checkpoint any witness file holds, after checking it names us."""
         current = base64.b64encode(key.public_bytes_raw()).decode()
-        if seen_key != current:
-            raise LedgerError(
-                "the ledger public key differs from the one this machine saw before: "
-                "the workspace's signing key was replaced"
-            )
-        return open_signed_checkpoint(note, key, self.config.ledger_key_name)
+        best: Checkpoint | None = None
+        for path in self._witness_paths():
+            if not path.exists():
+                continue
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                seen_id = doc.get("workspace_id", self.id)
+                seen_key, note = doc["ledger_public_key"], doc["checkpoint"].encode()
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise LedgerError(f"witness file {path} is malformed") from None
+            if seen_id != self.id:
+                raise LedgerError(
+                    "this workspace's id differs from the one this machine saw before at this "
+                    "path: the workspace config was edited or replaced"
+                )
+            if seen_key != current:
+                raise LedgerError(
+                    "the ledger public key differs from the one this machine saw before: "
+                    "the workspace's signing key was replaced"
+                )
+            checkpoint = open_signed_checkpoint(note, key, self.config.ledger_key_name)
+            if best is None or checkpoint.size > best.size:
+                best = checkpoint
+        return best
 
-    def _update_witness(self) -> None:
-        path = self._witness_path
-        if path is None:
+    def _update_witness(self, checkpoint: Checkpoint) -> None:
+        """Remember ``checkpoint`` (just signed or just verified) as the newest state seen."""
+        paths = self._witness_paths()
+        if not paths:
             return
-        note = (self.ledger_dir / CHECKPOINT_FILE).read_text(encoding="utf-8")
-        doc = {"ledger_public_key": self.config.ledger_public_key, "checkpoint": note}
-        make_private_dir(path.parent)
-        atomic_write_bytes(path, json.dumps(doc, indent=2).encode())
+        note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
+        if (
+            open_signed_checkpoint(note, self.public_key(), self.config.ledger_key_name)
+            != checkpoint
+        ):
+            raise LedgerError("the checkpoint file changed while this command ran")
+        doc = {
+            "workspace_id": self.id,
+            "ledger_public_key": self.config.ledger_public_key,
+            "checkpoint": note.decode(),
+        }
+        self.witness_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # type: ignore[union-attr]
+        for path in paths:
+            atomic_write_bytes(path, json.dumps(doc, indent=2).encode())
 
 
 def _dump_config(config: WorkspaceConfig) -> bytes:

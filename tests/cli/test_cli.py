@@ -203,3 +203,17 @@ def test_a_killed_add_leaves_no_visible_dataset(run, tmp_path: Path) -> None:
     )  # the lock was freed by the kill
     assert sorted(p.name for p in datasets.iterdir()) == ["small"]  # and the leftovers cleaned
     assert run("audit", "verify").exit_code == 0
+
+
+def test_passphrase_rotation_takes_only_the_new_passphrase_variable(run, notes: Path) -> None:
+    old = {"SECURETUNE_PASSPHRASE": "old passphrase 1"}
+    assert run("init", "--key-provider", "passphrase", env_extra=old).exit_code == 0
+    assert run("data", "add", str(notes), "--name", "raw", env_extra=old).exit_code == 0
+    # The current passphrase alone must not be taken as the "new" one.
+    assert run("keys", "rotate", env_extra=old, input="").exit_code != 0
+    same = run("keys", "rotate", env_extra={**old, "SECURETUNE_NEW_PASSPHRASE": "old passphrase 1"})
+    assert same.exit_code == 1 and "same as the current one" in same.stderr
+    new = {**old, "SECURETUNE_NEW_PASSPHRASE": "new passphrase 2"}
+    assert run("keys", "rotate", env_extra=new).exit_code == 0
+    assert run("data", "ls", env_extra=old).exit_code == 1
+    assert run("data", "ls", env_extra={"SECURETUNE_PASSPHRASE": "new passphrase 2"}).exit_code == 0

@@ -463,11 +463,16 @@ class Ledger:
                     "ledger log changed since it was opened — another writer or tampering;"
                     " run `securetune audit verify`"
                 )
-            written = os.write(fd, line)
-            if written != len(line):
-                raise LedgerError("ledger append was cut short (disk full?)")
-            if self._durable:
-                os.fsync(fd)
+            try:
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise LedgerError("ledger append was cut short (disk full?)")
+                if self._durable:
+                    os.fsync(fd)
+            except BaseException:
+                # Never leave a torn line behind: it would block every later command.
+                os.ftruncate(fd, self._log_length)
+                raise
         finally:
             os.close(fd)
         self._log_length += len(line)

@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from securetune.crypto.keys import PassphrasePurpose
 from securetune.workspace import Secrets, Workspace, default_witness_dir, find_root
 
 PASSPHRASE_ENV = "SECURETUNE_PASSPHRASE"
@@ -32,19 +33,17 @@ class AppContext:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
 
-    def passphrase(self, confirm: bool) -> str:
-        """Unlock with SECURETUNE_PASSPHRASE; set a new one from SECURETUNE_NEW_PASSPHRASE
-        (or SECURETUNE_PASSPHRASE at init); otherwise ask on the terminal."""
-        if confirm:
-            for name in (NEW_PASSPHRASE_ENV, PASSPHRASE_ENV):
-                if self.environ.get(name):
-                    return self.environ[name]
-            return click.prompt(
-                "New passphrase", hide_input=True, confirmation_prompt=True, err=True
-            )
-        if self.environ.get(PASSPHRASE_ENV):
-            return self.environ[PASSPHRASE_ENV]
-        return click.prompt("Passphrase", hide_input=True, err=True)
+    def passphrase(self, purpose: PassphrasePurpose) -> str:
+        """Unlock with $SECURETUNE_PASSPHRASE; the first passphrase also comes from it at init;
+        a rotation's new one only from $SECURETUNE_NEW_PASSPHRASE. Otherwise ask."""
+        if purpose == "unlock":
+            if self.environ.get(PASSPHRASE_ENV):
+                return self.environ[PASSPHRASE_ENV]
+            return click.prompt("Passphrase", hide_input=True, err=True)
+        source = NEW_PASSPHRASE_ENV if purpose == "rotate" else PASSPHRASE_ENV
+        if self.environ.get(source):
+            return self.environ[source]
+        return click.prompt("New passphrase", hide_input=True, confirmation_prompt=True, err=True)
 
     def warn(self, message: str) -> None:
         """One plain line on stderr (no wrapping, no markup: paths may contain brackets)."""

@@ -24,6 +24,7 @@ import hmac
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,32 +248,74 @@ def write_manifest(directory: Path, manifest: Manifest, dek: bytes) -> None:
     atomic_write_bytes(directory / MANIFEST_FILE, (json.dumps(doc, indent=2) + "\n").encode())
 
 
-def read_manifest_unverified(directory: Path) -> Manifest:
-    """Parse the manifest without checking its MAC (needed to learn the dataset id)."""
+@dataclass(frozen=True)
+class ManifestFile:
+    """One read of ``manifest.json``: the parsed manifest and the exact JSON it came from.
+
+    Reading the file once and authenticating *that* copy matters: a manifest read again
+    after its MAC was checked could be a different file (a swapped file, a FIFO).
+    """
+
+    manifest: Manifest
+    body: dict[str, Any]
+    mac: Any
+
+
+def read_manifest_file(directory: Path) -> ManifestFile:
+    """Read and parse the manifest once, refusing anything but a regular file."""
     path = directory / MANIFEST_FILE
     try:
-        doc = json.loads(path.read_bytes())
-        return Manifest.from_dict(doc["manifest"])
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         raise DatasetError(f"dataset {directory.name}: manifest is missing") from None
+    except OSError:
+        raise DatasetError(f"dataset {directory.name}: manifest is not a regular file") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise DatasetError(f"dataset {directory.name}: manifest is not a regular file")
+        raw = fh.read()
+    try:
+        doc = json.loads(raw)
+        return ManifestFile(Manifest.from_dict(doc["manifest"]), doc["manifest"], doc.get("mac"))
     except (ValueError, KeyError, TypeError, AttributeError):
         raise DatasetError(
             f"dataset {directory.name}: manifest is malformed or was modified"
         ) from None
 
 
-def read_manifest(directory: Path, dek: bytes) -> Manifest:
-    """Parse and authenticate the manifest; any change to it is reported as tampering."""
-    manifest = read_manifest_unverified(directory)
-    doc = json.loads((directory / MANIFEST_FILE).read_bytes())
-    expected = hmac.new(
-        _manifest_mac_key(dek, manifest.dataset_id), rfc8785.dumps(doc["manifest"]), hashlib.sha256
-    ).hexdigest()
-    if not isinstance(doc.get("mac"), str) or not hmac.compare_digest(expected, doc["mac"]):
+def read_manifest_unverified(directory: Path) -> Manifest:
+    """Parse the manifest without checking its MAC (only to learn which key to fetch)."""
+    return read_manifest_file(directory).manifest
+
+
+def authenticate_manifest(directory: Path, found: ManifestFile, dek: bytes) -> Manifest:
+    """Check the MAC over exactly the copy that was parsed; any change reads as tampering."""
+    try:
+        body = rfc8785.dumps(found.body)
+    except (rfc8785.CanonicalizationError, ValueError, TypeError):
+        body = None
+    mac = found.mac
+    valid = (
+        body is not None
+        and isinstance(mac, str)
+        and mac.isascii()
+        and hmac.compare_digest(
+            hmac.new(
+                _manifest_mac_key(dek, found.manifest.dataset_id), body, hashlib.sha256
+            ).hexdigest(),
+            mac,
+        )
+    )
+    if not valid:
         raise DecryptionError(
             f"dataset {directory.name}: manifest failed authentication (modified, or wrong key)"
         )
-    return manifest
+    return found.manifest
+
+
+def read_manifest(directory: Path, dek: bytes) -> Manifest:
+    """Read once, parse and authenticate the manifest."""
+    return authenticate_manifest(directory, read_manifest_file(directory), dek)
 
 
 def iter_records(directory: Path, manifest: Manifest, dek: bytes) -> Iterator[dict[str, Any]]:

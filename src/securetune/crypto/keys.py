@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from securetune.errors import KeyProviderError
 
@@ -38,8 +38,9 @@ SCRYPT_R = 8
 SCRYPT_P = 1
 SCRYPT_MAXMEM = 256 * 1024 * 1024
 
-PassphrasePrompt = Callable[[bool], str]
-"""Called with ``confirm=True`` when a new passphrase is being set."""
+PassphrasePurpose = Literal["unlock", "init", "rotate"]
+PassphrasePrompt = Callable[[PassphrasePurpose], str]
+"""Asked for the current passphrase ("unlock"), the first one ("init") or a new one ("rotate")."""
 
 
 def encode_key(key: bytes) -> str:
@@ -122,17 +123,22 @@ class PassphraseKeyProvider(KeyProvider):
     ) -> None:
         self.prompt = prompt
         self.n, self.r, self.p = n, r, p
+        self._unlocked_with: str | None = None
 
     def new_key(self, *, rotating: bool = False) -> NewKey:
-        passphrase = self.prompt(True)
+        passphrase = self.prompt("rotate" if rotating else "init")
         if len(passphrase) < 8:
             raise KeyProviderError("the passphrase must be at least 8 characters long")
+        if rotating and passphrase == self._unlocked_with:
+            raise KeyProviderError("the new passphrase is the same as the current one")
         salt = os.urandom(16)
         params = {"kdf": "scrypt", "salt": encode_key(salt), "n": self.n, "r": self.r, "p": self.p}
         return NewKey(key=derive_scrypt(passphrase, params), params=params, files={})
 
     def load_key(self, params: Mapping[str, Any]) -> bytes:
-        return derive_scrypt(self.prompt(False), params)
+        passphrase = self.prompt("unlock")
+        self._unlocked_with = passphrase  # only to refuse "rotating" to the same passphrase
+        return derive_scrypt(passphrase, params)
 
 
 def derive_scrypt(passphrase: str, params: Mapping[str, Any]) -> bytes:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from securetune import datastore
+from securetune.crypto.dataset import Manifest
 from securetune.errors import InputError, KeyProviderError
 from securetune.fsutil import atomic_writer
 from securetune.policy import Policy, load_policy
@@ -99,6 +100,26 @@ def scrub_file(
                     on_record(stats.records)
                 yield result.record
 
+        def event_payload(m: Manifest) -> dict[str, Any]:
+            return {
+                "dataset": name,
+                "dataset_id": m.dataset_id,
+                "input_sha256": input_sha256,
+                "policy": pol.name,
+                "policy_sha256": pol.sha256,
+                "engine": versions,
+                "records": stats.records,
+                "records_changed": stats.changed,
+                "skipped": stats.skipped + reader.skipped,
+                "spans_per_type": dict(sorted(stats.spans.items())),
+                "text_fields": list(options.text_fields),
+                "subject_field": options.subject_field,
+                "dropped_fields": sorted(stats.dropped_fields),
+                "content_sha256": m.content_sha256,
+                "ciphertext_sha256": m.ciphertext_sha256,
+                "reidentification_mapping": pol.reidentification.keep_mapping,
+            }
+
         manifest = datastore.create_dataset(
             ws,
             name,
@@ -113,6 +134,8 @@ def scrub_file(
                 "id_field": options.id_field,
                 "subject_field": options.subject_field,
             },
+            event="scrub",
+            payload=event_payload,
         )
     seconds = time.perf_counter() - started
     reid = (
@@ -120,7 +143,7 @@ def scrub_file(
         if pol.reidentification.keep_mapping
         else None
     )
-    summary = ScrubSummary(
+    return ScrubSummary(
         dataset=name,
         dataset_id=manifest.dataset_id,
         policy=pol.name,
@@ -135,28 +158,6 @@ def scrub_file(
         reid_dataset=reid,
         findings=str(findings_path) if findings_path else None,
     )
-    ws.record(
-        "scrub",
-        {
-            "dataset": name,
-            "dataset_id": manifest.dataset_id,
-            "input_sha256": input_sha256,
-            "policy": pol.name,
-            "policy_sha256": pol.sha256,
-            "engine": versions,
-            "records": stats.records,
-            "records_changed": stats.changed,
-            "skipped": summary.skipped,
-            "spans_per_type": summary.spans_per_type,
-            "text_fields": list(options.text_fields),
-            "subject_field": options.subject_field,
-            "dropped_fields": summary.dropped_fields,
-            "content_sha256": manifest.content_sha256,
-            "ciphertext_sha256": manifest.ciphertext_sha256,
-            "reidentification_mapping": reid,
-        },
-    )
-    return summary
 
 
 def _open_findings(stack: contextlib.ExitStack, path: Path | None) -> IO[bytes] | None:
@@ -191,6 +192,14 @@ def _write_reid(
             "of_dataset": dataset_id,
             "scrubbed": False,
             "policy": None,
+        },
+        event="scrub.reid",
+        payload=lambda m: {
+            "dataset": reid_name,
+            "dataset_id": m.dataset_id,
+            "of_dataset": dataset_id,
+            "entries": m.record_count,
+            "ciphertext_sha256": m.ciphertext_sha256,
         },
     )
     return reid_name
