@@ -46,6 +46,50 @@ def test_transform_for_an_entity_not_detected_is_an_error() -> None:
         parse_policy(doc, source="x")
 
 
+@pytest.mark.parametrize(
+    ("entities", "operator"),
+    [
+        ("DATE_TIME", "age_90_plus"),  # would keep the date around the number it replaced
+        ("US_SSN", "zip3"),  # would keep an SSN's first three digits
+        ("PERSON", "keep_year"),
+        ("AGE_OVER_89", "date_shift"),
+        ("ZIP_CODE", "age_90_plus"),
+    ],
+)
+def test_a_type_specific_operator_on_another_entity_is_an_error(
+    entities: str, operator: str
+) -> None:
+    doc = {
+        **MINIMAL,
+        "detection": {"entities": [entities]},
+        "transforms": {"entities": {entities: operator}},
+    }
+    with pytest.raises(
+        PolicyError, match=rf"transforms\.entities\.{entities}: {operator} applies only to"
+    ):
+        parse_policy(doc, source="x")
+
+
+@pytest.mark.parametrize("operator", ["zip3", "age_90_plus", "keep_year", "date_shift"])
+def test_the_default_operator_must_suit_every_entity(operator: str) -> None:
+    doc = {**MINIMAL, "transforms": {"default": operator}}
+    with pytest.raises(
+        PolicyError, match=rf"transforms\.default: {operator} applies to one entity type"
+    ):
+        parse_policy(doc, source="x")
+
+
+@pytest.mark.parametrize("operator", ["placeholder", "redact", "pseudonym", "keep"])
+def test_type_agnostic_operators_may_be_the_default(operator: str) -> None:
+    doc = {**MINIMAL, "transforms": {"default": operator, "entities": {"DATE_TIME": "date_shift"}}}
+    assert parse_policy(doc, source="x").operator_for("PERSON") == operator
+
+
+def test_builtin_policies_cap_delta() -> None:
+    for name in ("hipaa-safe-harbor", "gdpr-pseudonymisation"):
+        assert load_policy(name).training.max_delta == 1.0e-5, name
+
+
 def test_safe_harbor_category_without_recognizers_needs_a_reason() -> None:
     hipaa = yaml.safe_load((builtin_dirs()[0] / "hipaa-safe-harbor.yaml").read_text())
     hipaa["safe_harbor"][15].pop("note")

@@ -34,6 +34,17 @@ Operator = Literal[
 
 BUILTIN_DIR_NAME = "policies"
 
+# Operators that only make sense for one kind of entity. Applied to anything else they leak:
+# zip3 on an SSN keeps its first three digits, age_90_plus on a date keeps the rest of it.
+ENTITY_OPERATORS: dict[str, frozenset[str]] = {
+    "keep_year": frozenset({"DATE_TIME"}),
+    "date_shift": frozenset({"DATE_TIME"}),
+    "age_90_plus": frozenset({"AGE_OVER_89"}),
+    "zip3": frozenset({"ZIP_CODE"}),
+}
+# What ``transforms.default`` may be: it applies to any entity, so only type-agnostic ones.
+DEFAULT_OPERATORS = ("placeholder", "redact", "pseudonym", "keep")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -112,6 +123,18 @@ class Policy(_Strict):
             raise ValueError(
                 f"transforms.entities names entities that are not detected: {', '.join(unknown)}"
             )
+        if self.transforms.default not in DEFAULT_OPERATORS:
+            raise ValueError(
+                f"transforms.default: {self.transforms.default} applies to one entity type "
+                f"only; the default may be {', '.join(DEFAULT_OPERATORS)}"
+            )
+        for entity, operator in sorted(self.transforms.entities.items()):
+            allowed = ENTITY_OPERATORS.get(operator)
+            if allowed is not None and entity not in allowed:
+                raise ValueError(
+                    f"transforms.entities.{entity}: {operator} applies only to "
+                    f"{', '.join(sorted(allowed))}"
+                )
         if self.safe_harbor is not None:
             ids = sorted(c.id for c in self.safe_harbor)
             if ids != list(range(1, 19)):

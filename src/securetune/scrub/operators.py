@@ -46,15 +46,17 @@ _YEAR4 = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/-](\d{1,2})(?:[/-](\d{2}|\d{4}))?\s*$")
 _ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
 _QUOTED_YEAR = re.compile(r"'(\d{2})\s*$")
-_DIGITS = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
 class OperatorContext:
-    """What an operator may depend on besides the span: the workspace secret and the subject."""
+    """What an operator may depend on besides the span: the workspace secret, the subject,
+    and the year dates are judged against (the caller passes it, normally the current year,
+    so operators stay pure functions of their inputs)."""
 
     secret: bytes
     subject: str
+    reference_year: int
     date_shift_max_days: int = 365
     century_pivot: int = 30  # two-digit years above this are 19xx, else 20xx
 
@@ -72,10 +74,15 @@ def placeholder(entity: str) -> str:
 
 
 def keep_year(text: str, ctx: OperatorContext) -> str:
-    """Safe Harbor dates: only the year may stay. No year in the span means nothing stays."""
-    match = _YEAR4.search(text)
-    if match:
-        return match.group(1)
+    """Safe Harbor dates: only the year may stay. No year in the span means nothing stays.
+
+    A year 90 or more years before ``ctx.reference_year`` may reveal an age over 89, and
+    Safe Harbor removes every date element, the year included, that indicates such an age:
+    those become ``[DATE]`` too.
+    """
+    years = [int(m.group(1)) for m in _YEAR4.finditer(text)]
+    if years:
+        return "[DATE]" if _too_old(min(years), ctx) else str(years[0])
     numeric = _NUMERIC_DATE.match(text)
     yy_text = numeric.group(3) if numeric else None
     if yy_text is None:
@@ -83,8 +90,14 @@ def keep_year(text: str, ctx: OperatorContext) -> str:
         yy_text = quoted.group(1) if quoted else None
     if yy_text is not None:
         yy = int(yy_text)
-        return str(1900 + yy if yy > ctx.century_pivot else 2000 + yy)
+        year = 1900 + yy if yy > ctx.century_pivot else 2000 + yy
+        return "[DATE]" if _too_old(year, ctx) else str(year)
     return "[DATE]"
+
+
+def _too_old(year: int, ctx: OperatorContext) -> bool:
+    """Whether ``year`` may indicate an age over 89 (a birth year, say) at the reference year."""
+    return year <= ctx.reference_year - 90
 
 
 def shift_days(ctx: OperatorContext) -> int:
@@ -137,8 +150,12 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
 
 
 def age_90_plus(text: str) -> str:
-    """Ages over 89 are aggregated into a single category, "90+"."""
-    return _DIGITS.sub("90+", text, count=1) if _DIGITS.search(text) else "90+"
+    """Ages over 89 are aggregated into a single category: the whole span becomes "90+".
+
+    Detected spans may join several ages ("92 93 yo"); replacing only one number would
+    leak the others, so nothing of the span is kept.
+    """
+    return "90+"
 
 
 def zip3(text: str) -> str:
@@ -210,9 +227,9 @@ def apply(operator: Operator, text: str, entity: str, ctx: OperatorContext) -> s
     if operator == "date_shift":
         return date_shift(text, ctx) if entity == "DATE_TIME" else placeholder(entity)
     if operator == "age_90_plus":
-        return age_90_plus(text)
+        return age_90_plus(text) if entity == "AGE_OVER_89" else placeholder(entity)
     if operator == "zip3":
-        return zip3(text)
+        return zip3(text) if entity == "ZIP_CODE" else placeholder(entity)
     if operator == "pseudonym":
         return pseudonym(text, entity, ctx)
     raise ValueError(f"unknown operator {operator}")  # unreachable: the policy schema forbids it

@@ -15,9 +15,11 @@ import functools
 import hashlib
 import hmac
 import multiprocessing
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from securetune.errors import InputError
@@ -30,6 +32,7 @@ from securetune.scrub.operators import OperatorContext, apply
 # overlap, so an identifier straddling a window edge is still seen whole by one window.
 WINDOW_CHARS = 100_000
 WINDOW_OVERLAP = 200
+_SPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,25 @@ class ScrubOptions:
     workers: int = 1
     on_error: OnError = "fail"
     batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        # Each field has one role. An id field that is also the subject would put the raw
+        # patient id in the (plaintext) findings file; a text field that is also the subject
+        # would overwrite the subject's token with the scanned text, and so on.
+        roles: dict[str, str] = {}
+        named = [("--text-field", name) for name in self.text_fields]
+        named += [("--id-field", self.id_field), ("--subject-field", self.subject_field)]
+        for role, name in named:
+            if name is None:
+                continue
+            if name in roles:
+                if roles[name] == role:
+                    raise InputError(f"field {name!r} is given twice as {role}")
+                raise InputError(
+                    f"field {name!r} is given both as {roles[name]} and as {role}; "
+                    "a field may have only one role"
+                )
+            roles[name] = role
 
 
 @dataclass(frozen=True)
@@ -94,15 +116,29 @@ def detect_long(detector: Detector, text: str) -> list[Finding]:
     while start < len(text):
         end = min(len(text), start + WINDOW_CHARS)
         if end < len(text):
-            cut = text.rfind(" ", start + WINDOW_CHARS // 2, end)
-            end = cut if cut > 0 else end
+            # Cut at the last whitespace of any kind (newline, tab, NBSP too) in the window's
+            # second half; with none, cut hard: the overlap below still covers the cut.
+            cut = _last_space(text, start + WINDOW_CHARS // 2, end)
+            end = cut if cut is not None else end
         for f in detector.detect(text[start:end]):
             spans.append((f.start + start, f.end + start, f.entity_type, f.score, f.recognizer))
         if end >= len(text):
             break
-        nxt = text.find(" ", end - WINDOW_OVERLAP, end)
-        start = nxt + 1 if nxt > start else end
+        # The next window starts WINDOW_OVERLAP back (at a word start in the first half of
+        # the overlap when there is one), so an identifier straddling the cut is seen whole
+        # by the next window. Never zero overlap, whatever the whitespace.
+        back = max(end - WINDOW_OVERLAP, start + 1)
+        found = _SPACE.search(text, back, max(back, end - WINDOW_OVERLAP // 2))
+        start = found.end() if found is not None else back
     return merge(spans)
+
+
+def _last_space(text: str, lo: int, hi: int) -> int | None:
+    """The index of the last whitespace character in ``text[lo:hi]``, or None."""
+    for i in range(hi - 1, lo - 1, -1):
+        if text[i].isspace():
+            return i
+    return None
 
 
 def join_adjacent(findings: list[Finding], text: str) -> list[Finding]:
@@ -128,7 +164,13 @@ def cached_detector(config: DetectorConfig) -> Detector:
 class RecordScrubber:
     """Scrubs one record at a time under a policy. Built once per process."""
 
-    def __init__(self, policy: Policy, secret: bytes, options: ScrubOptions) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        secret: bytes,
+        options: ScrubOptions,
+        reference_year: int | None = None,
+    ) -> None:
         self.policy = policy
         self.secret = secret
         self.options = options
@@ -140,6 +182,9 @@ class RecordScrubber:
             )
         )
         self.keep_mapping = policy.reidentification.keep_mapping
+        # Dates are judged against the year the scrub runs in (Safe Harbor: no year that
+        # reveals an age over 89); the pipeline fixes it once for all its workers.
+        self.reference_year = reference_year if reference_year is not None else date.today().year
 
     def scrub(self, index: int, record: dict[str, Any]) -> RecordResult:
         opts = self.options
@@ -156,6 +201,7 @@ class RecordScrubber:
             secret=self.secret,
             subject=subject,
             date_shift_max_days=self.policy.transforms.date_shift_max_days,
+            reference_year=self.reference_year,
         )
         out: dict[str, Any] = {}
         if opts.id_field:
@@ -208,9 +254,9 @@ class RecordScrubber:
 _worker: RecordScrubber | None = None
 
 
-def _init_worker(policy: Policy, secret: bytes, options: ScrubOptions) -> None:
+def _init_worker(policy: Policy, secret: bytes, options: ScrubOptions, reference_year: int) -> None:
     global _worker
-    _worker = RecordScrubber(policy, secret, options)
+    _worker = RecordScrubber(policy, secret, options, reference_year)
 
 
 def _scrub_batch(batch: list[tuple[int, dict[str, Any]]]) -> list[RecordResult]:
@@ -257,23 +303,34 @@ class ScrubStats:
 class Pipeline:
     """Runs :class:`RecordScrubber` over a stream, in-process or across worker processes."""
 
-    def __init__(self, policy: Policy, secret: bytes, options: ScrubOptions) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        secret: bytes,
+        options: ScrubOptions,
+        reference_year: int | None = None,
+    ) -> None:
         if options.workers < 1:
             raise InputError("--workers must be at least 1")
         self.policy, self.secret, self.options = policy, secret, options
+        # One reference year for every worker, so a run over midnight on 31 December
+        # still treats every record alike.
+        self.reference_year = reference_year if reference_year is not None else date.today().year
         self._pool: Any = None
         self._local: RecordScrubber | None = None
 
     def __enter__(self) -> Pipeline:
         if self.options.workers == 1:
-            self._local = RecordScrubber(self.policy, self.secret, self.options)
+            self._local = RecordScrubber(
+                self.policy, self.secret, self.options, self.reference_year
+            )
         else:
             # spawn, not fork: the parent may run threads (progress bar) and fork would copy locks.
             ctx = multiprocessing.get_context("spawn")
             self._pool = ctx.Pool(
                 self.options.workers,
                 initializer=_init_worker,
-                initargs=(self.policy, self.secret, self.options),
+                initargs=(self.policy, self.secret, self.options, self.reference_year),
             )
         return self
 
