@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import torch
 
 from securetune import datastore
+from securetune.policy import load_policy
 from securetune.train.config import TrainConfig
 from securetune.workspace import Workspace
 from tests.conftest import MARKER
@@ -33,7 +35,8 @@ def make_dataset(ws: Workspace) -> Callable[..., str]:
 
     def make(name: str = "notes", *, n: int = 24, scrubbed: bool = True, subject: bool = False,
              policy: str | None = None) -> str:
-        provenance: dict[str, Any] = {"command": "test", "scrubbed": scrubbed, "policy": policy}
+        provenance: dict[str, Any] = {"command": "test", "scrubbed": scrubbed, "policy": policy,
+                                      "policy_sha256": load_policy(policy).sha256 if policy else None}
         if scrubbed:
             provenance.update({"text_fields": ["text"], "subject_field": "patient_id" if subject else None})
         with ws.locked():
@@ -41,6 +44,27 @@ def make_dataset(ws: Workspace) -> Callable[..., str]:
         return name
 
     return make
+
+
+@pytest.fixture
+def fixed_noise(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], None]:
+    """Make the (normally os.urandom-seeded) noise and sampling generators replayable.
+
+    Call it with an iterable of seeds; each generator the code asks for takes the next one.
+    """
+    from securetune.train import privacy
+
+    box: list[Any] = [None]
+
+    def secret(device: Any = "cpu") -> torch.Generator:
+        return torch.Generator(device=device).manual_seed(next(box[0]))
+
+    monkeypatch.setattr(privacy, "secret_generator", secret)
+
+    def use(seeds: Any) -> None:
+        box[0] = iter(seeds)
+
+    return use
 
 
 def fast(**overrides: Any) -> TrainConfig:

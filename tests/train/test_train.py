@@ -76,6 +76,9 @@ def test_train_json_reports_the_budget_and_the_adapter_loads_with_peft(run, ws, 
     assert start.payload["dataset_content_sha256"]
     assert finish.payload["adapter_sha256"] == out["adapter_sha256"]
     assert finish.payload["epsilon_spent"] == out["epsilon_spent"]
+    # Losses are not private: the output carries them, the signed ledger only the metrics hash.
+    assert not {"train_loss", "validation_loss", "clipped_fraction"} & set(finish.payload)
+    assert len(finish.payload["metrics_sha256"]) == 64
     _no_marker_under(run_dir)
     _no_marker_under(ws.ledger_dir)
     assert MARKER not in result.stdout + result.stderr

@@ -94,7 +94,13 @@ def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--subject-field",
             help="Field naming the subject (e.g. patient id). Default: as scrubbed.",
         ),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Seeds the split, LoRA init and record choice. DP noise and Poisson sampling never use it (os.urandom).",
+        ),
         click.option(
             "--no-dp",
             is_flag=True,

@@ -135,7 +135,9 @@ def save_checkpoint(
     staging.write("adapter.safetensors", st_save({k: v.contiguous() for k, v in lora.items()}))
     staging.write("optimizer.safetensors", st_save(opt_tensors))
     staging.write("optimizer.json", json.dumps(opt_meta, sort_keys=True).encode(), secret=False)
-    staging.write("rng.safetensors", st_save(generators), secret=False)
+    # Noise and sampling generator states: secret (encrypted under the run key when there is
+    # one); whoever holds them can replay the noise. Never ledgered.
+    staging.write("rng.safetensors", st_save(generators))
     staging.write("state.json", state.to_json(), secret=False)
     old = store.root / (CHECKPOINT_DIR + ".old")
     shutil.rmtree(old, ignore_errors=True)

@@ -52,7 +52,7 @@ class TrainConfig:
     privacy_unit: PrivacyUnit = field(default="auto", metadata=_help("What epsilon protects: one record or one subject."))
     clipping: Clipping = field(default="hooks", metadata=_help("Per-sample gradients (hooks) or ghost clipping."))
     device: Device = field(default="auto", metadata=_help("Where to train."))
-    seed: int = field(default=0, metadata=_help("Seeds the split, sampling, noise and LoRA init."))
+    seed: int = field(default=0, metadata=_help("Seeds the split, LoRA init and record choice; DP noise and sampling use os.urandom."))
     max_length: int = field(default=128, metadata=_help("Tokens per example (longer ones are truncated)."))
     validation_fraction: float = field(default=0.1, metadata=_help("Share of units held out for validation."))
     early_stopping_patience: int = field(default=2, metadata=_help("Epochs without validation improvement before stopping."))

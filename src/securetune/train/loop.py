@@ -190,8 +190,11 @@ def _train_run(ws: Workspace, cfg: TrainConfig | None, *, resume: str | None, on
         except BaseException as exc:
             # A run that failed before its first checkpoint released nothing: say so, so the
             # budget does not keep its reservation. Later failures stay resumable (and reserved).
+            # Nothing was released, so nothing it computed (per-step losses in metrics.jsonl)
+            # may stay behind either: the run directory goes.
             if events is None and trainer.checkpoints == 0:
                 _record(ws, budget.FAIL, {"run_id": run_id, "error": type(exc).__name__, "released": False})
+                shutil.rmtree(run_dir, ignore_errors=True)
             raise
     finally:
         lock.release()
@@ -209,9 +212,14 @@ def _start(ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: Loade
         "dataset_content_sha256": manifest.content_sha256,
         "dataset_ciphertext_sha256": manifest.ciphertext_sha256,
         "dataset_scrubbed": manifest.scrubbed,
-        "allow_unscrubbed": bool(cfg.allow_unscrubbed and not manifest.scrubbed),
+        # Set whenever training goes ahead on unscrubbed data, whether by --allow-unscrubbed
+        # or because the effective rules do not require scrubbing.
+        "allow_unscrubbed": not manifest.scrubbed,
         "policy": p.policy.name if p.policy else None,
         "policy_sha256": p.policy.sha256 if p.policy else None,
+        "dataset_policy": p.dataset_policy.name if p.dataset_policy else None,
+        "dataset_policy_sha256": p.dataset_policy.sha256 if p.dataset_policy else None,
+        "training_rules": p.rules.model_dump(mode="json"),
         "model_id": loaded.model_id,
         "model_sha256": loaded.model_sha256,
         "config_sha256": cfg.sha256,
@@ -233,7 +241,7 @@ def _start(ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: Loade
         "train_units": p.train_units,
         "validation_units": len(p.split.validation),
         "lora": {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "targets": list(cfg.lora_targets)},
-        "seed": cfg.seed,
+        "seed": cfg.seed,  # split, LoRA init, record choice; noise and sampling use os.urandom
         "encrypt_adapter": p.rules.encrypt_adapter,
         "versions": _versions(),
     }
@@ -247,7 +255,7 @@ def _start(ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: Loade
                 if cap is not None and spent.epsilon + this > cap:
                     already = "unbounded (a non-private run)" if math.isinf(spent.epsilon) else f"{spent.epsilon:g}"
                     raise BudgetError(
-                        f"dataset {manifest.name}: lifetime budget of {cap:g} (policy {p.policy.name if p.policy else ''}) "
+                        f"dataset {manifest.name}: lifetime budget of {cap:g} ({p.policy_label}) "
                         f"would be exceeded: {already} already spent in {spent.runs} run(s), this run targets {this:g}"
                     )
                 payload["dataset_epsilon_before"] = None if math.isinf(spent.epsilon) else spent.epsilon
@@ -323,6 +331,9 @@ class _Trainer:
         self.pad_id = loaded.tokenizer.pad_token_id
         self.metrics_path = store.root / "metrics.jsonl"
         self.checkpoints = 0
+        # Until the first checkpoint a new run's metrics stay in memory: a run that dies
+        # before it (released nothing, charged nothing) leaves no per-step losses on disk.
+        self.pending: list[str] | None = None if resumed else []
 
     # -- setup --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -333,7 +344,9 @@ class _Trainer:
         model.train()
         self.model = model
         self.dataset = UnitDataset(self.p.split.train, self.tokens, seed=cfg.seed)
-        self.sample_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        # Poisson sampling and noise draw from os.urandom-seeded generators, never from the
+        # public --seed; a resumed run restores their states from the (secret) checkpoint.
+        self.sample_gen = privacy.secret_generator("cpu")
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=cfg.batch_size, collate_fn=Collator(self.pad_id),
             generator=self.sample_gen, shuffle=cfg.no_dp,
@@ -350,7 +363,9 @@ class _Trainer:
                 model=model, optimizer=optimizer, loader=loader, epsilon=cfg.epsilon,
                 delta=self.p.delta, epochs=cfg.epochs, max_grad_norm=cfg.max_grad_norm,
                 accountant=cfg.accountant, clipping=cfg.clipping, criterion=ghost_criterion(),
-                noise_seed=cfg.seed + 2, noise=self.p.noise_multiplier if self.resumed else None,
+                noise_generator=privacy.secret_generator(self.device),
+                noise=self.p.noise_multiplier if self.resumed else None,
+                rate=self.p.sample_rate, steps_per_epoch=self.p.steps_per_epoch,
             )
             if not math.isclose(self.private.noise_multiplier, self.p.noise_multiplier or 0, rel_tol=1e-9):
                 raise TrainingError("guard: Opacus chose a different noise multiplier than planned")
@@ -373,8 +388,6 @@ class _Trainer:
         )
         if self.resumed:
             self._restore()
-        else:
-            self.metrics_path.write_bytes(b"")
         self.initial_lora = lora_state(model) if not self.resumed else self._initial_from_start()
 
     def _initial_from_start(self) -> dict[str, torch.Tensor]:
@@ -563,8 +576,17 @@ class _Trainer:
                                   accountant=self.cfg.accountant)
 
     def _metric(self, row: dict[str, Any]) -> None:
+        line = json.dumps(row, sort_keys=True) + "\n"
+        if self.pending is not None:
+            self.pending.append(line)
+            return
         with self.metrics_path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row, sort_keys=True) + "\n")
+            fh.write(line)
+
+    def _flush_metrics(self) -> None:
+        if self.pending is not None:
+            atomic_write_bytes(self.metrics_path, "".join(self.pending).encode(), mode=0o600)
+            self.pending = None
 
     def _checkpoint(self) -> None:
         self.state.history = privacy.history_of(self.private)
@@ -572,6 +594,7 @@ class _Trainer:
         gens = {"sample": self.sample_gen.get_state()}
         if self.private is not None:
             gens["noise"] = self.private.optimizer.generator.get_state()
+        self._flush_metrics()
         digest = save_checkpoint(self.store, lora=lora_state(self.model),
                                  optimizer_state=self.base_optimizer.state_dict(), generators=gens,
                                  state=self.state)
@@ -591,6 +614,7 @@ class _Trainer:
                 f"guard: the accountant reports epsilon {eps:.4f} above the target {self.cfg.epsilon}; "
                 "the adapter was not saved"
             )
+        self._flush_metrics()
         adapter_dir = self._save_adapter()
         adapter_sha = tree_sha256(adapter_dir)
         result = self._result(stopped, train_loss, val_loss, clipped_fraction, adapter=adapter_dir)
@@ -600,8 +624,9 @@ class _Trainer:
             "accountant": self.cfg.accountant if self.private else None, "privacy_unit": self.p.unit,
             "noise_multiplier": self.p.noise_multiplier, "sample_rate": self.p.sample_rate,
             "adapter_sha256": adapter_sha, "adapter_encrypted": self.store.key is not None,
-            "metrics_sha256": _file_sha256(self.metrics_path), "train_loss": train_loss,
-            "validation_loss": val_loss, "clipped_fraction": clipped_fraction,
+            # Losses are computed without noise: they stay out of the signed ledger (the
+            # result and --json carry them); the ledger vouches for the metrics file's hash.
+            "metrics_sha256": _file_sha256(self.metrics_path),
         })
         atomic_write_bytes(self.store.root / "result.json",
                            (json.dumps(asdict(result), indent=2, sort_keys=True) + "\n").encode(), mode=0o600)
@@ -634,7 +659,7 @@ class _Trainer:
             adapter_dir=str(adapter) if adapter else "", adapter_encrypted=self.store.key is not None,
             adapter_sha256=tree_sha256(adapter) if adapter else "", dataset=cfg.data,
             dataset_scrubbed=p.corpus.manifest.scrubbed,
-            allow_unscrubbed=bool(cfg.allow_unscrubbed and not p.corpus.manifest.scrubbed),
+            allow_unscrubbed=not p.corpus.manifest.scrubbed,
             model=self.loaded.model_id, model_sha256=self.loaded.model_sha256, dp=dp,
             epsilon_target=cfg.epsilon if dp else None, epsilon_spent=self._epsilon(),
             delta=p.delta, delta_defaulted=p.delta_defaulted, noise_multiplier=p.noise_multiplier,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -29,7 +29,7 @@ class Prepared:
 
     config: TrainConfig
     corpus: Corpus
-    policy: Policy | None
+    policy: Policy | None  # --policy, else the dataset's
     unit: str
     split: Split
     delta: float | None
@@ -38,25 +38,69 @@ class Prepared:
     planned_steps: int
     sample_rate: float
     noise_multiplier: float | None
-
-    @property
-    def rules(self) -> TrainingPolicy:
-        return self.policy.training if self.policy else TrainingPolicy()
+    rules: TrainingPolicy = field(default_factory=TrainingPolicy)  # the effective (strictest) rules
+    dataset_policy: Policy | None = None  # the policy the dataset was scrubbed under
+    policy_label: str = "the default training rules"
 
     @property
     def train_units(self) -> int:
         return len(self.split.train)
 
 
-def resolve_policy(cfg: TrainConfig, corpus: Corpus) -> Policy | None:
-    name = cfg.policy or corpus.manifest.provenance.get("policy")
-    return load_policy(name) if name else None
+def stricter(a: TrainingPolicy, b: TrainingPolicy) -> TrainingPolicy:
+    """The stricter of two rule sets, rule by rule: a second policy can only tighten."""
+
+    merged = {"max_epsilon", "lifetime_epsilon", "max_delta", "allow_no_dp", "require_scrubbed", "encrypt_adapter"}
+    if set(TrainingPolicy.model_fields) != merged:  # a new rule needs a merge rule here
+        raise TrainingError(f"internal: no merge rule for training rules {sorted(set(TrainingPolicy.model_fields) ^ merged)}")
+
+    def low(x: float | None, y: float | None) -> float | None:
+        return y if x is None else x if y is None else min(x, y)
+
+    return TrainingPolicy(
+        max_epsilon=low(a.max_epsilon, b.max_epsilon),
+        lifetime_epsilon=low(a.lifetime_epsilon, b.lifetime_epsilon),
+        max_delta=low(a.max_delta, b.max_delta),
+        allow_no_dp=a.allow_no_dp and b.allow_no_dp,
+        require_scrubbed=a.require_scrubbed or b.require_scrubbed,
+        encrypt_adapter=a.encrypt_adapter or b.encrypt_adapter,
+    )
 
 
-def check_gates(cfg: TrainConfig, corpus: Corpus, policy: Policy | None) -> None:
+def resolve_policy(ws: Workspace, cfg: TrainConfig, corpus: Corpus) -> tuple[Policy | None, Policy | None, TrainingPolicy, str]:
+    """(--policy or the dataset's, the dataset's, the effective rules, a label for messages).
+
+    ``--policy`` can add rules but never lift the dataset's: the effective rules are the
+    stricter of both. The dataset's policy is loaded like ``scrub`` loads it (workspace
+    policies first) and must hash to what the dataset's provenance recorded.
+    """
+    search = [ws.root / "policies"]
+    provenance = corpus.manifest.provenance
+    dataset_policy = None
+    if provenance.get("policy"):
+        dataset_policy = load_policy(provenance["policy"], search=search)
+        recorded = provenance.get("policy_sha256")
+        if recorded != dataset_policy.sha256:
+            raise PolicyError(
+                f"policy {dataset_policy.name} has changed since dataset {corpus.manifest.name} was scrubbed "
+                f"(its hash is not the one recorded in the dataset's provenance); restore it, or re-scrub"
+            )
+    named = load_policy(cfg.policy, search=search) if cfg.policy else None
+    if named is None:
+        policy = dataset_policy
+        rules = dataset_policy.training if dataset_policy else TrainingPolicy()
+    elif dataset_policy is None or dataset_policy.sha256 == named.sha256:
+        policy, rules = named, named.training
+    else:
+        policy, rules = named, stricter(named.training, dataset_policy.training)
+    names = list(dict.fromkeys(p.name for p in (policy, dataset_policy) if p is not None))
+    label = ("policy " + names[0] if len(names) == 1 else "policies " + " + ".join(names)) if names \
+        else "the default training rules"
+    return policy, dataset_policy, rules, label
+
+
+def check_gates(cfg: TrainConfig, corpus: Corpus, rules: TrainingPolicy, label: str) -> None:
     """Policy gates that need no numbers; each refuses before anything runs."""
-    rules = policy.training if policy else TrainingPolicy()
-    label = f"policy {policy.name}" if policy else "the default training rules"
     if cfg.no_dp and not rules.allow_no_dp:
         raise PolicyError(f"{label} forbids --no-dp training")
     if cfg.epsilon is not None and rules.max_epsilon is not None and cfg.epsilon > rules.max_epsilon:
@@ -70,8 +114,9 @@ def check_gates(cfg: TrainConfig, corpus: Corpus, policy: Policy | None) -> None
 
 def prepare(ws: Workspace, cfg: TrainConfig) -> Prepared:
     corpus = load_corpus(ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field)
-    policy = resolve_policy(cfg, corpus)
-    check_gates(cfg, corpus, policy)
+    policy, dataset_policy, rules, label = resolve_policy(ws, cfg, corpus)
+    check_gates(cfg, corpus, rules, label)
+    extra = {"rules": rules, "dataset_policy": dataset_policy, "policy_label": label}
     unit = resolve_unit(cfg.privacy_unit, corpus.fields)
     split = make_split(units_of(corpus, unit), unit=unit, fraction=cfg.validation_fraction,
                        seed=cfg.seed, batch_size=cfg.batch_size)
@@ -80,8 +125,7 @@ def prepare(ws: Workspace, cfg: TrainConfig) -> Prepared:
     steps = cfg.epochs * spe
     rate = privacy.sample_rate(n, cfg.batch_size)
     if cfg.no_dp:
-        return Prepared(cfg, corpus, policy, unit, split, None, False, spe, steps, rate, None)
-    rules = policy.training if policy else TrainingPolicy()
+        return Prepared(cfg, corpus, policy, unit, split, None, False, spe, steps, rate, None, **extra)
     delta = cfg.delta if cfg.delta is not None else default_delta(n)
     if rules.max_delta is not None and cfg.delta is None:
         delta = min(delta, rules.max_delta)
@@ -91,11 +135,11 @@ def prepare(ws: Workspace, cfg: TrainConfig) -> Prepared:
             "allows publishing one unit's data outright (the default is min(1e-5, 1/(10 N)))"
         )
     if rules.max_delta is not None and delta > rules.max_delta:
-        raise BudgetError(f"--delta {delta:g} exceeds the policy {policy.name if policy else ''} cap of {rules.max_delta:g}")
+        raise BudgetError(f"--delta {delta:g} exceeds the {label} cap of {rules.max_delta:g}")
     assert cfg.epsilon is not None  # TrainConfig guarantees it when DP is on
     noise = privacy.noise_multiplier(epsilon=cfg.epsilon, delta=delta, rate=rate, steps=steps,
                                      accountant=cfg.accountant)
-    return Prepared(cfg, corpus, policy, unit, split, delta, cfg.delta is None, spe, steps, rate, noise)
+    return Prepared(cfg, corpus, policy, unit, split, delta, cfg.delta is None, spe, steps, rate, noise, **extra)
 
 
 @dataclass(frozen=True)

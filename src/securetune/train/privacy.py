@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -32,13 +34,62 @@ from securetune.errors import TrainingError
 History = list[tuple[float, float, int]]
 
 
-def steps_per_epoch(units: int, batch_size: int) -> int:
-    """Opacus samples with rate 1/len(loader) and runs len(loader) steps per epoch."""
+def loader_batches(units: int, batch_size: int) -> int:
+    """Batches of the plain loader handed to Opacus: ceil(N / batch)."""
     return math.ceil(units / batch_size)
 
 
+def poisson_rate(units: int, batch_size: int) -> float:
+    """The probability with which Opacus's DPDataLoader includes each unit in a step.
+
+    ``DPDataLoader.from_data_loader`` samples with rate 1/len(loader) = 1/ceil(N / batch).
+    """
+    return 1.0 / loader_batches(units, batch_size)
+
+
+def steps_per_epoch(units: int, batch_size: int) -> int:
+    """The steps Opacus actually runs per epoch: len(DPDataLoader).
+
+    Its sampler runs ``int(1 / sample_rate)`` batches, which is ceil(N / batch) - 1 for many
+    sizes (93, 99, 105, ...: 1/(1/93) is 92.99999...). Computed by Opacus's own sampler so
+    the plan cannot drift from what the loader does.
+    """
+    from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+
+    return len(UniformWithReplacementSampler(num_samples=units, sample_rate=poisson_rate(units, batch_size)))
+
+
+_planned_steps_per_epoch = steps_per_epoch  # make_private's parameter shadows the name
+
+
 def sample_rate(units: int, batch_size: int) -> float:
+    """The rate Opacus's accountant records per step: 1/len(DPDataLoader).
+
+    It is >= the real inclusion probability (:func:`poisson_rate`), so accounting with it is
+    conservative; the plan, the noise search and the guard all use this number.
+    """
     return 1.0 / steps_per_epoch(units, batch_size)
+
+
+def secret_generator(device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator seeded from ``os.urandom``, never from ``--seed`` or any public value.
+
+    Used for the DP noise and the Poisson sampling. torch's CPU generator (mt19937) keeps only
+    32 bits of a seed, so its whole 624-word state is filled from ``os.urandom`` too. The
+    state is saved only in the run's (secret) checkpoint, so a resumed run continues the
+    same streams; it is never ledgered.
+    """
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int.from_bytes(os.urandom(8), "little") & (2**63 - 1))
+    if gen.device.type == "cpu":
+        state = bytearray(gen.get_state().numpy().tobytes())
+        # Layout (torch CPUGeneratorImplState): u64 seed, i32 left, i32 seeded, u64 next,
+        # u64 state[624] (32-bit words), then the cached normal sample.
+        words = os.urandom(4 * 624)
+        for i in range(624):
+            state[24 + 8 * i : 32 + 8 * i] = words[4 * i : 4 * i + 4] + bytes(4)
+        gen.set_state(torch.frombuffer(state, dtype=torch.uint8).clone())
+    return gen
 
 
 def noise_multiplier(*, epsilon: float, delta: float, rate: float, steps: int, accountant: str) -> float:
@@ -120,7 +171,8 @@ class Private:
 def make_private(
     *, model: nn.Module, optimizer: torch.optim.Optimizer, loader: torch.utils.data.DataLoader,
     epsilon: float, delta: float, epochs: int, max_grad_norm: float, accountant: str,
-    clipping: str, criterion: nn.Module, noise_seed: int, noise: float | None = None,
+    clipping: str, criterion: nn.Module, noise_generator: torch.Generator | None = None,
+    noise: float | None = None, rate: float | None = None, steps_per_epoch: int | None = None,
 ) -> Private:
     """Wrap model, optimizer and loader with the noise :func:`noise_multiplier` derives.
 
@@ -129,11 +181,22 @@ def make_private(
     below through the sample rate), run once and recorded in ``train.start`` before the
     engine exists. A resumed run must reuse that multiplier: re-deriving it against an
     accountant that already holds history would silently change the guarantee.
+
+    ``rate`` and ``steps_per_epoch`` are the planned accounting numbers (default: what
+    :func:`sample_rate` / :func:`steps_per_epoch` give for the loader). Before any training
+    step, the guard checks them against what Opacus will do: the length of its DP loader,
+    and the rate its accountant hook actually records (probed once, then undone). The noise
+    generator defaults to :func:`secret_generator` (never a public seed).
     """
     from opacus import PrivacyEngine
 
     engine = PrivacyEngine(accountant=accountant)
-    gen = torch.Generator(device=_device_of(model)).manual_seed(noise_seed)
+    gen = noise_generator if noise_generator is not None else secret_generator(_device_of(model))
+    units = len(loader.dataset)  # type: ignore[arg-type]
+    if rate is None or steps_per_epoch is None:
+        assert loader.batch_size is not None
+        rate = sample_rate(units, loader.batch_size)
+        steps_per_epoch = _planned_steps_per_epoch(units, loader.batch_size)
     common: dict[str, Any] = dict(
         module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
         max_grad_norm=max_grad_norm, poisson_sampling=True, noise_generator=gen,
@@ -142,9 +205,8 @@ def make_private(
     with warnings.catch_warnings():
         # Opacus warns about the secure RNG and full backward hooks; the docs state both.
         warnings.simplefilter("ignore")
-        rate = 1.0 / len(loader)
         if noise is None:
-            noise = noise_multiplier(epsilon=epsilon, delta=delta, rate=rate, steps=epochs * len(loader),
+            noise = noise_multiplier(epsilon=epsilon, delta=delta, rate=rate, steps=epochs * steps_per_epoch,
                                      accountant=accountant)
         out = engine.make_private(noise_multiplier=noise, **common)
     if clipping == "ghost":
@@ -152,10 +214,37 @@ def make_private(
     else:
         (module, dp_opt, dp_loader), crit = out, None
     check_wiring(model, dp_opt)
-    if not math.isclose(dp_loader.sample_rate, rate, rel_tol=1e-12):
-        raise TrainingError("guard: Opacus samples at a different rate than the one accounted for")
+    check_accounting(engine, dp_opt, dp_loader, rate=rate, steps_per_epoch=steps_per_epoch)
     return Private(module=module, optimizer=dp_opt, loader=dp_loader, criterion=crit,
                    engine=engine, noise_multiplier=float(dp_opt.noise_multiplier))
+
+
+def check_accounting(engine: Any, dp_opt: Any, dp_loader: Any, *, rate: float, steps_per_epoch: int) -> None:
+    """Guard, before the first step: Opacus must run and account what was planned.
+
+    * its loader runs ``steps_per_epoch`` steps an epoch;
+    * it samples each unit with probability at most ``rate`` (accounting at a higher rate
+      than the real one is conservative, a lower one would under-count);
+    * its accountant hook records exactly ``rate`` per step: the hook is called once on the
+      optimizer's current noise and the entry it adds is read back and removed.
+    """
+    if len(dp_loader) != steps_per_epoch:
+        raise TrainingError(
+            f"guard: Opacus runs {len(dp_loader)} steps per epoch, the plan accounted for {steps_per_epoch}"
+        )
+    if dp_loader.sample_rate > rate * (1 + 1e-12):
+        raise TrainingError("guard: Opacus samples at a higher rate than the one accounted for")
+    accountant = engine.accountant
+    before = list(accountant.history)
+    try:
+        dp_opt.step_hook(SimpleNamespace(noise_multiplier=dp_opt.noise_multiplier, accumulated_iterations=1))
+        after = list(accountant.history)
+    finally:
+        accountant.history = before
+    added = after[-1] if after and after != before else None
+    if added is None or not math.isclose(float(added[1]), rate, rel_tol=1e-12):
+        recorded = "nothing" if added is None else f"rate {float(added[1]):.6g}"
+        raise TrainingError(f"guard: Opacus's accountant records {recorded} per step, the plan accounted for rate {rate:.6g}")
 
 
 def _device_of(model: nn.Module) -> torch.device:
