@@ -236,11 +236,27 @@ def read_dataset(ws: Workspace, name: str) -> Iterator[dict[str, Any]]:
     return iter_records(directory, manifest, dek)
 
 
-def list_datasets(ws: Workspace) -> list[DatasetSummary]:
+@dataclass(frozen=True)
+class DatasetListing:
+    datasets: list[DatasetSummary]
+    damaged: dict[str, str]  # name -> the one-line reason it could not be read
+
+
+def list_datasets(ws: Workspace) -> DatasetListing:
+    """Every dataset, authenticated; a damaged one is reported, not allowed to hide the rest."""
     if not ws.datasets_dir.is_dir():
-        return []
+        return DatasetListing([], {})
     names = sorted(p.name for p in ws.datasets_dir.iterdir() if not p.name.startswith("."))
-    return [DatasetSummary.of(open_dataset(ws, n)[1]) for n in names]
+    if names:
+        ws.kek()  # a wrong key is one error, not one per dataset
+    found: list[DatasetSummary] = []
+    damaged: dict[str, str] = {}
+    for name in names:
+        try:
+            found.append(DatasetSummary.of(open_dataset(ws, name)[1]))
+        except (DatasetError, DecryptionError) as exc:
+            damaged[name] = str(exc)
+    return DatasetListing(found, damaged)
 
 
 def show_dataset(ws: Workspace, name: str) -> DatasetSummary:

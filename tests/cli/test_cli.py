@@ -217,3 +217,18 @@ def test_passphrase_rotation_takes_only_the_new_passphrase_variable(run, notes: 
     assert run("keys", "rotate", env_extra=new).exit_code == 0
     assert run("data", "ls", env_extra=old).exit_code == 1
     assert run("data", "ls", env_extra={"SECURETUNE_PASSPHRASE": "new passphrase 2"}).exit_code == 0
+
+
+def test_ls_lists_the_intact_datasets_and_names_the_damaged_one(
+    run, notes: Path, tmp_path: Path
+) -> None:
+    run("init")
+    run("data", "add", str(notes), "--name", "good")
+    run("data", "add", str(notes), "--name", "bad")
+    (tmp_path / "ws" / "datasets" / "bad" / "manifest.json").write_text("{}")
+    result = run("data", "ls", "--json")
+    assert result.exit_code == 1
+    listing = json.loads(result.stdout)
+    assert [d["name"] for d in listing["datasets"]] == ["good"]
+    assert "manifest is malformed" in listing["damaged"]["bad"]
+    assert "warning: dataset bad is damaged" in result.stderr

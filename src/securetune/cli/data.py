@@ -54,19 +54,26 @@ def add(app: AppContext, file: Path, name: str, fmt: str, on_error: str, as_json
 @json_option
 @pass_app
 def ls(app: AppContext, as_json: bool) -> None:
-    """List datasets."""
-    items = datastore.list_datasets(app.open())
+    """List datasets (exit 1 if any is damaged; the others are still listed)."""
+    listing = datastore.list_datasets(app.open())
     lines = [
         f"{d.name:24} {d.records:>9} records  {'scrubbed' if d.scrubbed else 'UNSCRUBBED':10} {d.created}"
-        for d in items
+        for d in listing.datasets
     ]
+    for name, reason in listing.damaged.items():
+        app.warn(f"dataset {name} is damaged: {reason}")
+    result: dict = {"datasets": [dataclasses.asdict(d) for d in listing.datasets]}
+    if listing.damaged:
+        result["damaged"] = listing.damaged
     emit(
-        {"datasets": [dataclasses.asdict(d) for d in items]},
+        result,
         as_json=as_json,
         human="\n".join(lines)
         if lines
         else "No datasets yet (add one with: securetune data add FILE --name NAME).",
     )
+    if listing.damaged:
+        click.get_current_context().exit(1)
 
 
 @data.command("show")
