@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _report import emit
 from securetune.scrub.corpus import read_corpus
 from securetune.scrub.score import Scorer
 
@@ -98,11 +99,7 @@ def main(argv: list[str]) -> int:
             "workers": args.workers,
         },
     }
-    text = json.dumps(result, indent=None if args.json else 2, sort_keys=True)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, compact=args.json, out=args.out)
     return 0
 
 

@@ -11,13 +11,13 @@ Target (issue 3): 2 workers >= 1.6x one worker.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
 from pathlib import Path
 
+from _report import emit
 from securetune.policy import load_policy
 from securetune.scrub.pipeline import Pipeline, ScrubOptions
 from securetune.scrub.synthetic import generate_notes
@@ -58,11 +58,7 @@ def main(argv: list[str]) -> int:
             "mean_chars": round(sum(len(r["text"]) for r in records) / len(records)),
         },
     }
-    text = json.dumps(result, indent=2 if not args.json else None, sort_keys=True)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, compact=args.json, out=args.out)
     return 0
 
 

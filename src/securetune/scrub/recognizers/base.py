@@ -8,6 +8,7 @@ entry. The registry maps a family name to a factory; unknown or duplicate names 
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterable
 
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
@@ -19,7 +20,7 @@ from securetune.scrub.errors import DetectorError
 Span = tuple[int, int, str, float]  # start, end, entity type, score
 
 
-class SpanRecognizer(EntityRecognizer):
+class SpanRecognizer(EntityRecognizer, metaclass=ABCMeta):
     """A recognizer whose work is a pure ``find(text) -> spans`` function."""
 
     #: Bumped whenever the rules change, so the ledger records which rules ran.
@@ -36,8 +37,9 @@ class SpanRecognizer(EntityRecognizer):
     def load(self) -> None:
         return None
 
-    def find(self, text: str) -> list[Span]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def find(self, text: str) -> list[Span]:
+        """Every span this family sees in ``text``; a family without it cannot be built."""
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
