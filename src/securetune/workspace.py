@@ -152,6 +152,7 @@ class Workspace:
         self.actor = actor or default_actor()
         self._kek: bytes | None = None
         self._provider: KeyProvider | None = None
+        self._ledger_checked: bytes | None = None  # checkpoint we signed under this lock hold
         self._lock = filelock.FileLock(str(root / ".lock"), timeout=0)
 
     # -- layout -------------------------------------------------------------------------
@@ -399,6 +400,7 @@ class Workspace:
                 self.recover()
             yield self
         finally:
+            self._ledger_checked = None
             self._lock.release()
 
     def _require_lock(self) -> None:
@@ -423,9 +425,13 @@ class Workspace:
                 f"the ledger holds {n} unsigned entr{'y' if n == 1 else 'ies'} from an interrupted "
                 "command; inspect with `securetune audit verify`, then run `securetune audit recover`"
             )
-        trusted = self._trusted_checkpoint(self.public_key())
-        if trusted is not None:
-            verify_ledger(self.ledger_dir, self.public_key(), trusted=trusted)
+        # The full check against the witness reads the whole log; once it passed under this lock
+        # hold, only our own appends can have happened, and write_checkpoint verifies those.
+        note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
+        if note != self._ledger_checked:
+            trusted = self._trusted_checkpoint(self.public_key())
+            if trusted is not None:
+                verify_ledger(self.ledger_dir, self.public_key(), trusted=trusted)
         return signing_key
 
     def record(self, event: str, payload: Mapping[str, Any]) -> Entry:
@@ -435,6 +441,7 @@ class Workspace:
         entry = ledger.append(event, payload, actor=self.actor)
         checkpoint = ledger.write_checkpoint(signing_key)
         self._update_witness(checkpoint)
+        self._ledger_checked = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
         return entry
 
     def recover_ledger(self) -> int:
