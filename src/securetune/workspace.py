@@ -432,6 +432,7 @@ class Workspace:
             trusted = self._trusted_checkpoint(self.public_key())
             if trusted is not None:
                 verify_ledger(self.ledger_dir, self.public_key(), trusted=trusted)
+            self._ledger_checked = note
         return signing_key
 
     def record(self, event: str, payload: Mapping[str, Any]) -> Entry:
