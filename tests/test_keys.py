@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from securetune import datastore
+from securetune.audit.ledger import Ledger
 from securetune.crypto.keys import encode_key
-from securetune.errors import KeyProviderError
+from securetune.errors import KeyProviderError, LedgerError
 from securetune.fsutil import atomic_write_bytes
-from securetune.workspace import COMMIT_MARKER, ROTATION_DIR, Secrets, Workspace
+from securetune.workspace import COMMIT_MARKER, ROTATION_DIR, Secrets, Workspace, kek_id
 
 
 def reopen(ws: Workspace, **secrets) -> Workspace:
@@ -140,3 +141,71 @@ def test_keyring_unreadable_is_a_clear_error(ws: Workspace) -> None:
     ws.keyring_path.write_text("{not json")
     with pytest.raises(KeyProviderError, match=r"keyring .* is malformed"):
         reopen(ws).kek()
+
+
+def _ledger_events(ws: Workspace) -> list[tuple[str, dict]]:
+    return [(e.event, e.payload) for e in Ledger.open(ws.ledger_dir).entries()]
+
+
+def test_rotation_is_ledgered_by_the_library_before_the_new_key_takes_effect(
+    ws: Workspace,
+) -> None:
+    seen_at_record: list[bytes] = []
+    real_record = Workspace.record
+
+    def spy(self: Workspace, event: str, payload) -> object:
+        seen_at_record.append((ws.keys_dir / "kek.key").read_bytes())
+        return real_record(self, event, payload)
+
+    before = (ws.keys_dir / "kek.key").read_bytes()
+    w = reopen(ws)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Workspace, "record", spy)
+        with w.locked():
+            result = w.rotate_keys()
+    assert seen_at_record == [before]  # the event was written while the old key was in place
+    assert _ledger_events(ws)[-1] == (
+        "keys.rotate",
+        {"keys_rewrapped": 1, "new_kek_id": result.new_kek_id, "old_kek_id": result.old_kek_id},
+    )
+    assert (ws.keys_dir / "kek.key").read_bytes() != before
+
+
+def test_a_rotation_whose_event_cannot_be_ledgered_never_takes_effect(ws: Workspace) -> None:
+    before = (ws.keys_dir / "kek.key").read_bytes()
+    w = reopen(ws)
+
+    def refuse(self: Workspace, event: str, payload) -> None:
+        raise LedgerError("disk full")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Workspace, "record", refuse)
+        with pytest.raises(LedgerError), w.locked():
+            w.rotate_keys()
+    with reopen(ws).locked():
+        pass
+    assert (ws.keys_dir / "kek.key").read_bytes() == before
+    assert not (ws.keys_dir / ROTATION_DIR).exists()
+    assert reopen(ws).kek()
+    assert [event for event, _ in _ledger_events(ws)] == ["init"]
+
+
+def test_a_rotation_killed_after_its_event_is_finished_by_the_next_command(
+    ws: Workspace,
+) -> None:
+    w = reopen(ws)
+
+    def killed(self: Workspace, staging: Path) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Workspace, "_apply_rotation", killed)
+        with pytest.raises(KeyboardInterrupt), w.locked():
+            w.rotate_keys()
+    assert (ws.keys_dir / ROTATION_DIR).is_dir()
+    assert _ledger_events(ws)[-1][0] == "keys.rotate"
+    with reopen(ws).locked():
+        pass
+    assert not (ws.keys_dir / ROTATION_DIR).exists()
+    fresh = reopen(ws)
+    assert kek_id(fresh.kek()) == _ledger_events(ws)[-1][1]["new_kek_id"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import getpass
 import hashlib
 import hmac
@@ -46,6 +47,7 @@ from securetune import __version__
 from securetune.audit.checkpoint import Checkpoint, open_signed_checkpoint, verifier_key
 from securetune.audit.ledger import (
     CHECKPOINT_FILE,
+    FORMAT_VERSION,
     Entry,
     Ledger,
     VerifyResult,
@@ -68,6 +70,7 @@ WORKSPACE_ENV = "SECURETUNE_WORKSPACE"
 SIGNING_KEY_NAME = "ledger-signing"
 ROTATION_DIR = "rotate.pending"
 COMMIT_MARKER = "COMMIT"
+ROTATION_ID_FILE = "new_kek_id"
 
 ProviderKind = Literal["file", "passphrase", "env"]
 Clock = Callable[[], datetime]
@@ -327,11 +330,14 @@ class Workspace:
     def rotate_keys(self) -> RotationResult:
         """Make a new KEK and re-wrap every key under it; the old KEK stops working.
 
-        Crash safety: the new keyring (and new key file) are staged in ``keys/rotate.pending``
-        and marked committed before anything is moved into place; :meth:`recover` finishes a
-        committed rotation or discards an uncommitted one.
+        The ``keys.rotate`` ledger event is the commit point, as for datasets: the new
+        keyring (and new key file) are staged in ``keys/rotate.pending``, the event is
+        appended and signed, and only then is anything moved into place. A rotation whose
+        event cannot be written never takes effect; :meth:`recover` finishes a staged
+        rotation that the ledger's last event names and discards any other.
         """
         self._require_lock()
+        self.ledger_ready()
         old = self.kek()
         new = self.provider().new_key(rotating=True)
         if hmac.compare_digest(new.key, old):
@@ -346,26 +352,46 @@ class Workspace:
         atomic_write_bytes(staging / self.keyring_path.name, rewrapped.to_bytes())
         for name, content in new.files.items():
             atomic_write_bytes(staging / name, content)
-        atomic_write_bytes(staging / COMMIT_MARKER, b"")
-        self._apply_rotation(staging)
-        self._kek = new.key
-        return RotationResult(
+        result = RotationResult(
             keys_rewrapped=len(keyring.wrapped), old_kek_id=kek_id(old), new_kek_id=kek_id(new.key)
         )
+        atomic_write_bytes(staging / ROTATION_ID_FILE, result.new_kek_id.encode())
+        self.record("keys.rotate", dataclasses.asdict(result))
+        self._apply_rotation(staging)
+        self._kek = new.key
+        return result
 
     def _apply_rotation(self, staging: Path) -> None:
+        markers = (COMMIT_MARKER, ROTATION_ID_FILE)
         for item in sorted(staging.iterdir()):
-            if item.name != COMMIT_MARKER:
+            if item.name not in markers:
                 os.replace(item, self.keys_dir / item.name)
         fsync_dir(self.keys_dir)
-        (staging / COMMIT_MARKER).unlink()
+        for name in markers:
+            with contextlib.suppress(FileNotFoundError):
+                (staging / name).unlink()
         staging.rmdir()
+
+    def _rotation_was_ledgered(self, staging: Path) -> bool:
+        """Whether the ledger's last entry is the ``keys.rotate`` event of this staging.
+
+        Every locked command recovers first, so a rotation killed after its event was
+        signed finds that event still last in the log.
+        """
+        if (staging / COMMIT_MARKER).exists():  # staged by securetune 0.1.0
+            return True
+        try:
+            staged_id = (staging / ROTATION_ID_FILE).read_text(encoding="ascii")
+            last = Ledger.open(self.ledger_dir, clock=self.clock).last_entry()
+        except (OSError, UnicodeDecodeError, LedgerError):
+            return False
+        return last.event == "keys.rotate" and last.payload.get("new_kek_id") == staged_id
 
     def recover(self) -> None:
         """Finish or discard work a killed process left behind. Called under the lock."""
         staging = self.keys_dir / ROTATION_DIR
         if staging.is_dir():
-            if (staging / COMMIT_MARKER).exists():
+            if self._rotation_was_ledgered(staging):
                 self._apply_rotation(staging)
             else:
                 shutil.rmtree(staging)
@@ -418,7 +444,13 @@ class Workspace:
         self._require_lock()
         signing_key = self.signing_key()
         ledger = Ledger.open(self.ledger_dir, clock=self.clock)
-        signed = read_checkpoint(self.ledger_dir, self.public_key()).size
+        if ledger.version < FORMAT_VERSION:
+            raise LedgerError(
+                f"the ledger is in format v{ledger.version}, whose signed roots lack RFC 6962 leaf"
+                " hashes; run `securetune audit upgrade` once (it is ledgered) before other commands"
+            )
+        current = read_checkpoint(self.ledger_dir, self.public_key())
+        signed = current.size
         if ledger.size != signed:
             n = ledger.size - signed
             raise LedgerError(
@@ -427,10 +459,14 @@ class Workspace:
             )
         # The full check against the witness reads the whole log; once it passed under this lock
         # hold, only our own appends can have happened, and write_checkpoint verifies those.
+        # When the checkpoint is the one the witness holds, nothing was rolled back, and the
+        # next checkpoint is built from that signed tree (tree.json), so an edit of an old
+        # entry cannot be signed: `audit verify` still names it. Skipping the re-read keeps
+        # a command O(log n) on a long ledger.
         note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
         if note != self._ledger_checked:
             trusted = self._trusted_checkpoint(self.public_key())
-            if trusted is not None:
+            if trusted is not None and trusted != current:
                 verify_ledger(self.ledger_dir, self.public_key(), trusted=trusted)
             self._ledger_checked = note
         return signing_key
@@ -453,6 +489,16 @@ class Workspace:
         )
         self.record("audit.recover", {"entries_sealed_late": sealed})
         return sealed
+
+    def upgrade_ledger(self) -> Entry:
+        """Verify the whole ledger, then move it from format v1 to v2 (a ledgered event)."""
+        self._require_lock()
+        signing_key = self.signing_key()
+        self.verify_ledger()
+        ledger = Ledger.open(self.ledger_dir, clock=self.clock)
+        entry = ledger.upgrade(signing_key, actor=self.actor)
+        self._update_witness(read_checkpoint(self.ledger_dir, self.public_key()))
+        return entry
 
     def verify_ledger(self, *, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
         """Verify the ledger against the witness (if any) and move the witness forward."""

@@ -2,18 +2,19 @@
 
     .venv/bin/python tests/audit/make_fixtures.py
 
-The fixture is a ledger as securetune 0.1 (entry format v1) writes it: four commands,
-each appending events and signing a checkpoint, with a fixed Ed25519 seed and a fixed
-clock, so the bytes never change. Once released, a fixture is never regenerated in
-place: ``test_ledger.py`` checks that it still verifies and that this script still
-reproduces it byte for byte. A new format gets a new fixture directory beside it.
+Each fixture is a ledger as one entry format writes it (``ledger-v1``: securetune 0.1.0;
+``ledger-v2``: RFC 6962 leaf hashes in the signed roots): four commands, each appending
+events and signing a checkpoint, with a fixed Ed25519 seed and a fixed clock, so the
+bytes never change. Once released, a fixture is never regenerated in place:
+``test_ledger.py`` checks that it still verifies and that this script still reproduces it
+byte for byte. A new format gets a new fixture directory beside the old ones.
 
-Files written:
+Files written, per format version N:
 
-* ``ledger-v1/log.jsonl`` and ``ledger-v1/checkpoint``: the ledger directory.
-* ``ledger-v1.pub``: the verifier key (``name+keyhash+base64key``), as printed by
+* ``ledger-vN/log.jsonl`` and ``ledger-vN/checkpoint`` (v2 also ``tree.json``).
+* ``ledger-vN.pub``: the verifier key (``name+keyhash+base64key``), as printed by
   ``securetune audit pubkey``.
-* ``ledger-v1.trusted``: the signed checkpoint after the second command, as a user would
+* ``ledger-vN.trusted``: the signed checkpoint after the second command, as a user would
   have kept it outside the workspace; the rollback tests start from it.
 """
 
@@ -34,7 +35,11 @@ from securetune.audit.ledger import CHECKPOINT_FILE, Ledger
 SEED = bytes(range(32))
 ORIGIN = "hospital.example/securetune/ws-fixture"
 ACTOR = "dr.rivera"
-NAME = "ledger-v1"
+VERSIONS = (1, 2)
+
+
+def fixture_name(version: int) -> str:
+    return f"ledger-v{version}"
 
 
 def signing_key() -> Ed25519PrivateKey:
@@ -53,10 +58,11 @@ _DATASET = "2f0b6c3e5a9d81f4c7e2b0a16d3f8e95c4a7b21e0d9f6a3c8b5e1d4f7a2c9e06"
 _ADAPTER = "9a41c0e7b3d2f58a6e1c4b7d0f3a92e85c6b1d4a7e0f3c9b2d5a8e1f4c7b0a3d"
 
 
-def build(directory: Path) -> None:
-    """Write the fixture files into ``directory`` (which must not hold them yet)."""
+def build(directory: Path, version: int = 1) -> None:
+    """Write one format's fixture files into ``directory`` (which must not hold them yet)."""
     key = signing_key()
     ticks = fixed_clock()
+    NAME = fixture_name(version)
     ledger_dir = directory / NAME
 
     def clock() -> datetime:
@@ -70,6 +76,7 @@ def build(directory: Path) -> None:
         actor=ACTOR,
         payload={"securetune": "0.1.0", "key_provider": "file", "policy": "hipaa-safe-harbor"},
         clock=clock,
+        version=version,
     )
     # Command 2: `securetune scrub` then store, in one command.
     ledger = Ledger.open(ledger_dir, clock=clock)
@@ -129,11 +136,12 @@ def build(directory: Path) -> None:
 
 def main() -> int:
     target = Path(__file__).resolve().parent / "fixtures"
-    if (target / NAME).exists():
-        sys.stderr.write(f"{target / NAME} exists: released fixtures are never regenerated\n")
-        return 1
     target.mkdir(exist_ok=True)
-    build(target)
+    for version in VERSIONS:
+        if (target / fixture_name(version)).exists():
+            sys.stderr.write(f"{fixture_name(version)} exists: released fixtures are kept\n")
+            continue
+        build(target, version)
     return 0
 
 

@@ -64,3 +64,16 @@ def test_a_modified_config_is_refused(ws, make_dataset) -> None:
 def test_unknown_run_is_refused(ws) -> None:
     with pytest.raises(TrainingError, match="no training run nope in the ledger"):
         train_run(ws, resume="nope")
+
+
+def test_a_run_paused_by_one_securetune_version_resumes_under_the_next(
+    ws, make_dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from securetune.train import config as config_module
+
+    make_dataset()
+    paused = train_run(ws, fast(epochs=2), stop_after_epochs=1)
+    # config.json is stamped with the version that wrote it; upgrading must not orphan the run.
+    monkeypatch.setattr(config_module, "__version__", "99.0.0")
+    resumed = train_run(ws, resume=paused.run_id)
+    assert resumed.stopped != "paused" and resumed.steps == resumed.planned_steps

@@ -72,3 +72,23 @@ def recover(app: AppContext, as_json: bool) -> None:
         as_json=as_json,
         human=f"Signed {sealed} entr{'y' if sealed == 1 else 'ies'} left unsigned by an interrupted command; recorded as audit.recover.",
     )
+
+
+@audit.command("upgrade")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@pass_app
+def upgrade(app: AppContext, as_json: bool) -> None:
+    """Move a format-v1 ledger to v2 (RFC 6962 leaf hashes in the signed roots).
+
+    The whole ledger is verified first; the upgrade is the `ledger.upgrade` event, the
+    first v2 entry. Checkpoints kept from before it stay valid. Needed once, before any
+    other command writes to a workspace made by securetune 0.1.0.
+    """
+    ws = app.open()
+    with ws.locked():
+        entry = ws.upgrade_ledger()
+    emit(
+        {"upgraded": True, "seq": entry.seq, **entry.payload},
+        as_json=as_json,
+        human=f"Ledger upgraded from format v1 to v2 at entry {entry.seq}; recorded as ledger.upgrade.",
+    )

@@ -26,14 +26,6 @@ def rotate(app: AppContext, as_json: bool) -> None:
     ws = app.open()
     with ws.locked():
         result = ws.rotate_keys()
-        ws.record(
-            "keys.rotate",
-            {
-                "keys_rewrapped": result.keys_rewrapped,
-                "old_kek_id": result.old_kek_id,
-                "new_kek_id": result.new_kek_id,
-            },
-        )
     emit(
         {
             "keys_rewrapped": result.keys_rewrapped,
