@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from securetune.audit.checkpoint import parse_verifier_key
 from securetune.cli.context import AppContext, emit, pass_app
 from securetune.errors import LedgerError
 
@@ -24,6 +23,8 @@ def audit() -> None:
 @pass_app
 def verify(app: AppContext, pubkey: str | None, as_json: bool) -> None:
     """Check every entry, link and signature, and consistency with the last checkpoint seen."""
+    from securetune.audit.checkpoint import parse_verifier_key
+
     ws = app.open()
     key = None
     if pubkey:

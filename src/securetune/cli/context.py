@@ -13,14 +13,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from securetune.crypto.keys import PassphrasePurpose
-from securetune.workspace import Secrets, Workspace, default_witness_dir, find_root
+if TYPE_CHECKING:  # imported where used: `securetune --help` must not pay for them
+    from rich.console import Console
+
+    from securetune.crypto.keys import PassphrasePurpose
+    from securetune.workspace import Secrets, Workspace
 
 PASSPHRASE_ENV = "SECURETUNE_PASSPHRASE"
 NEW_PASSPHRASE_ENV = "SECURETUNE_NEW_PASSPHRASE"
@@ -31,7 +32,16 @@ class AppContext:
     workspace_option: Path | None
     debug: bool
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    _err: Console | None = field(default=None, repr=False)
+
+    @property
+    def err(self) -> Console:
+        """A rich console on stderr, made on first use (rich costs start-up time)."""
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True, highlight=False)
+        return self._err
 
     def passphrase(self, purpose: PassphrasePurpose) -> str:
         """Unlock with $SECURETUNE_PASSPHRASE; the first passphrase also comes from it at init;
@@ -50,20 +60,36 @@ class AppContext:
         click.echo(f"warning: {message}", err=True)
 
     def secrets(self) -> Secrets:
+        from securetune.workspace import Secrets
+
         return Secrets(environ=self.environ, passphrase_prompt=self.passphrase)
 
     def root(self) -> Path:
+        from securetune.workspace import find_root
+
         return find_root(self.workspace_option, self.environ, Path.cwd())
 
     def witness_dir(self) -> Path:
+        from securetune.workspace import default_witness_dir
+
         return default_witness_dir(self.environ)
 
     def open(self) -> Workspace:
+        from securetune.workspace import Workspace
+
         return Workspace.open(self.root(), secrets=self.secrets(), witness_dir=self.witness_dir())
 
     @contextmanager
     def progress(self, description: str, total: int | None = None) -> Iterator[Any]:
         """A records-per-second progress bar on stderr; yields ``advance(n_done)``."""
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         columns = [
             TextColumn("{task.description}"),
             BarColumn(),

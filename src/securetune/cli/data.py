@@ -1,4 +1,4 @@
-"""``securetune data``: add, ls, show, verify, export, rm."""
+"""``securetune data``: add, ls, show, verify, export, rm (the library is imported per command)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from securetune import datastore
 from securetune.cli.context import AppContext, emit, format_option, on_error_option, pass_app
 
 json_option = click.option(
@@ -29,6 +28,8 @@ def data() -> None:
 @pass_app
 def add(app: AppContext, file: Path, name: str, fmt: str, on_error: str, as_json: bool) -> None:
     """Encrypt FILE's records as they are, marked *unscrubbed* (use `scrub` for PHI)."""
+    from securetune import datastore
+
     ws = app.open()
     with ws.locked(), app.progress(f"encrypting {name}") as advance:
         result = datastore.add_dataset(
@@ -55,6 +56,8 @@ def add(app: AppContext, file: Path, name: str, fmt: str, on_error: str, as_json
 @pass_app
 def ls(app: AppContext, as_json: bool) -> None:
     """List datasets (exit 1 if any is damaged; the others are still listed)."""
+    from securetune import datastore
+
     listing = datastore.list_datasets(app.open())
     lines = [
         f"{d.name:24} {d.records:>9} records  {'scrubbed' if d.scrubbed else 'UNSCRUBBED':10} {d.created}"
@@ -82,6 +85,8 @@ def ls(app: AppContext, as_json: bool) -> None:
 @pass_app
 def show(app: AppContext, name: str, as_json: bool) -> None:
     """Show a dataset's metadata and counts (never record text)."""
+    from securetune import datastore
+
     d = datastore.show_dataset(app.open(), name)
     fields = ", ".join(f"{k}:{'|'.join(v)}" for k, v in d.schema.items())
     emit(
@@ -104,6 +109,8 @@ def show(app: AppContext, name: str, as_json: bool) -> None:
 @pass_app
 def verify(app: AppContext, name: str, as_json: bool) -> None:
     """Decrypt every shard in memory and check it against the authenticated manifest."""
+    from securetune import datastore
+
     ws = app.open()
     with app.progress(f"verifying {name}") as advance:
         d = datastore.verify_dataset(ws, name, on_record=advance)
@@ -127,6 +134,8 @@ def verify(app: AppContext, name: str, as_json: bool) -> None:
 @pass_app
 def export(app: AppContext, name: str, out: Path, as_json: bool) -> None:
     """Write a dataset's plaintext to a file (0600). This is recorded in the ledger."""
+    from securetune import datastore
+
     ws = app.open()
     with ws.locked():
         result = datastore.export_dataset(ws, name, out)
@@ -144,6 +153,8 @@ def export(app: AppContext, name: str, out: Path, as_json: bool) -> None:
 @pass_app
 def rm(app: AppContext, name: str, yes: bool, as_json: bool) -> None:
     """Crypto-shred a dataset: destroy its data key, then delete its files."""
+    from securetune import datastore
+
     if not yes:
         click.confirm(
             f"Destroy dataset {name}? Its data key is deleted and it cannot be recovered",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from securetune.cli.context import AppContext, emit, pass_app
-from securetune.workspace import Workspace
 
 
 @click.command()
@@ -27,6 +26,8 @@ from securetune.workspace import Workspace
 @pass_app
 def init(app: AppContext, key_provider: str, key_env: str, as_json: bool) -> None:
     """Create a workspace: config, keys (0600), datasets and runs areas, and the signed ledger."""
+    from securetune.workspace import Workspace
+
     ws = Workspace.init(
         app.root(),
         secrets=app.secrets(),

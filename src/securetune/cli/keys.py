@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from securetune.cli.context import AppContext, emit, pass_app
-from securetune.crypto.keys import encode_key, new_random_key
 
 
 @click.group()
@@ -40,4 +39,6 @@ def rotate(app: AppContext, as_json: bool) -> None:
 @keys.command("generate")
 def generate() -> None:
     """Print a new random 256-bit key in base64 (for --key-provider env)."""
+    from securetune.crypto.keys import encode_key, new_random_key
+
     click.echo(encode_key(new_random_key()))

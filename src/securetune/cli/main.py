@@ -1,40 +1,68 @@
-"""The ``securetune`` command group and the single place errors become one line."""
+"""The ``securetune`` command group and the single place errors become one line.
+
+Start-up is a feature (DESIGN.md): ``securetune --version`` must not pay for Presidio,
+spaCy or torch. Commands are therefore listed by import path in :data:`COMMANDS` and a
+command's module is imported only when that command (or ``--help``'s listing) needs it;
+each command module in turn imports its heavy stage inside the command body. Adding a
+command is one line in :data:`COMMANDS`.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
 import click
 
 from securetune import __version__
-from securetune.cli.audit import audit
-from securetune.cli.context import AppContext
-from securetune.cli.data import data
-from securetune.cli.init import init
-from securetune.cli.keys import keys
-from securetune.cli.scrub import scrub
-from securetune.cli.train import plan, train
 from securetune.errors import SecuretuneError
+
+#: Command name -> ``module:attribute`` of its click command or group.
+COMMANDS: dict[str, str] = {
+    "init": "securetune.cli.init:init",
+    "data": "securetune.cli.data:data",
+    "keys": "securetune.cli.keys:keys",
+    "scrub": "securetune.cli.scrub:scrub",
+    "audit": "securetune.cli.audit:audit",
+    "train": "securetune.cli.train:train",
+    "plan": "securetune.cli.train:plan",
+}
 
 
 class SecuretuneGroup(click.Group):
-    """Turns library errors into ``error: <one line>`` on stderr and a non-zero exit.
+    """Loads commands lazily from :data:`COMMANDS`, and turns library errors into
+    ``error: <one line>`` on stderr and a non-zero exit.
 
     With ``--debug`` (or ``SECURETUNE_DEBUG=1``) the exception propagates with its traceback.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = COMMANDS[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        self.add_command(command, cmd_name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SecuretuneError as exc:
-            if isinstance(ctx.obj, AppContext) and ctx.obj.debug:
+            if _debug(ctx):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("error: interrupted; nothing partial was kept", err=True)
             ctx.exit(130)
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool(getattr(ctx.obj, "debug", False))
 
 
 @click.group(
@@ -61,16 +89,9 @@ def cli(ctx: click.Context, workspace: Path | None, debug: bool) -> None:
     securetune data add notes.jsonl -n raw
     securetune audit verify              check the signed ledger
     """
+    from securetune.cli.context import AppContext
+
     ctx.obj = AppContext(workspace_option=workspace, debug=debug)
-
-
-cli.add_command(init)
-cli.add_command(data)
-cli.add_command(keys)
-cli.add_command(scrub)
-cli.add_command(audit)
-cli.add_command(train)
-cli.add_command(plan)
 
 
 def main() -> None:
