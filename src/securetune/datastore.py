@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from securetune.crypto.dataset import (
     DEFAULT_SHARD_BYTES,
@@ -30,7 +30,13 @@ from securetune.crypto.dataset import (
 )
 from securetune.crypto.envelope import new_data_key
 from securetune.errors import DatasetError, DecryptionError, InputError, KeyProviderError
-from securetune.fsutil import atomic_writer, fsync_dir, make_private_dir, sha256_fd
+from securetune.fsutil import (
+    atomic_writer,
+    check_output_path,
+    fsync_dir,
+    make_private_dir,
+    sha256_fd,
+)
 from securetune.records import Format, OnError, RecordReader, file_sha256
 from securetune.workspace import Workspace
 
@@ -280,35 +286,29 @@ def verify_dataset(
     return DatasetSummary.of(manifest)
 
 
-def export_dataset(ws: Workspace, name: str, out: Path) -> ExportResult:
+#: Export formats by output suffix; anything else is written as JSON Lines.
+EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def export_dataset(ws: Workspace, name: str, out: Path, *, force: bool = False) -> ExportResult:
     """``securetune data export``: the one place plaintext is written, at the user's request.
 
-    The plaintext goes to a temporary file beside ``out``; the ledger event is appended
-    before that file is renamed to ``out``, so an export that cannot be ledgered never
-    appears (a kill in between leaves a 0600 temporary file, already ledgered).
+    ``out`` must be a regular file or not exist, outside the workspace and the witness
+    directory, never a link; an existing file is replaced only with ``force``
+    (:func:`securetune.fsutil.check_output_path`). The format follows the suffix: ``.csv``,
+    ``.parquet``/``.pq``, else JSON Lines. The plaintext goes to a temporary file beside
+    ``out``; the ledger event is appended before that file is renamed to ``out``, so an
+    export that cannot be ledgered never appears (a kill in between leaves a 0600
+    temporary file, already ledgered).
     """
+    target = check_output_path(Path(out), protected=ws.protected_dirs(), force=force)
     ws.ledger_ready()
     directory, manifest, dek = open_dataset(ws, name)
-    out = Path(out)
-    if out.exists() and out.is_dir():
-        raise InputError(f"cannot write {out}: it is a directory")
-    as_csv = out.suffix.lower() == ".csv"
-    count = 0
+    fmt = EXPORT_FORMATS.get(target.suffix.lower(), "jsonl")
+    records = iter_records(directory, manifest, dek)
     try:
-        with atomic_writer(out) as fh:
-            if as_csv:
-                text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
-                writer = csv.DictWriter(text, fieldnames=list(manifest.schema))
-                writer.writeheader()
-            for record in iter_records(directory, manifest, dek):
-                if as_csv:
-                    writer.writerow({k: _csv_cell(v) for k, v in record.items()})
-                else:
-                    fh.write(encode_record(record))
-                count += 1
-            if as_csv:
-                text.flush()
-                text.detach()
+        with atomic_writer(target, replace=force) as fh:
+            count = _EXPORTERS[fmt](fh, records, manifest.schema)
             fh.flush()
             out_sha256 = sha256_fd(fh.fileno())
             ws.record(
@@ -317,7 +317,7 @@ def export_dataset(ws: Workspace, name: str, out: Path) -> ExportResult:
                     "dataset": name,
                     "dataset_id": manifest.dataset_id,
                     "records": count,
-                    "format": "csv" if as_csv else "jsonl",
+                    "format": fmt,
                     "out_sha256": out_sha256,
                 },
             )
@@ -325,7 +325,86 @@ def export_dataset(ws: Workspace, name: str, out: Path) -> ExportResult:
         raise InputError(f"cannot write {out}: permission denied") from None
     except FileNotFoundError:
         raise InputError(f"cannot write {out}: the directory does not exist") from None
-    return ExportResult(name=name, records=count, out=str(out), sha256=out_sha256)
+    return ExportResult(name=name, records=count, out=str(target), sha256=out_sha256)
+
+
+Schema = Mapping[str, list[str]]
+
+
+def _export_jsonl(fh: BinaryIO, records: Iterable[Mapping[str, Any]], schema: Schema) -> int:
+    count = 0
+    for record in records:
+        fh.write(encode_record(record))
+        count += 1
+    return count
+
+
+def _export_csv(fh: BinaryIO, records: Iterable[Mapping[str, Any]], schema: Schema) -> int:
+    text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+    writer = csv.DictWriter(text, fieldnames=list(schema))
+    writer.writeheader()
+    count = 0
+    for record in records:
+        writer.writerow({k: _csv_cell(v) for k, v in record.items()})
+        count += 1
+    text.flush()
+    text.detach()
+    return count
+
+
+#: JSON types (as the manifest's schema names them) with a direct Parquet column type.
+_PARQUET_TYPES = {"string": "string", "integer": "int64", "number": "float64", "boolean": "bool"}
+
+
+def _parquet_column(types: list[str]) -> str:
+    """One column type per field: its JSON type, a float for mixed numbers, else JSON text."""
+    kinds = set(types) - {"null"}
+    if kinds == {"integer", "number"}:
+        return "float64"
+    if len(kinds) == 1 and next(iter(kinds)) in _PARQUET_TYPES:
+        return _PARQUET_TYPES[next(iter(kinds))]
+    return "json"  # arrays, objects, mixed types: the value's JSON text, as CSV does
+
+
+def _export_parquet(fh: BinaryIO, records: Iterable[Mapping[str, Any]], schema: Schema) -> int:
+    import pyarrow as pa  # heavy; only imported for a Parquet export
+    import pyarrow.parquet as pq
+
+    columns = {field: _parquet_column(types) for field, types in schema.items()}
+    arrow_schema = pa.schema(
+        [(f, pa.string() if t == "json" else pa.type_for_alias(t)) for f, t in columns.items()]
+    )
+
+    def cell(field: str, value: Any) -> Any:
+        if value is None or columns[field] != "json":
+            return value
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    count = 0
+    with pq.ParquetWriter(fh, arrow_schema) as writer:
+        batch: list[dict[str, Any]] = []
+        for record in records:
+            batch.append({f: cell(f, record.get(f)) for f in columns})
+            count += 1
+            if len(batch) == 4096:
+                writer.write_table(_arrow_table(pa, batch, arrow_schema))
+                batch = []
+        if batch or count == 0:
+            writer.write_table(_arrow_table(pa, batch, arrow_schema))
+    return count
+
+
+def _arrow_table(pa: Any, batch: list[dict[str, Any]], arrow_schema: Any) -> Any:
+    try:
+        return pa.Table.from_pylist(batch, schema=arrow_schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        raise InputError(
+            "a value does not fit its Parquet column (e.g. an integer beyond 64 bits);"
+            " export as .jsonl instead"
+        ) from None
+
+
+_EXPORTERS = {"jsonl": _export_jsonl, "csv": _export_csv, "parquet": _export_parquet}
 
 
 def _csv_cell(value: Any) -> Any:

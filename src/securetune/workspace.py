@@ -183,6 +183,10 @@ class Workspace:
     def id(self) -> str:
         return self.config.workspace_id
 
+    def protected_dirs(self) -> list[Path]:
+        """Where no user-chosen output may go: the workspace itself and its witness."""
+        return [self.root] + ([self.witness_dir] if self.witness_dir is not None else [])
+
     # -- creation and opening --------------------------------------------------------------
     @classmethod
     def init(

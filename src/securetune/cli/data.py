@@ -128,21 +128,22 @@ def verify(app: AppContext, name: str, as_json: bool) -> None:
     "-o",
     required=True,
     type=click.Path(path_type=Path),
-    help="Output file (.jsonl or .csv).",
+    help="Output file: .csv, .parquet, else JSON Lines. Never inside the workspace, never a link.",
 )
+@click.option("--force", is_flag=True, help="Replace OUT if it is an existing regular file.")
 @json_option
 @pass_app
-def export(app: AppContext, name: str, out: Path, as_json: bool) -> None:
+def export(app: AppContext, name: str, out: Path, force: bool, as_json: bool) -> None:
     """Write a dataset's plaintext to a file (0600). This is recorded in the ledger."""
     from securetune import datastore
 
     ws = app.open()
     with ws.locked():
-        result = datastore.export_dataset(ws, name, out)
+        result = datastore.export_dataset(ws, name, out, force=force)
     emit(
         dataclasses.asdict(result),
         as_json=as_json,
-        human=f"Exported {result.records} records of {name} to {out} (plaintext, mode 0600).",
+        human=f"Exported {result.records} records of {name} to {result.out} (plaintext, mode 0600).",
     )
 
 

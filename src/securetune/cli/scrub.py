@@ -39,8 +39,9 @@ from securetune.cli.context import AppContext, emit, format_option, on_error_opt
     "--findings",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write detected spans (offsets and types, never text) as JSONL.",
+    help="Write detected spans (offsets and types, never text) as JSONL. Never inside the workspace, never a link.",
 )
+@click.option("--force", is_flag=True, help="Replace the --findings file if it exists.")
 @click.option(
     "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
 )
@@ -57,6 +58,7 @@ def scrub(
     id_field: str | None,
     subject_field: str | None,
     findings: Path | None,
+    force: bool,
     workers: int,
     on_error: str,
     fmt: str,
@@ -78,6 +80,10 @@ def scrub(
         on_error=on_error,  # type: ignore[arg-type]
     )
     ws = app.open()
+    if findings is not None:
+        from securetune.fsutil import check_output_path
+
+        findings = check_output_path(findings, protected=ws.protected_dirs(), force=force)
     with ws.locked(), app.progress(f"scrubbing into {name}") as advance:
         summary = scrub_file(
             ws,
