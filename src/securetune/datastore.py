@@ -109,6 +109,10 @@ def require_absent(ws: Workspace, name: str) -> Path:
 
 def _require_present(ws: Workspace, name: str) -> Path:
     target = dataset_dir(ws, name)
+    if target.is_symlink():  # rm would move the link, shred the key, then fail to delete
+        raise DatasetError(
+            f"dataset {name} is a symbolic link, not a directory in the workspace; refusing to use it"
+        )
     if not (target / "manifest.json").exists():
         raise DatasetError(f"no dataset named {name} (see: securetune data ls)")
     return target

@@ -508,8 +508,8 @@ class Workspace:
         """Verify the ledger against the witness (if any) and move the witness forward."""
         key = public_key or self.public_key()
         trusted = self._trusted_checkpoint(key)
+        result = verify_ledger(self.ledger_dir, key, trusted=trusted)  # names a missing file
         note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
-        result = verify_ledger(self.ledger_dir, key, trusted=trusted)
         if public_key is None:
             checkpoint = open_signed_checkpoint(note, key, self.config.ledger_key_name)
             if checkpoint.size == result.checkpoint_size and checkpoint.root.hex() == result.root:

@@ -43,11 +43,11 @@ MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
 SHARD_SUFFIX = ".stc"
 DEFAULT_SHARD_BYTES = 64 * 1024 * 1024
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):  # fullmatch: `$` would accept a trailing newline
         raise DatasetError(
             f"invalid dataset name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -74,6 +74,17 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
         json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         + b"\n"
     )
+
+
+def _unstorable(exc: BaseException) -> str:
+    """Why a record has no JSON form, without quoting any of it."""
+    if isinstance(exc, UnicodeEncodeError):
+        return "it holds a lone surrogate (invalid Unicode)"
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    if isinstance(exc, TypeError):
+        return "it holds a value of a type JSON has no form for (bytes, dates, decimals)"
+    return "it holds NaN or infinity, which JSON has no form for"
 
 
 @dataclass(frozen=True)
@@ -175,7 +186,12 @@ class DatasetWriter:
     _count: int = 0
 
     def write(self, record: Mapping[str, Any]) -> None:
-        line = encode_record(record)
+        try:
+            line = encode_record(record)
+        except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError too
+            raise DatasetError(
+                f"record {self._count + 1} cannot be stored: {_unstorable(exc)}"
+            ) from None
         for key, value in record.items():
             self._schema.setdefault(key, set()).add(_json_type(value))
         if self._writer is None:

@@ -7,6 +7,7 @@ the engine and recognizer versions, and counts per entity type: never a detected
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
 import time
@@ -75,6 +76,8 @@ def scrub_file(
     pol = (
         policy if isinstance(policy, Policy) else load_policy(policy, search=[ws.root / "policies"])
     )
+    if pol.reidentification.keep_mapping:  # both datasets, or neither: check both names now
+        datastore.require_absent(ws, f"{name}{REID_SUFFIX}")
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
@@ -114,7 +117,7 @@ def scrub_file(
                 "spans_per_type": dict(sorted(stats.spans.items())),
                 "text_fields": list(options.text_fields),
                 "subject_field": options.subject_field,
-                "dropped_fields": sorted(stats.dropped_fields),
+                "dropped_fields": keyed_field_names(secret, stats.dropped_fields),
                 "content_sha256": m.content_sha256,
                 "ciphertext_sha256": m.ciphertext_sha256,
                 "reidentification_mapping": pol.reidentification.keep_mapping,
@@ -158,6 +161,20 @@ def scrub_file(
         reid_dataset=reid,
         findings=str(findings_path) if findings_path else None,
     )
+
+
+def keyed_field_names(secret: bytes, names: set[str]) -> dict[str, Any]:
+    """Dropped field names for the ledger: a count and keyed hashes, never the names.
+
+    Field names are schema, but a careless export can carry PHI in a key; the keyed hash
+    (HMAC-SHA-256 under the workspace's scrub secret) lets an auditor who knows a name
+    check it was dropped, without the ledger disclosing names to anyone else.
+    """
+    digests = sorted(
+        hmac.new(secret, b"securetune field name v1\0" + n.encode(), "sha256").hexdigest()[:32]
+        for n in names
+    )
+    return {"count": len(names), "hmac_sha256": digests}
 
 
 def _open_findings(stack: contextlib.ExitStack, path: Path | None) -> IO[bytes] | None:
