@@ -150,24 +150,15 @@ def derive_scrypt(passphrase: str, params: Mapping[str, Any]) -> bytes:
     if params.get("kdf") != "scrypt" or n < 2**14 or n & (n - 1):
         raise KeyProviderError("the keyring's scrypt parameters are malformed or too weak")
     # A tampered keyring must not make an unlock allocate or compute without bound.
+    out_of_range = "the keyring's scrypt parameters are out of range (the keyring was modified)"
     if not (1 <= r <= 64 and 1 <= p <= 64) or 128 * n * r > SCRYPT_MAXMEM // 2:
-        raise KeyProviderError(
-            "the keyring's scrypt parameters are out of range (the keyring was modified)"
-        )
+        raise KeyProviderError(out_of_range)
     try:
         return hashlib.scrypt(
-            passphrase.encode("utf-8"),
-            salt=salt,
-            n=n,
-            r=r,
-            p=p,
-            maxmem=SCRYPT_MAXMEM,
-            dklen=KEY_BYTES,
+            passphrase.encode(), salt=salt, n=n, r=r, p=p, maxmem=SCRYPT_MAXMEM, dklen=KEY_BYTES
         )
     except (ValueError, MemoryError):
-        raise KeyProviderError(
-            "the keyring's scrypt parameters are out of range (the keyring was modified)"
-        ) from None
+        raise KeyProviderError(out_of_range) from None
 
 
 class EnvKeyProvider(KeyProvider):
