@@ -207,9 +207,9 @@ def new_choice_key() -> bytes:
     return os.urandom(CHOICE_KEY_BYTES)
 
 
-def unit_names(corpus: Corpus, units: list[list[int]]) -> list[str]:
+def unit_names(corpus: Corpus, units: list[list[int]], unit: str) -> list[str]:
     """What identifies each unit across neighbouring datasets: its subject id, or its record."""
-    if corpus.subjects is None:
+    if unit == "record" or corpus.subjects is None:
         return [f"record {u[0]}" for u in units]
     return [corpus.subjects[u[0]] for u in units]
 
@@ -231,15 +231,15 @@ class UnitDataset(Dataset):
         key: bytes,
         step: Callable[[], int],
     ) -> None:
-        if len(names) != len(units) or len(set(names)) != len(names):
-            raise TrainingError("internal: every unit needs a distinct name")
-        if len(key) < CHOICE_KEY_BYTES:
-            raise TrainingError("internal: the record-choice key is too short")
         self.units = units
         self.token_ids = token_ids
         self.names = names
         self.key = key
         self.step = step
+        if len(names) != len(units) or len(set(names)) != len(names):
+            raise TrainingError("internal: every unit needs a distinct name")
+        if len(key) < CHOICE_KEY_BYTES:
+            raise TrainingError("internal: the record-choice key is too short")
 
     def __len__(self) -> int:
         return len(self.units)

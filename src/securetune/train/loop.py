@@ -548,7 +548,7 @@ class _Trainer:
             self.p.split.train,
             self.tokens,
             key=self.choice_key,
-            names=unit_names(self.p.corpus, self.p.split.train),
+            names=unit_names(self.p.corpus, self.p.split.train, self.p.unit),
             step=lambda: self.state.step,
         )
         self.sample_gen = privacy.secret_generator("cpu")
