@@ -15,7 +15,7 @@ from torch import nn
 
 from securetune.audit.ledger import Ledger
 from securetune.crypto.stream import decrypt_bytes
-from securetune.errors import BudgetError, PolicyError, TrainingError
+from securetune.errors import BudgetError, DecryptionError, PolicyError, TrainingError
 from securetune.policy import builtin_dirs
 from securetune.train import budget, privacy
 from securetune.train.data import UnitDataset
@@ -139,7 +139,7 @@ def test_checkpoint_secrets_use_their_own_key_and_audit_secrets_outlive_the_run(
     blob = (run_dir / "checkpoint" / "rng.safetensors.resume.stc").read_bytes()
     context = f"securetune/run/{paused.run_id}/secret/resume/checkpoint/rng.safetensors".encode()
     assert decrypt_bytes(blob, resume_key, context=context)
-    with pytest.raises(Exception, match="authentication|decrypt"):
+    with pytest.raises(DecryptionError):
         decrypt_bytes(blob, adapter_key, context=context)
     # What `check` will need (e.g. canaries) is an audit secret: kept, still encrypted.
     RunSecrets.open(ws, paused.run_id, run_dir).put("canaries.json", b'{"n": 3}', kind=AUDIT)
