@@ -96,6 +96,21 @@ class TrainingPolicy(_Strict):
         None, gt=0, description="Cap on the epsilon spent on one dataset over all runs."
     )
     max_delta: float | None = Field(None, gt=0, lt=1, description="Largest delta a run may use.")
+    lifetime_delta: float | None = Field(
+        None, gt=0, lt=1, description="Cap on the deltas of all runs on one dataset, summed."
+    )
+    privacy_unit: Literal["any", "subject"] = Field(
+        "any",
+        description="subject: every run protects whole subjects (data without a subject field is refused).",
+    )
+    neighbours: Literal["any", "replace-one"] = Field(
+        "any",
+        description="replace-one: runs must be accounted for replacing one unit, not only adding/removing one.",
+    )
+    validation_early_stopping: bool = Field(
+        True,
+        description="Whether a run may stop early on its (non-private) validation loss.",
+    )
     allow_no_dp: bool = Field(True, description="Whether --no-dp baselines are allowed at all.")
     require_scrubbed: bool = Field(
         True, description="Refuse unscrubbed datasets unless --allow-unscrubbed."

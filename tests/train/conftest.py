@@ -33,14 +33,32 @@ def records(n: int = 24, subjects: int = 8) -> list[dict[str, Any]]:
 def make_dataset(ws: Workspace) -> Callable[..., str]:
     """Create a dataset; ``scrubbed`` and ``subject`` shape its provenance like `scrub` would."""
 
-    def make(name: str = "notes", *, n: int = 24, scrubbed: bool = True, subject: bool = False,
-             policy: str | None = None) -> str:
-        provenance: dict[str, Any] = {"command": "test", "scrubbed": scrubbed, "policy": policy,
-                                      "policy_sha256": load_policy(policy).sha256 if policy else None}
+    def make(
+        name: str = "notes",
+        *,
+        n: int | None = None,
+        scrubbed: bool = True,
+        subject: bool | None = None,
+        policy: str | None = None,
+        subjects: int | None = None,
+    ) -> str:
+        # Under a policy (the built-ins require the subject unit) a dataset is what `scrub`
+        # gives for patient notes: 48 notes naming 24 patients. Otherwise 24 notes.
+        subject = bool(policy) if subject is None else subject
+        n = n if n is not None else 48 if policy else 24
+        subjects = subjects if subjects is not None else 24 if policy else 8
+        provenance: dict[str, Any] = {
+            "command": "test",
+            "scrubbed": scrubbed,
+            "policy": policy,
+            "policy_sha256": load_policy(policy).sha256 if policy else None,
+        }
         if scrubbed:
-            provenance.update({"text_fields": ["text"], "subject_field": "patient_id" if subject else None})
+            provenance.update(
+                {"text_fields": ["text"], "subject_field": "patient_id" if subject else None}
+            )
         with ws.locked():
-            datastore.create_dataset(ws, name, records(n), provenance=provenance)
+            datastore.create_dataset(ws, name, records(n, subjects), provenance=provenance)
         return name
 
     return make
@@ -69,8 +87,18 @@ def fixed_noise(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], None]:
 
 def fast(**overrides: Any) -> TrainConfig:
     """A config that trains the tiny preset in a few seconds on a CPU."""
-    base: dict[str, Any] = dict(data="notes", model="tiny", epsilon=8.0, epochs=1, batch_size=8,
-                                max_physical_batch=4, accountant="rdp", max_length=32, lora_r=4,
-                                lora_alpha=8, validation_fraction=0.2)
+    base: dict[str, Any] = dict(
+        data="notes",
+        model="tiny",
+        epsilon=8.0,
+        epochs=1,
+        batch_size=8,
+        max_physical_batch=4,
+        accountant="rdp",
+        max_length=32,
+        lora_r=4,
+        lora_alpha=8,
+        validation_fraction=0.2,
+    )
     base.update(overrides)
     return TrainConfig(**base)

@@ -17,8 +17,16 @@ def _tiny_private(clipping: str = "hooks") -> tuple[nn.Module, privacy.Private]:
     loader = torch.utils.data.DataLoader(data, batch_size=4)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     private = privacy.make_private(
-        model=model, optimizer=opt, loader=loader, epsilon=8.0, delta=1e-5, epochs=1,
-        max_grad_norm=1.0, accountant="rdp", clipping=clipping, criterion=nn.CrossEntropyLoss(),
+        model=model,
+        optimizer=opt,
+        loader=loader,
+        epsilon=8.0,
+        delta=1e-5,
+        epochs=1,
+        max_grad_norm=1.0,
+        accountant="rdp",
+        clipping=clipping,
+        criterion=nn.CrossEntropyLoss(),
     )
     return model, private
 
@@ -26,7 +34,9 @@ def _tiny_private(clipping: str = "hooks") -> tuple[nn.Module, privacy.Private]:
 def test_optimizer_over_other_parameters_is_refused() -> None:
     model = nn.Linear(4, 2)
     other = nn.Linear(4, 2)
-    with pytest.raises(TrainingError, match="optimizer's parameters are not the model's trainable parameters"):
+    with pytest.raises(
+        TrainingError, match="optimizer's parameters are not the model's trainable parameters"
+    ):
         privacy.check_wiring(model, torch.optim.SGD(other.parameters(), lr=0.1))
 
 
@@ -36,7 +46,9 @@ def test_a_parameter_without_per_sample_gradient_is_refused() -> None:
     nn.functional.cross_entropy(out, torch.tensor([0, 1, 0])).backward()
     assert privacy.per_sample_norms(private.module, "hooks").shape == (3,)
     model[1].weight.grad_sample = None  # what an unsupported layer looks like to Opacus
-    with pytest.raises(TrainingError, match="1 of 4 trainable parameters got no per-sample gradient"):
+    with pytest.raises(
+        TrainingError, match="1 of 4 trainable parameters got no per-sample gradient"
+    ):
         privacy.per_sample_norms(private.module, "hooks")
 
 
@@ -44,7 +56,10 @@ def test_unchanged_lora_weights_fail_the_run() -> None:
     before = {"a.lora_A.weight": torch.ones(2, 2), "a.lora_B.weight": torch.zeros(2, 2)}
     with pytest.raises(TrainingError, match="no LoRA weight changed"):
         privacy.check_changed(before, {k: v.clone() for k, v in before.items()})
-    moved_a_only = {"a.lora_A.weight": torch.full((2, 2), 2.0), "a.lora_B.weight": torch.zeros(2, 2)}
+    moved_a_only = {
+        "a.lora_A.weight": torch.full((2, 2), 2.0),
+        "a.lora_B.weight": torch.zeros(2, 2),
+    }
     with pytest.raises(TrainingError, match="1 LoRA B matrices did not change"):
         privacy.check_changed(before, moved_a_only)
 

@@ -48,7 +48,9 @@ def test_the_builtin_batch_loss_couples_examples(model) -> None:
     long = _grad_of_a(model, B_LONG, width=len(B_LONG), hf_loss=True)
     # A's weight is 1/(tokens in the whole batch): B's length changes A's gradient.
     ratio = (short[: len(A)].norm() / long[: len(A)].norm()).item()
-    assert ratio == pytest.approx((len(A) - 1 + len(B_LONG) - 1) / (len(A) - 1 + len(B_SHORT) - 1), rel=1e-4)
+    assert ratio == pytest.approx(
+        (len(A) - 1 + len(B_LONG) - 1) / (len(A) - 1 + len(B_SHORT) - 1), rel=1e-4
+    )
 
 
 def test_ghost_criterion_gives_the_same_per_example_means() -> None:
@@ -60,8 +62,13 @@ def test_ghost_criterion_gives_the_same_per_example_means() -> None:
 
     torch.manual_seed(0)
     logits = torch.randn(3, 5, 11)
-    labels = torch.tensor([[1, 2, 3, 4, 5], [1, 2, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX],
-                           [6, 7, 8, 9, IGNORE_INDEX]])
+    labels = torch.tensor(
+        [
+            [1, 2, 3, 4, 5],
+            [1, 2, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX],
+            [6, 7, 8, 9, IGNORE_INDEX],
+        ]
+    )
     wrapped = DPLossFastGradientClipping(_Stub(), _Stub(), ghost_criterion(), "mean")
     shifted, targets = logits[:, :-1], labels[:, 1:]
     b, t, v = shifted.shape

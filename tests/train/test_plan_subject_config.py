@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -16,8 +15,20 @@ from tests.train.conftest import fast
 
 def test_plan_prints_what_train_then_uses(run, ws, make_dataset) -> None:
     make_dataset()
-    args = ["--data", "notes", "--epsilon", "8", "--epochs", "3", "--batch-size", "8", "--accountant", "rdp",
-            "--max-length", "32"]
+    args = [
+        "--data",
+        "notes",
+        "--epsilon",
+        "8",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--accountant",
+        "rdp",
+        "--max-length",
+        "32",
+    ]
     planned = run("plan", *args, "--json")
     assert planned.exit_code == 0, planned.stderr
     p = json.loads(planned.stdout)
@@ -27,8 +38,16 @@ def test_plan_prints_what_train_then_uses(run, ws, make_dataset) -> None:
     assert not (ws.runs_dir.exists() and any(ws.runs_dir.iterdir()))  # nothing trained
     human = run("plan", *args)
     assert "noise:    multiplier" in human.stdout and "estimate: ~" in human.stdout
-    result = train_run(ws, fast(epochs=3, batch_size=8, max_length=32, validation_fraction=0.1,
-                                early_stopping_patience=0))
+    result = train_run(
+        ws,
+        fast(
+            epochs=3,
+            batch_size=8,
+            max_length=32,
+            validation_fraction=0.1,
+            early_stopping_patience=0,
+        ),
+    )
     assert result.noise_multiplier == p["noise_multiplier"] and result.steps == p["steps"]
 
 
@@ -41,18 +60,23 @@ def test_subject_unit_is_the_default_when_the_dataset_names_subjects(ws, make_da
     assert held_out and not held_out & trained  # a patient is wholly in or wholly out
     assert prepared.train_units == len(trained) and prepared.sample_rate == pytest.approx(1 / 2)
     result = train_run(ws, fast(batch_size=4))
-    assert result.privacy_unit == "subject" and result.protects == "each subject (patient_id)"
+    assert (
+        result.privacy_unit == "subject"
+        and result.protects == "each subject (patient_id), one added or removed"
+    )
     record_level = prepare(ws, fast(batch_size=4, privacy_unit="record"))
     assert record_level.unit == "record" and record_level.train_units > prepared.train_units
 
 
 def test_config_round_trips_and_names_the_bad_field() -> None:
-    cfg = fast(lora_targets=("q_proj", "k_proj"), text_fields=("text", "summary"), subject_field="pid")
+    cfg = fast(
+        lora_targets=("q_proj", "k_proj"), text_fields=("text", "summary"), subject_field="pid"
+    )
     assert TrainConfig.from_json(cfg.to_json()) == cfg
     doc = json.loads(cfg.to_json())
     assert list(doc) == sorted(doc) and doc["config_version"] == 1
     with pytest.raises(TrainingError, match="unknown key epsilonn"):
-        TrainConfig.from_dict({**dataclasses.asdict(cfg), "epsilonn": 1})
+        TrainConfig.from_dict({**cfg.to_dict(), "epsilonn": 1})
     for field, value, why in [
         ("epsilon", 0.0, "epsilon: must be a finite number > 0"),
         ("delta", 1.0, "delta: must lie strictly between 0 and 1"),
@@ -61,6 +85,6 @@ def test_config_round_trips_and_names_the_bad_field() -> None:
         ("validation_fraction", 1.0, "validation_fraction: must lie strictly between 0 and 1"),
     ]:
         with pytest.raises(TrainingError, match=f"invalid training option {why}"):
-            dataclasses.replace(cfg, **{field: value})
+            TrainConfig(**{**cfg.to_dict(), field: value})
     with pytest.raises(TrainingError, match="epsilon: a target epsilon is required unless --no-dp"):
         fast(epsilon=None)

@@ -47,7 +47,9 @@ def test_a_tampered_checkpoint_is_refused(ws, make_dataset) -> None:
     paused = train_run(ws, fast(epochs=2), stop_after_epochs=1)
     state = Path(paused.run_dir) / "checkpoint" / "state.json"
     # Rewind the accountant: the classic way to "get budget back".
-    state.write_text(state.read_text().replace('"history": [[', '"history": [[0.0001, 0.0001, 0], ['))
+    state.write_text(
+        state.read_text().replace('"history": [[', '"history": [[0.0001, 0.0001, 0], [')
+    )
     with pytest.raises(TrainingError, match="checkpoint files do not match the hash in the ledger"):
         train_run(ws, resume=paused.run_id)
 

@@ -34,6 +34,7 @@ def _write_policy(ws, name: str, *, base: str = "hipaa-safe-harbor", **training)
 
 # -- 1. noise and sampling are not derived from the public seed ----------------------------------
 
+
 def test_same_seed_draws_different_noise_and_no_noise_seed_is_recorded(ws, make_dataset) -> None:
     make_dataset()
     a, b = train_run(ws, fast(seed=7)), train_run(ws, fast(seed=7))
@@ -63,16 +64,25 @@ def test_generator_states_are_encrypted_in_an_encrypted_run(ws, make_dataset) ->
     make_dataset(policy="hipaa-safe-harbor")  # encrypt_adapter: true
     paused = train_run(ws, fast(epochs=2), stop_after_epochs=1)
     checkpoint = Path(paused.run_dir) / "checkpoint"
-    assert (checkpoint / "rng.safetensors.stc").exists()
+    assert (checkpoint / "rng.safetensors.resume.stc").exists()
     assert not (checkpoint / "rng.safetensors").exists()
 
 
 # -- 2./3. --policy can only tighten the dataset's rules; the dataset's policy is pinned -------
 
+
 def test_stricter_takes_the_strictest_rule_of_each() -> None:
-    lax = TrainingPolicy(max_epsilon=100, allow_no_dp=True, require_scrubbed=False, encrypt_adapter=False)
-    strict = TrainingPolicy(max_epsilon=10, lifetime_epsilon=20, max_delta=1e-5, allow_no_dp=False,
-                            require_scrubbed=True, encrypt_adapter=True)
+    lax = TrainingPolicy(
+        max_epsilon=100, allow_no_dp=True, require_scrubbed=False, encrypt_adapter=False
+    )
+    strict = TrainingPolicy(
+        max_epsilon=10,
+        lifetime_epsilon=20,
+        max_delta=1e-5,
+        allow_no_dp=False,
+        require_scrubbed=True,
+        encrypt_adapter=True,
+    )
     for merged in (stricter(lax, strict), stricter(strict, lax)):
         assert merged == strict
     assert stricter(TrainingPolicy(max_delta=1e-6), strict).max_delta == 1e-6
@@ -80,9 +90,19 @@ def test_stricter_takes_the_strictest_rule_of_each() -> None:
 
 def test_a_lax_policy_option_does_not_lift_the_datasets_rules(ws, make_dataset) -> None:
     make_dataset(policy="hipaa-safe-harbor")
-    _write_policy(ws, "lax", max_epsilon=100, lifetime_epsilon=None, max_delta=None, allow_no_dp=True,
-                  require_scrubbed=False, encrypt_adapter=False)
-    with pytest.raises(BudgetError, match=r"exceeds the policies lax \+ hipaa-safe-harbor cap of 10"):
+    _write_policy(
+        ws,
+        "lax",
+        max_epsilon=100,
+        lifetime_epsilon=None,
+        max_delta=None,
+        allow_no_dp=True,
+        require_scrubbed=False,
+        encrypt_adapter=False,
+    )
+    with pytest.raises(
+        BudgetError, match=r"exceeds the policies lax \+ hipaa-safe-harbor cap of 10"
+    ):
         prepare(ws, fast(policy="lax", epsilon=12.0))
     with pytest.raises(PolicyError, match="forbids --no-dp"):
         prepare(ws, fast(policy="lax", epsilon=None, no_dp=True))
@@ -95,13 +115,15 @@ def test_a_policy_changed_since_scrubbing_is_refused(ws, make_dataset) -> None:
     make_dataset(policy="hipaa-safe-harbor")
     # A workspace policy of the same name takes precedence, as it does for `scrub`.
     _write_policy(ws, "hipaa-safe-harbor", max_epsilon=1000)
-    with pytest.raises(PolicyError, match="policy hipaa-safe-harbor has changed since dataset notes was scrubbed"):
+    with pytest.raises(
+        PolicyError, match="policy hipaa-safe-harbor has changed since dataset notes was scrubbed"
+    ):
         prepare(ws, fast())
 
 
 def test_unscrubbed_training_is_flagged_even_without_the_flag(ws, make_dataset) -> None:
     make_dataset(scrubbed=False)
-    _write_policy(ws, "lax", require_scrubbed=False, encrypt_adapter=False)
+    _write_policy(ws, "lax", require_scrubbed=False, encrypt_adapter=False, privacy_unit="any")
     result = train_run(ws, fast(policy="lax"))
     assert result.allow_unscrubbed is True
     assert _events(ws)[0].payload["allow_unscrubbed"] is True
@@ -109,15 +131,24 @@ def test_unscrubbed_training_is_flagged_even_without_the_flag(ws, make_dataset) 
 
 # -- 4. the plan uses the steps and rate Opacus really runs and accounts ----------------------
 
+
 def _private(n: int, batch: int, **kw):
     torch.manual_seed(0)
     model = nn.Linear(4, 2)
     data = torch.utils.data.TensorDataset(torch.randn(n, 4), torch.randint(0, 2, (n,)))
     loader = torch.utils.data.DataLoader(data, batch_size=batch)
     return model, privacy.make_private(
-        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loader=loader, epsilon=2.0,
-        delta=1e-5, epochs=1, max_grad_norm=1.0, accountant="rdp", clipping="hooks",
-        criterion=nn.CrossEntropyLoss(), **kw,
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        loader=loader,
+        epsilon=2.0,
+        delta=1e-5,
+        epochs=1,
+        max_grad_norm=1.0,
+        accountant="rdp",
+        clipping="hooks",
+        criterion=nn.CrossEntropyLoss(),
+        **kw,
     )
 
 
@@ -125,7 +156,9 @@ def test_the_plan_matches_opacus_when_it_runs_one_step_fewer() -> None:
     n, batch = 93, 1  # ceil(N/B) = 93, but Opacus runs int(1 / (1/93)) = 92 steps
     spe, rate = privacy.steps_per_epoch(n, batch), privacy.sample_rate(n, batch)
     assert (spe, rate) == (92, 1 / 92)
-    noise = privacy.noise_multiplier(epsilon=2.0, delta=1e-5, rate=rate, steps=spe, accountant="rdp")
+    noise = privacy.noise_multiplier(
+        epsilon=2.0, delta=1e-5, rate=rate, steps=spe, accountant="rdp"
+    )
     _, private = _private(n, batch, noise=noise, rate=rate, steps_per_epoch=spe)
     assert len(private.loader) == spe
     for x, y in private.loader:
@@ -140,13 +173,19 @@ def test_the_plan_matches_opacus_when_it_runs_one_step_fewer() -> None:
 
 
 def test_the_guard_refuses_a_plan_opacus_would_not_follow() -> None:
-    with pytest.raises(TrainingError, match="Opacus runs 92 steps per epoch, the plan accounted for 93"):
+    with pytest.raises(
+        TrainingError, match="Opacus runs 92 steps per epoch, the plan accounted for 93"
+    ):
         _private(93, 1, noise=1.0, rate=1 / 93, steps_per_epoch=93)
-    with pytest.raises(TrainingError, match=r"accountant records rate 0\.0108696 per step, the plan accounted for rate 0\.0107527"):
+    with pytest.raises(
+        TrainingError,
+        match=r"accountant records rate 0\.0108696 per step, the plan accounted for rate 0\.0107527",
+    ):
         _private(93, 1, noise=1.0, rate=1 / 93, steps_per_epoch=92)
 
 
 # -- 5./6. nothing released, nothing kept; losses stay out of the ledger -----------------------
+
 
 def test_a_run_failing_before_its_first_checkpoint_leaves_no_directory(ws, make_dataset) -> None:
     make_dataset()
@@ -155,7 +194,9 @@ def test_a_run_failing_before_its_first_checkpoint_leaves_no_directory(ws, make_
 
     def boom(step: int, total: int) -> None:
         (run_dir,) = ws.runs_dir.iterdir()
-        seen.append((run_dir / "metrics.jsonl").exists())  # losses stay in memory until a checkpoint
+        seen.append(
+            (run_dir / "metrics.jsonl").exists()
+        )  # losses stay in memory until a checkpoint
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError, match="interrupted"):

@@ -19,8 +19,20 @@ from tests.train.conftest import fast
 # lookups) would hide it; its warning is turned into a failure here.
 pytestmark = pytest.mark.filterwarnings("error:A test tried to use socket")
 
-FAST = ["--model", "tiny", "--batch-size", "8", "--max-physical-batch", "4", "--max-length", "32",
-        "--lora-r", "4", "--lora-alpha", "8"]
+FAST = [
+    "--model",
+    "tiny",
+    "--batch-size",
+    "8",
+    "--max-physical-batch",
+    "4",
+    "--max-length",
+    "32",
+    "--lora-r",
+    "4",
+    "--lora-alpha",
+    "8",
+]
 
 
 def _events(ws, prefix: str = "train.") -> list:
@@ -33,13 +45,27 @@ def _no_marker_under(path: Path) -> None:
             assert MARKER.encode() not in f.read_bytes(), f"record text leaked into {f}"
 
 
-def test_train_json_reports_the_budget_and_the_adapter_loads_with_peft(run, ws, make_dataset) -> None:
+def test_train_json_reports_the_budget_and_the_adapter_loads_with_peft(
+    run, ws, make_dataset
+) -> None:
     make_dataset()
     result = run("train", "--data", "notes", "--epsilon", "8", "--json", *FAST)
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
-    for key in ("run_id", "epsilon_spent", "epsilon_target", "delta", "noise_multiplier", "sample_rate",
-                "steps", "accountant", "privacy_unit", "adapter_dir", "train_loss", "validation_loss"):
+    for key in (
+        "run_id",
+        "epsilon_spent",
+        "epsilon_target",
+        "delta",
+        "noise_multiplier",
+        "sample_rate",
+        "steps",
+        "accountant",
+        "privacy_unit",
+        "adapter_dir",
+        "train_loss",
+        "validation_loss",
+    ):
         assert out[key] is not None, key
     assert 7.5 < out["epsilon_spent"] <= 8.0
     assert out["accountant"] == "prv" and out["privacy_unit"] == "record"
@@ -48,8 +74,15 @@ def test_train_json_reports_the_budget_and_the_adapter_loads_with_peft(run, ws, 
     assert "clipped per-sample gradients" in result.stderr
 
     run_dir = Path(out["run_dir"])
-    assert {p.name for p in run_dir.iterdir()} >= {"adapter", "tokenizer", "config.json", "split.json",
-                                                    "metrics.jsonl", "checkpoint", "result.json"}
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "adapter",
+        "tokenizer",
+        "config.json",
+        "split.json",
+        "metrics.jsonl",
+        "checkpoint",
+        "result.json",
+    }
     from peft import PeftModel
 
     from securetune.train.model import load_base_model
@@ -60,7 +93,9 @@ def test_train_json_reports_the_budget_and_the_adapter_loads_with_peft(run, ws, 
     lora_b = [k for k in saved if "lora_B" in k]
     assert lora_b and all(saved[k].abs().sum() > 0 for k in lora_b)  # LoRA B starts at zero
     loaded = dict(peft_model.named_parameters())
-    assert any(torch.equal(saved[k], loaded[k.replace(".weight", ".default.weight")]) for k in lora_b)
+    assert any(
+        torch.equal(saved[k], loaded[k.replace(".weight", ".default.weight")]) for k in lora_b
+    )
 
     metrics = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [m for m in metrics if "loss" in m]
@@ -70,7 +105,11 @@ def test_train_json_reports_the_budget_and_the_adapter_loads_with_peft(run, ws, 
     assert len(epoch) == 1 and 0 <= epoch[0]["clipped_fraction"] <= 1
 
     start, checkpoint, finish = _events(ws)
-    assert (start.event, checkpoint.event, finish.event) == ("train.start", "train.checkpoint", "train.finish")
+    assert (start.event, checkpoint.event, finish.event) == (
+        "train.start",
+        "train.checkpoint",
+        "train.finish",
+    )
     assert start.payload["model_id"] == "tiny" and len(start.payload["model_sha256"]) == 64
     assert start.payload["noise_multiplier"] == out["noise_multiplier"]
     assert start.payload["dataset_content_sha256"]
@@ -86,8 +125,19 @@ def test_train_json_reports_the_budget_and_the_adapter_loads_with_peft(run, ws, 
 
 def test_policy_encrypts_the_adapter_and_adds_a_run_key(run, ws, make_dataset) -> None:
     make_dataset(policy="hipaa-safe-harbor")
-    result = run("train", "--data", "notes", "--epsilon", "8", "--json", "--clipping", "ghost",
-                 "--accountant", "rdp", *FAST)
+    result = run(
+        "train",
+        "--data",
+        "notes",
+        "--epsilon",
+        "8",
+        "--json",
+        "--clipping",
+        "ghost",
+        "--accountant",
+        "rdp",
+        *FAST,
+    )
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
     adapter = Path(out["adapter_dir"])
@@ -104,7 +154,17 @@ def test_unscrubbed_data_is_refused_unless_allowed_and_then_flagged(run, ws, mak
     assert refused.exit_code == 1
     assert refused.stderr.startswith("error: dataset notes is unscrubbed; scrub it first")
     assert _events(ws) == []
-    allowed = run("train", "--data", "notes", "--epsilon", "8", "--allow-unscrubbed", "--accountant", "rdp", *FAST)
+    allowed = run(
+        "train",
+        "--data",
+        "notes",
+        "--epsilon",
+        "8",
+        "--allow-unscrubbed",
+        "--accountant",
+        "rdp",
+        *FAST,
+    )
     assert allowed.exit_code == 0, allowed.stderr
     assert "warning: --allow-unscrubbed" in allowed.stderr
     assert _events(ws)[0].payload["allow_unscrubbed"] is True
@@ -113,15 +173,35 @@ def test_unscrubbed_data_is_refused_unless_allowed_and_then_flagged(run, ws, mak
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--epsilon", "0"], "error: invalid training option epsilon: must be a finite number > 0 (got 0.0)"),
-        (["--epsilon", "-1"], "error: invalid training option epsilon: must be a finite number > 0 (got -1.0)"),
-        (["--epsilon", "8", "--delta", "0.05"], "error: --delta 0.05 is not below 1/N = 1/22 training records"),
-        (["--epsilon", "8", "--batch-size", "64"], "error: the dataset has 22 training record(s) after the validation split, fewer than --batch-size 64"),
-        (["--epsilon", "8", "--privacy-unit", "subject"], "error: --privacy-unit subject needs a subject field"),
-        (["--epsilon", "8", "--lora-targets", "nope"], "error: --lora-targets names modules this model does not have: nope"),
+        (
+            ["--epsilon", "0"],
+            "error: invalid training option epsilon: must be a finite number > 0 (got 0.0)",
+        ),
+        (
+            ["--epsilon", "-1"],
+            "error: invalid training option epsilon: must be a finite number > 0 (got -1.0)",
+        ),
+        (
+            ["--epsilon", "8", "--delta", "0.05"],
+            "error: --delta 0.05 is not below 1/N = 1/22 training records",
+        ),
+        (
+            ["--epsilon", "8", "--batch-size", "64"],
+            "error: the dataset has 22 training record(s) after the validation split, fewer than --batch-size 64",
+        ),
+        (
+            ["--epsilon", "8", "--privacy-unit", "subject"],
+            "error: --privacy-unit subject needs a subject field",
+        ),
+        (
+            ["--epsilon", "8", "--lora-targets", "nope"],
+            "error: --lora-targets names modules this model does not have: nope",
+        ),
     ],
 )
-def test_bad_options_fail_in_one_line_before_anything_is_ledgered(run, ws, make_dataset, args, message) -> None:
+def test_bad_options_fail_in_one_line_before_anything_is_ledgered(
+    run, ws, make_dataset, args, message
+) -> None:
     make_dataset()
     fast_args = list(FAST)
     if "--batch-size" in args:
@@ -134,17 +214,23 @@ def test_bad_options_fail_in_one_line_before_anything_is_ledgered(run, ws, make_
     assert _events(ws) == []
 
 
-def test_unknown_dataset_and_missing_models_fail_without_network(run, make_dataset, tmp_path) -> None:
+def test_unknown_dataset_and_missing_models_fail_without_network(
+    run, make_dataset, tmp_path
+) -> None:
     make_dataset()
     unknown = run("train", "--data", "nope", "--epsilon", "8", *FAST)
     assert unknown.exit_code == 1 and unknown.stderr.startswith("error: no dataset named nope")
     # The socket guard (pytest-socket) would fail these tests on any network attempt.
-    missing = run("train", "--data", "notes", "--epsilon", "8", "--model", str(tmp_path / "no-model"))
+    missing = run(
+        "train", "--data", "notes", "--epsilon", "8", "--model", str(tmp_path / "no-model")
+    )
     assert missing.exit_code == 1
     assert "does not exist (models are loaded from local files only)" in missing.stderr
     hub = run("train", "--data", "notes", "--epsilon", "8", "--model", "someorg/not-cached-model")
     assert hub.exit_code == 1
-    assert hub.stderr.startswith("error: cannot load model someorg/not-cached-model from local files (no network is used")
+    assert hub.stderr.startswith(
+        "error: cannot load model someorg/not-cached-model from local files (no network is used"
+    )
 
 
 def test_a_local_model_directory_takes_the_same_path_as_tiny(ws, make_dataset, tmp_path) -> None:
@@ -171,12 +257,17 @@ def test_policy_caps_refuse_before_training(ws, make_dataset) -> None:
     assert _events(ws) == []
 
 
-def test_lifetime_budget_is_summed_from_the_ledger_and_refused_before_start(ws, make_dataset) -> None:
+def test_lifetime_budget_is_summed_from_the_ledger_and_refused_before_start(
+    ws, make_dataset
+) -> None:
     make_dataset(policy="hipaa-safe-harbor")  # lifetime_epsilon: 20
     first = train_run(ws, fast(epsilon=9.0))
     second = train_run(ws, fast(epsilon=9.0))
     assert first.epsilon_spent + second.epsilon_spent <= 18.0
-    with pytest.raises(BudgetError, match=r"lifetime budget of 20 .* would be exceeded: 1\d\.\d+ already spent in 2 run\(s\), this run targets 9"):
+    with pytest.raises(
+        BudgetError,
+        match=r"lifetime budget of 20 .* would be exceeded: 1\d\.\d+ already spent in 2 run\(s\), this run targets 9",
+    ):
         train_run(ws, fast(epsilon=9.0))
     assert [e.event for e in _events(ws)].count("train.start") == 2
     assert len(list(ws.runs_dir.iterdir())) == 2  # the refused run left no directory

@@ -25,32 +25,35 @@ def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--epsilon",
-            type=float,
             help="Target epsilon for the whole run (required unless --no-dp).",
         ),
         click.option(
             "--delta",
-            type=float,
-            help="Target delta. Default: min(1e-5, 1/(10 N)), N = training units; refused at or above 1/N.",
+            help="Target delta. Default: min(1e-5, 1/(10 N)), N = training units; refused at or "
+            "above 1/N, and above 1/(10 N) unless --allow-large-delta.",
         ),
-        click.option("--epochs", type=int, default=1, show_default=True),
+        click.option(
+            "--allow-large-delta",
+            is_flag=True,
+            help="Accept an explicit --delta above 1/(10 N) (it must still be below 1/N).",
+        ),
+        click.option("--epochs", default="1", show_default=True, help="Passes over the data."),
         click.option(
             "--batch-size",
-            type=int,
-            default=16,
+            default="16",
             show_default=True,
-            help="Expected logical batch (Poisson sampling rate = batch/N).",
+            help="Expected logical batch. Poisson sampling includes each unit with rate "
+            "1/ceil(N/batch), N = training units (at most batch/N).",
         ),
         click.option(
             "--max-physical-batch",
-            type=int,
-            default=8,
+            default="8",
             show_default=True,
             help="Largest batch through the model at once; lower it on out-of-memory.",
         ),
-        click.option("--lr", type=float, default=2e-3, show_default=True),
-        click.option("--lora-r", type=int, default=8, show_default=True),
-        click.option("--lora-alpha", type=int, default=16, show_default=True),
+        click.option("--lr", default="2e-3", show_default=True, help="Peak learning rate."),
+        click.option("--lora-r", default="8", show_default=True, help="LoRA rank."),
+        click.option("--lora-alpha", default="16", show_default=True, help="LoRA alpha."),
         click.option(
             "--lora-targets",
             default="q_proj,v_proj",
@@ -59,13 +62,21 @@ def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--max-grad-norm",
-            type=float,
-            default=1.0,
+            default="1.0",
             show_default=True,
             help="Per-unit clipping bound C.",
         ),
         click.option(
-            "--accountant", type=click.Choice(["prv", "rdp"]), default="prv", show_default=True
+            "--accountant",
+            help="prv or rdp (Opacus, add/remove only) or pld (Google dp-accounting). "
+            "Default: prv, or pld with --neighbours replace-one.",
+        ),
+        click.option(
+            "--neighbours",
+            default="add-remove",
+            show_default=True,
+            help="What epsilon bounds: adding or removing one unit (add-remove), or replacing "
+            "one (replace-one; accounted with pld; N is then public).",
         ),
         click.option(
             "--privacy-unit",
@@ -81,8 +92,11 @@ def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Per-sample gradients via hooks, or Opacus ghost clipping (less memory).",
         ),
+        click.option("--max-length", default="128", show_default=True, help="Tokens per example."),
         click.option(
-            "--max-length", type=int, default=128, show_default=True, help="Tokens per example."
+            "--early-stopping-patience",
+            help="Epochs without validation improvement before stopping; 0 disables. Default: 2, "
+            "or 0 when the policy forbids validation-based early stopping.",
         ),
         click.option(
             "--text-field",
@@ -96,10 +110,10 @@ def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--seed",
-            type=int,
-            default=0,
+            default="0",
             show_default=True,
-            help="Seeds the split, LoRA init and record choice. DP noise and Poisson sampling never use it (os.urandom).",
+            help="Seeds the split and LoRA init. DP noise, Poisson sampling and a subject's "
+            "record choice never use it (os.urandom).",
         ),
         click.option(
             "--no-dp",
@@ -128,11 +142,15 @@ def _config(kw: dict[str, Any]) -> TrainConfig:
     if not kw.get("data"):
         raise TrainingError("--data is required (or --resume RUN)")
     targets = tuple(t.strip() for t in kw["lora_targets"].split(",") if t.strip())
+    accountant = kw["accountant"] or ("pld" if kw["neighbours"] == "replace-one" else "prv")
+    # Values go to TrainConfig as typed: pydantic parses them, and a bad one is one line
+    # naming the field (click's own type errors print a usage block).
     return TrainConfig(
         data=kw["data"],
         model=kw["model"],
         epsilon=kw["epsilon"],
         delta=kw["delta"],
+        allow_large_delta=kw["allow_large_delta"],
         epochs=kw["epochs"],
         batch_size=kw["batch_size"],
         max_physical_batch=kw["max_physical_batch"],
@@ -141,12 +159,14 @@ def _config(kw: dict[str, Any]) -> TrainConfig:
         lora_alpha=kw["lora_alpha"],
         lora_targets=targets,
         max_grad_norm=kw["max_grad_norm"],
-        accountant=kw["accountant"],
+        accountant=accountant,
+        neighbours=kw["neighbours"],
         privacy_unit=kw["privacy_unit"],
         clipping=kw["clipping"],
         device=kw.get("device", "auto"),
         seed=kw["seed"],
         max_length=kw["max_length"],
+        early_stopping_patience=kw["early_stopping_patience"],
         text_fields=tuple(kw["text_fields"]) or None,
         subject_field=kw["subject_field"],
         no_dp=kw["no_dp"],
@@ -209,7 +229,8 @@ def train(app: AppContext, as_json: bool, resume: str | None, **kw: Any) -> None
             f"  noise:    multiplier {result.noise_multiplier:.4f}, sample rate {result.sample_rate:.4f}, "
             f"{result.steps} steps, clip C={result.max_grad_norm:g}, {result.clipping} clipping\n"
             f"  loss:     train {_f(result.train_loss)}, validation {_f(result.validation_loss)}\n"
-            f"  adapter:  {result.adapter_dir}{' (encrypted)' if result.adapter_encrypted else ''}"
+            f"  adapter:  {result.adapter_dir}{' (encrypted)' if result.adapter_encrypted else ''}\n"
+            f"  not covered by epsilon: {', '.join(result.non_private_outputs)}"
         )
     else:
         human = (
@@ -243,10 +264,12 @@ def plan(app: AppContext, as_json: bool, **kw: Any) -> None:
     human = (
         f"Plan for {r.dataset}: {r.train_units} training {r.privacy_unit}s, {r.validation_units} held out\n"
         f"  budget:   epsilon {r.epsilon_target}, delta {r.delta if r.delta is None else format(r.delta, '.3g')}"
-        f"{' (default, < 1/N)' if r.delta_defaulted else ''}, {r.accountant} accountant\n"
+        f"{' (default, < 1/N)' if r.delta_defaulted else ''}, {r.accountant} accountant, "
+        f"{r.neighbours} neighbours\n"
         f"  noise:    multiplier {noise}, sample rate {r.sample_rate:.4f}, "
         f"{r.steps} steps ({r.steps_per_epoch}/epoch x {r.epochs})\n"
         f"  model:    {r.model}, {r.model_parameters:,} parameters, {r.trainable_parameters:,} trainable\n"
-        f"  estimate: ~{r.estimated_seconds:.0f} s on cpu, peak ~{r.estimated_peak_memory_mb:.0f} MB ({r.estimate_method})"
+        f"  estimate: ~{r.estimated_seconds:.0f} s on cpu, peak ~{r.estimated_peak_memory_mb:.0f} MB ({r.estimate_method})\n"
+        f"  not covered by epsilon: {', '.join(r.non_private_outputs)}"
     )
     emit(dataclasses.asdict(result), as_json=as_json, human=human)

@@ -4,26 +4,35 @@ There is no separate budget file to edit or lose: the spend on a dataset is the 
 the ledger's ``train.*`` events for that dataset, and the ledger is verified (signature,
 hash chain, witness) before it is read. Deleting a run directory does not give budget back.
 
-Rules (fail closed):
+What one run costs, at its own privacy unit (fail closed):
 
-* a finished run counts the epsilon its accountant reported (``train.finish``);
-* a run that started but never finished counts its full target (``train.start``): it may
-  have released a checkpoint, and it may still be resumed;
-* a run that failed before its first checkpoint (``train.fail`` with ``released: false``)
-  counts nothing: its computations on the data never left the process;
-* a non-private (``--no-dp``) run spends an unbounded budget;
-* spends add up (basic composition: a valid, if loose, bound for any mix of accountants),
-  and so do deltas.
+* a finished run: the epsilon its accountant reported (``train.finish``);
+* a run that started and has not finished: its full target (``train.start``); it may have
+  released a checkpoint, and it may still be resumed;
+* a run that failed for good (``train.fail`` with ``final: true``): the epsilon it had spent;
+* a run that failed before its first checkpoint (``train.fail``, ``released: false``): the
+  epsilon of the steps it took (nothing if it took none: it computed nothing on the data);
+* a non-private (``--no-dp``) run: an unbounded budget.
 
-A dataset is matched by its id *or* its content hash, so re-adding the same records under a
-new name does not reset the budget. (Derived datasets, e.g. a re-scrub of the same raw file,
-have new content and are not linked: a limitation stated in docs/TRAINING.md.)
+The budget is kept **per dataset and unit**: a new run is charged against the spend at its
+own unit, and a spend at the other unit is converted, never simply added:
+
+* record -> subject, by group privacy over the largest subject's k records:
+  (k eps, k e^((k-1) eps) delta);
+* subject -> record: removing one record changes one subject's data, which is one subject
+  removed and one added: (2 eps, (1 + e^eps) delta).
+
+Converted spends add up with the others (basic composition: valid for any mix of
+accountants), deltas too, and the summed delta is capped (see :mod:`.loop`).
+
+Which runs concern a dataset is decided in one place, :func:`same_data`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from securetune.audit.ledger import Ledger
 from securetune.workspace import Workspace
@@ -50,6 +59,70 @@ class Spend:
     runs: int
     unfinished: int
     non_private: int
+    unit: str = "record"  # the unit the spend is expressed at
+    converted: int = 0  # runs at the other unit, converted (see the module docstring)
+
+
+@dataclass(frozen=True)
+class DataIdentity:
+    """What the budget knows a dataset by (its manifest's id and content hash)."""
+
+    dataset_id: str
+    content_sha256: str
+
+    @classmethod
+    def of(cls, manifest: Any) -> DataIdentity:
+        return cls(dataset_id=manifest.dataset_id, content_sha256=manifest.content_sha256)
+
+
+def same_data(start: dict[str, Any], identity: DataIdentity) -> bool:
+    """Whether a run (its ``train.start`` payload) trained on this dataset.
+
+    The single place that decides it, so a better notion of identity (a fingerprint that
+    survives re-ordering, lineage of derived datasets) changes only this function.
+    """
+    return (
+        start.get("dataset_id") == identity.dataset_id
+        or start.get("dataset_content_sha256") == identity.content_sha256
+    )
+
+
+def run_cost(run: RunEvents) -> tuple[float, float] | None:
+    """(epsilon, delta) one run costs at its own unit; ``None`` when it costs nothing."""
+    start = run.start
+    failed = run.failed
+    if failed is not None and not failed.get("released", True) and not failed.get("steps"):
+        return None  # failed before any step: nothing was computed from the data
+    if start.get("no_dp"):
+        return math.inf, 0.0
+    delta = float(start["delta"])
+    if run.finish is not None:
+        return float(run.finish["epsilon_spent"]), delta
+    if _ended(run):
+        return float(failed.get("epsilon_spent") or 0.0), delta  # type: ignore[union-attr]
+    return float(start["epsilon_target"]), delta
+
+
+def _ended(run: RunEvents) -> bool:
+    """Failed for good, or before its first checkpoint: it can never be resumed."""
+    failed = run.failed
+    return failed is not None and bool(failed.get("final") or not failed.get("released", True))
+
+
+def convert(
+    epsilon: float, delta: float, *, source: str, target: str, largest_unit: int
+) -> tuple[float, float]:
+    """A spend at unit ``source`` expressed at unit ``target`` (see the module docstring)."""
+    if source == target:
+        return epsilon, delta
+    if source == "record":  # group privacy over one subject's records
+        k = max(1, largest_unit)
+        return k * epsilon, min(1.0, k * _exp(epsilon * (k - 1)) * delta) if delta else 0.0
+    return 2 * epsilon, min(1.0, (1 + _exp(epsilon)) * delta) if delta else 0.0
+
+
+def _exp(x: float) -> float:
+    return math.inf if x > 700 else math.exp(x)
 
 
 def runs_in_ledger(ws: Workspace) -> dict[str, RunEvents]:
@@ -73,28 +146,41 @@ def runs_in_ledger(ws: Workspace) -> dict[str, RunEvents]:
     return runs
 
 
-def dataset_spend(ws: Workspace, *, dataset_id: str, content_sha256: str, exclude_run: str | None = None) -> Spend:
-    """What earlier runs spent on this dataset (verifies the ledger first)."""
+def dataset_spend(
+    ws: Workspace,
+    *,
+    identity: DataIdentity,
+    unit: str = "record",
+    largest_unit: int = 1,
+    exclude_run: str | None = None,
+) -> Spend:
+    """What earlier runs spent on this dataset, at ``unit`` (verifies the ledger first).
+
+    ``largest_unit`` is the most records one subject has, for converting record-level runs.
+    """
     ws.verify_ledger()
     eps = delta = 0.0
-    runs = unfinished = non_private = 0
+    runs = unfinished = non_private = converted = 0
     for run in runs_in_ledger(ws).values():
-        start = run.start
-        if run.run_id == exclude_run:
+        if run.run_id == exclude_run or not same_data(run.start, identity):
             continue
-        if start.get("dataset_id") != dataset_id and start.get("dataset_content_sha256") != content_sha256:
+        cost = run_cost(run)
+        if cost is None:
             continue
-        if run.failed is not None and not run.failed.get("released", True):
-            continue  # failed before its first checkpoint: nothing left the process
         runs += 1
-        if start.get("no_dp"):
-            non_private += 1
-            eps = math.inf
-            continue
-        if run.finish is None:
-            unfinished += 1
-            eps += float(start["epsilon_target"])
-        else:
-            eps += float(run.finish["epsilon_spent"])
-        delta += float(start["delta"])
-    return Spend(epsilon=eps, delta=delta, runs=runs, unfinished=unfinished, non_private=non_private)
+        non_private += bool(run.start.get("no_dp"))
+        unfinished += run.finish is None and not _ended(run)
+        source = run.start.get("privacy_unit") or "record"
+        converted += source != unit and not run.start.get("no_dp")
+        e, d = convert(*cost, source=source, target=unit, largest_unit=largest_unit)
+        eps += e
+        delta += d
+    return Spend(
+        epsilon=eps,
+        delta=delta,
+        runs=runs,
+        unfinished=unfinished,
+        non_private=non_private,
+        unit=unit,
+        converted=converted,
+    )

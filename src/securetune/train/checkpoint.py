@@ -8,13 +8,18 @@ runs/<run_id>/
   tokenizer/           the tokenizer, saved with save_pretrained
   adapter/             peft save_pretrained output; with an encrypting policy the weights
                        are a stream container, adapter_model.safetensors.stc
-  checkpoint/          LoRA and optimizer tensors (safetensors), state.json
+  checkpoint/          LoRA and optimizer tensors (safetensors), state.json, and the
+                       generator states (rng.safetensors.resume.stc, a run secret)
+  secrets/             other run secrets (see .secrets)
   result.json          the run's summary (what --json prints)
 ```
 
-Encrypted files use the stream container (docs/FORMAT.md) under the run's data key,
-``run:<run_id>`` in the keyring, with the context ``securetune/run/<run_id>/<path>`` so a file
-cannot be swapped for another. Checkpoints hold no pickles: tensors go to safetensors,
+With an encrypting policy every run-derived file (adapter weights, metrics, result, split,
+checkpoint tensors and state) is a stream container (docs/FORMAT.md, suffix ``.stc``) under
+the run's data key, ``run:<run_id>`` in the keyring, with the context
+``securetune/run/<run_id>/<path>`` so a file cannot be swapped for another. The generator
+states are always encrypted, under the run's resume key (:mod:`.secrets`), and destroyed when
+the run ends. Checkpoints hold no pickles: tensors go to safetensors,
 everything else to JSON. Each checkpoint's hash is ledgered (``train.checkpoint``); resume
 recomputes it and refuses files that do not match, so a tampered checkpoint, or one from
 another run, cannot smuggle in a shorter accountant history.
@@ -36,6 +41,7 @@ from safetensors.torch import save as st_save
 from securetune.crypto.stream import decrypt_bytes, encrypt_bytes
 from securetune.errors import DecryptionError, TrainingError
 from securetune.fsutil import atomic_write_bytes, make_private_dir
+from securetune.train.secrets import RESUME, RunSecrets
 
 ENC_SUFFIX = ".stc"
 CHECKPOINT_DIR = "checkpoint"
@@ -73,11 +79,15 @@ class RunStore:
         enc = self.root / (rel + ENC_SUFFIX)
         if enc.exists():
             if self.key is None:
-                raise TrainingError(f"run {self.run_id}: {rel} is encrypted and no run key was found")
+                raise TrainingError(
+                    f"run {self.run_id}: {rel} is encrypted and no run key was found"
+                )
             try:
                 return decrypt_bytes(enc.read_bytes(), self.key, context=self._context(rel))
             except DecryptionError:
-                raise TrainingError(f"run {self.run_id}: {rel} failed authentication (modified or swapped)") from None
+                raise TrainingError(
+                    f"run {self.run_id}: {rel} failed authentication (modified or swapped)"
+                ) from None
         path = self.root / rel
         if not path.exists():
             raise TrainingError(f"run {self.run_id}: {rel} is missing")
@@ -91,7 +101,9 @@ def tree_sha256(directory: Path) -> str:
         return h.hexdigest()
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         rel = path.relative_to(directory).as_posix()
-        h.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).hexdigest().encode() + b"\n")
+        h.update(
+            rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).hexdigest().encode() + b"\n"
+        )
     return h.hexdigest()
 
 
@@ -107,7 +119,6 @@ class CheckpointState:
     scheduler_step: int
     best_val_loss: float | None
     bad_epochs: int
-    unit_rng: Any  # random.Random state of the unit dataset, JSON-safe
     clipped_total: int
     units_total: int
 
@@ -117,15 +128,33 @@ class CheckpointState:
     @classmethod
     def from_json(cls, raw: bytes) -> CheckpointState:
         doc = json.loads(raw)
+        if "unit_rng" in doc:
+            raise TrainingError(
+                "the checkpoint was written by an older securetune whose record choice came from the "
+                "public seed; it cannot be resumed with a secret one: start a new run"
+            )
         doc["history"] = [tuple(h) for h in doc["history"]]
         return cls(**doc)
 
 
+RNG_FILE = f"{CHECKPOINT_DIR}/rng.safetensors"
+
+
 def save_checkpoint(
-    store: RunStore, *, lora: dict[str, torch.Tensor], optimizer_state: dict[str, Any],
-    generators: dict[str, torch.Tensor], state: CheckpointState,
+    store: RunStore,
+    secrets: RunSecrets,
+    *,
+    lora: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
+    generators: dict[str, torch.Tensor],
+    state: CheckpointState,
 ) -> str:
-    """Write a complete checkpoint beside the old one, then swap; returns its hash."""
+    """Write a complete checkpoint beside the old one, then swap; returns its hash.
+
+    The generator states go in with the checkpoint (one swap, one ledgered hash): a resume
+    can never pair weights with older generator states, which would draw the same noise
+    twice.
+    """
     final = store.root / CHECKPOINT_DIR
     tmp = store.root / (CHECKPOINT_DIR + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -134,11 +163,14 @@ def save_checkpoint(
     opt_tensors, opt_meta = _flatten_optimizer(optimizer_state)
     staging.write("adapter.safetensors", st_save({k: v.contiguous() for k, v in lora.items()}))
     staging.write("optimizer.safetensors", st_save(opt_tensors))
-    staging.write("optimizer.json", json.dumps(opt_meta, sort_keys=True).encode(), secret=False)
-    # Noise and sampling generator states: secret (encrypted under the run key when there is
-    # one); whoever holds them can replay the noise. Never ledgered.
-    staging.write("rng.safetensors", st_save(generators))
-    staging.write("state.json", state.to_json(), secret=False)
+    staging.write("optimizer.json", json.dumps(opt_meta, sort_keys=True).encode())
+    # Noise, sampling and record-choice secrets: whoever holds them can replay the noise.
+    # Always encrypted under the run's resume key, never ledgered, destroyed at the end.
+    atomic_write_bytes(
+        tmp / RunSecrets.file_name("rng.safetensors", RESUME),
+        secrets.seal(RNG_FILE, st_save(generators), kind=RESUME),
+    )
+    staging.write("state.json", state.to_json())
     old = store.root / (CHECKPOINT_DIR + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -148,20 +180,32 @@ def save_checkpoint(
     return tree_sha256(final)
 
 
-def load_checkpoint(store: RunStore) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, torch.Tensor], CheckpointState]:
-    reader = RunStore(store.root / CHECKPOINT_DIR, store.run_id, store.key, base=f"{CHECKPOINT_DIR}/")
+def load_checkpoint(
+    store: RunStore,
+    secrets: RunSecrets,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, torch.Tensor], CheckpointState]:
+    reader = RunStore(
+        store.root / CHECKPOINT_DIR, store.run_id, store.key, base=f"{CHECKPOINT_DIR}/"
+    )
+    rng_path = store.root / CHECKPOINT_DIR / RunSecrets.file_name("rng.safetensors", RESUME)
+    if not rng_path.exists():
+        raise TrainingError(
+            f"run {store.run_id}: the checkpoint has no generator states (destroyed or missing)"
+        )
     try:
         lora = st_load(reader.read("adapter.safetensors"))
         opt_tensors = st_load(reader.read("optimizer.safetensors"))
         opt_meta = json.loads(reader.read("optimizer.json"))
-        generators = st_load(reader.read("rng.safetensors"))
+        generators = st_load(secrets.unseal(RNG_FILE, rng_path.read_bytes(), kind=RESUME))
         state = CheckpointState.from_json(reader.read("state.json"))
     except (ValueError, KeyError, TypeError, json.JSONDecodeError):
         raise TrainingError(f"run {store.run_id}: the checkpoint is malformed") from None
     return lora, _unflatten_optimizer(opt_tensors, opt_meta), generators, state
 
 
-def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _flatten_optimizer(
+    state_dict: dict[str, Any],
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split a torch optimizer state dict into tensors (safetensors) and JSON."""
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}

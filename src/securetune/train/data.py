@@ -11,14 +11,22 @@ drawn uniformly from that subject's records. A subject's whole contribution to a
 one clipped gradient, so the accountant's "one unit" is one subject, however many notes the
 subject has. (Drawing one record per step trades some utility for the simplest correct bound;
 it is the standard user-level DP-SGD construction with one example per user per step.)
+
+Which record is drawn is HMAC-SHA256(secret run key, subject id, step) modulo the subject's
+record count: a function of that subject and that step alone. One shared generator would let
+one subject's presence (it consumes draws when sampled) change every later subject's picks,
+at steps where it was not even sampled, which the accountant does not allow for; and a
+generator seeded from the public ``--seed`` would make the picks public.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +112,10 @@ def resolve_fields(
 
 
 def load_corpus(
-    ws: Workspace, name: str, *, text_fields: Sequence[str] | None = None,
+    ws: Workspace,
+    name: str,
+    *,
+    text_fields: Sequence[str] | None = None,
     subject_field: str | None = None,
 ) -> Corpus:
     _directory, manifest, _dek = datastore.open_dataset(ws, name)
@@ -121,7 +132,9 @@ def load_corpus(
                 raise TrainingError(f"dataset {name}: record {position} field {f!r} is not text")
             parts.append(value)
         if not parts:
-            raise TrainingError(f"dataset {name}: record {position} has no text in {', '.join(fields.text_fields)}")
+            raise TrainingError(
+                f"dataset {name}: record {position} has no text in {', '.join(fields.text_fields)}"
+            )
         texts.append("\n".join(parts))
         if subjects is not None:
             subject = record.get(fields.subject_field)  # type: ignore[arg-type]
@@ -155,13 +168,16 @@ def units_of(corpus: Corpus, unit: str) -> list[list[int]]:
     return list(groups.values())
 
 
-def make_split(units: list[list[int]], *, unit: str, fraction: float, seed: int,
-               batch_size: int) -> Split:
+def make_split(
+    units: list[list[int]], *, unit: str, fraction: float, seed: int, batch_size: int
+) -> Split:
     """A seeded IID split over units; refuses datasets too small to train and validate."""
     n = len(units)
     n_val = max(1, round(n * fraction))
     if n - n_val < 1:
-        raise TrainingError(f"the dataset has {n} {unit}(s): too few to hold any out for validation")
+        raise TrainingError(
+            f"the dataset has {n} {unit}(s): too few to hold any out for validation"
+        )
     if n - n_val < batch_size:
         raise TrainingError(
             f"the dataset has {n - n_val} training {unit}(s) after the validation split, fewer than "
@@ -171,7 +187,9 @@ def make_split(units: list[list[int]], *, unit: str, fraction: float, seed: int,
     random.Random(seed).shuffle(order)
     val = sorted(order[:n_val])
     train = sorted(order[n_val:])
-    return Split(unit=unit, train=[units[i] for i in train], validation=[units[i] for i in val], seed=seed)
+    return Split(
+        unit=unit, train=[units[i] for i in train], validation=[units[i] for i in val], seed=seed
+    )
 
 
 def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
@@ -181,22 +199,64 @@ def tokenize(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list
     return [x if len(x) >= 2 else [*x, tokenizer.pad_token_id] for x in ids]
 
 
-class UnitDataset(Dataset):
-    """One item per privacy unit. A multi-record unit yields one of its records, drawn by a
-    seeded generator, each time it is sampled (see the module docstring)."""
+CHOICE_KEY_BYTES = 32
 
-    def __init__(self, units: list[list[int]], token_ids: list[list[int]], *, seed: int) -> None:
+
+def new_choice_key() -> bytes:
+    """The secret key of the record choice (a resume-only run secret)."""
+    return os.urandom(CHOICE_KEY_BYTES)
+
+
+def unit_names(corpus: Corpus, units: list[list[int]], unit: str) -> list[str]:
+    """What identifies each unit across neighbouring datasets: its subject id, or its record."""
+    if unit == "record" or corpus.subjects is None:
+        return [f"record {u[0]}" for u in units]
+    return [corpus.subjects[u[0]] for u in units]
+
+
+class UnitDataset(Dataset):
+    """One item per privacy unit. A multi-record unit yields one of its records, chosen by
+    :meth:`pick` for the current step (see the module docstring).
+
+    ``step`` is read each time an item is fetched: the trainer passes a function returning
+    its logical step, which stays fixed while one Poisson batch is fetched.
+    """
+
+    def __init__(
+        self,
+        units: list[list[int]],
+        token_ids: list[list[int]],
+        *,
+        names: list[str],
+        key: bytes,
+        step: Callable[[], int],
+    ) -> None:
         self.units = units
         self.token_ids = token_ids
-        self.rng = random.Random(seed)
+        self.names = names
+        self.key = key
+        self.step = step
+        if len(names) != len(units) or len(set(names)) != len(names):
+            raise TrainingError("internal: every unit needs a distinct name")
+        if len(key) < CHOICE_KEY_BYTES:
+            raise TrainingError("internal: the record-choice key is too short")
 
     def __len__(self) -> int:
         return len(self.units)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __repr__(self) -> str:  # never show subject ids or the key
+        return f"UnitDataset({len(self.units)} units)"
+
+    def pick(self, index: int, step: int) -> int:
         members = self.units[index]
-        pick = members[0] if len(members) == 1 else members[self.rng.randrange(len(members))]
-        return torch.tensor(self.token_ids[pick], dtype=torch.long)
+        if len(members) == 1:
+            return members[0]
+        mac = hmac.new(self.key, f"{self.names[index]}\0{step}".encode(), hashlib.sha256).digest()
+        # A 256-bit value modulo a record count: the bias is below count / 2^256.
+        return members[int.from_bytes(mac, "big") % len(members)]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.tensor(self.token_ids[self.pick(index, self.step())], dtype=torch.long)
 
 
 class Collator:
@@ -205,7 +265,9 @@ class Collator:
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
 
-    def __call__(self, batch: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, batch: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return pad_batch(batch, self.pad_id)
 
 

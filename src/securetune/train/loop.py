@@ -11,7 +11,12 @@ Order matters and is the point of this module:
 4. each epoch ends with validation, the clipped fraction, early stopping, and a checkpoint
    whose hash is ledgered (``train.checkpoint``);
 5. the LoRA-changed and spent-within-target guards run before the adapter is written;
-   ``train.finish`` records the adapter's hash.
+   the run's resume secrets are destroyed and ``train.finish`` records that and the
+   adapter's hash, in one hold of the workspace lock.
+
+A run that fails before its first checkpoint is charged the epsilon of the steps it took
+(``train.fail``, ``released: false``) and leaves nothing behind; one that fails a guard at
+the end fails for good (``final: true``): its resume secrets are destroyed too.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import filelock
 import torch
@@ -48,7 +53,14 @@ from securetune.train.checkpoint import (
     tree_sha256,
 )
 from securetune.train.config import TrainConfig
-from securetune.train.data import Collator, UnitDataset, pad_batch, tokenize
+from securetune.train.data import (
+    Collator,
+    UnitDataset,
+    new_choice_key,
+    pad_batch,
+    tokenize,
+    unit_names,
+)
 from securetune.train.loss import batch_loss, ghost_criterion, ghost_loss, per_example_loss
 from securetune.train.model import (
     LoadedModel,
@@ -59,9 +71,11 @@ from securetune.train.model import (
     quiet,
 )
 from securetune.train.plan import Prepared, prepare
+from securetune.train.secrets import RESUME, RunSecrets
 from securetune.workspace import Workspace
 
 OnStep = Callable[[int, int], None]
+T = TypeVar("T")
 EPSILON_EVALUATIONS = 25
 """With the PRV accountant (~0.3 s a call) per-step epsilon is computed at most this many
 times per run; epoch ends and the final step always are. RDP is cheap: every step."""
@@ -91,6 +105,7 @@ class TrainResult:
     epochs_completed: int
     accountant: str | None
     privacy_unit: str
+    neighbours: str | None
     protects: str
     clipping: str | None
     max_grad_norm: float
@@ -100,8 +115,10 @@ class TrainResult:
     validation_loss: float | None
     clipped_fraction: float | None
     stopped: str  # completed | early_stopping | budget_spent | paused
+    early_stopping_patience: int
     policy: str | None
     dataset_lifetime_epsilon: float | None
+    non_private_outputs: list[str]  # --json keys and run files the guarantee does not cover
     seconds: float
 
 
@@ -113,17 +130,37 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def _record(ws: Workspace, event: str, payload: dict[str, Any], *, attempts: int = 50) -> None:
-    """Ledger writes wait briefly for the workspace lock: another command may hold it."""
+def _locked(ws: Workspace, action: Callable[[], T], *, attempts: int = 50) -> T:
+    """Run ``action`` under the workspace lock, waiting briefly: another command may hold it."""
     for i in range(attempts):
         try:
             with ws.locked():
-                ws.record(event, payload)
-            return
+                return action()
         except LockError:
             if i == attempts - 1:
                 raise
             time.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
+def _record(ws: Workspace, event: str, payload: dict[str, Any]) -> None:
+    _locked(ws, lambda: ws.record(event, payload))
+
+
+def _end(
+    ws: Workspace, secrets: RunSecrets, event: str, payload: dict[str, Any], *, everything: bool
+) -> None:
+    """Destroy the run's resume secrets (all of them if ``everything``) and ledger ``event``
+    saying so, in one lock hold: no ledgered end leaves the noise recoverable."""
+
+    def act() -> None:
+        payload["secrets_destroyed"] = [
+            secrets.destroy(ws, kind=kind)
+            for kind in ((RESUME, "audit") if everything else (RESUME,))
+        ]
+        ws.record(event, payload)
+
+    _locked(ws, act)
 
 
 def _new_run_id(ws: Workspace) -> str:
@@ -135,22 +172,39 @@ def _versions() -> dict[str, str]:
     import peft
     import transformers
 
-    return {"securetune": __version__, "torch": torch.__version__, "opacus": opacus.__version__,
-            "peft": peft.__version__, "transformers": transformers.__version__}
+    return {
+        "securetune": __version__,
+        "torch": torch.__version__,
+        "opacus": opacus.__version__,
+        "peft": peft.__version__,
+        "transformers": transformers.__version__,
+    }
 
 
 def train_run(
-    ws: Workspace, cfg: TrainConfig | None = None, *, resume: str | None = None,
-    on_step: OnStep | None = None, stop_after_epochs: int | None = None,
+    ws: Workspace,
+    cfg: TrainConfig | None = None,
+    *,
+    resume: str | None = None,
+    on_step: OnStep | None = None,
+    stop_after_epochs: int | None = None,
 ) -> TrainResult:
     """Train (or resume) a run. ``stop_after_epochs`` pauses after that many epochs in this
     call, leaving a resumable checkpoint (used by tests and for time-boxed jobs)."""
     with quiet():
-        return _train_run(ws, cfg, resume=resume, on_step=on_step, stop_after_epochs=stop_after_epochs)
+        return _train_run(
+            ws, cfg, resume=resume, on_step=on_step, stop_after_epochs=stop_after_epochs
+        )
 
 
-def _train_run(ws: Workspace, cfg: TrainConfig | None, *, resume: str | None, on_step: OnStep | None,
-               stop_after_epochs: int | None) -> TrainResult:
+def _train_run(
+    ws: Workspace,
+    cfg: TrainConfig | None,
+    *,
+    resume: str | None,
+    on_step: OnStep | None,
+    stop_after_epochs: int | None,
+) -> TrainResult:
     started = time.perf_counter()
     if resume is not None:
         run_id, cfg, events = _open_resume(ws, resume)
@@ -175,36 +229,84 @@ def _train_run(ws: Workspace, cfg: TrainConfig | None, *, resume: str | None, on
     try:
         if events is None:
             try:
-                key = _start(ws, run_id, run_dir, prepared, loaded)
+                key, secrets = _start(ws, run_id, run_dir, prepared, loaded)
             except BaseException:
                 shutil.rmtree(run_dir, ignore_errors=True)  # refused: leave no half-made run behind
                 raise
         else:
             key = _run_key(ws, run_id, events.start)
-            _record(ws, "train.resume", {"run_id": run_id, "from_step": events.checkpoints[-1]["step"]})
+            secrets = RunSecrets.open(ws, run_id, run_dir)
+            _record(
+                ws, "train.resume", {"run_id": run_id, "from_step": events.checkpoints[-1]["step"]}
+            )
         store = RunStore(run_dir, run_id, key)
-        trainer = _Trainer(ws, run_id, store, prepared, loaded, tokens, device, resumed=events is not None,
-                           started=started)
+        trainer = _Trainer(
+            ws,
+            run_id,
+            store,
+            secrets,
+            prepared,
+            loaded,
+            tokens,
+            device,
+            resumed=events is not None,
+            started=started,
+        )
         try:
             return trainer.run(on_step=on_step, stop_after_epochs=stop_after_epochs)
+        except FinalFailure as exc:
+            # A guard at the end failed: resuming would fail the same way. The run ends here,
+            # charged what it spent, and its noise becomes unrecoverable.
+            _end(
+                ws,
+                secrets,
+                budget.FAIL,
+                {
+                    "run_id": run_id,
+                    "error": type(exc.__cause__).__name__,
+                    "released": True,
+                    "final": True,
+                    "steps": trainer.state.step,
+                    "epsilon_spent": trainer.spent(),
+                },
+                everything=False,
+            )
+            raise exc.__cause__ from None  # type: ignore[misc]
         except BaseException as exc:
-            # A run that failed before its first checkpoint released nothing: say so, so the
-            # budget does not keep its reservation. Later failures stay resumable (and reserved).
-            # Nothing was released, so nothing it computed (per-step losses in metrics.jsonl)
-            # may stay behind either: the run directory goes.
+            # A run that failed before its first checkpoint released nothing but may have
+            # taken steps (Ctrl-C mid-epoch): it is charged what its accountant had spent,
+            # not its whole target, and leaves nothing behind: no losses, no secrets, no
+            # directory. Later failures stay resumable (and keep their target reserved).
             if events is None and trainer.checkpoints == 0:
-                _record(ws, budget.FAIL, {"run_id": run_id, "error": type(exc).__name__, "released": False})
+                _end(
+                    ws,
+                    secrets,
+                    budget.FAIL,
+                    {
+                        "run_id": run_id,
+                        "error": type(exc).__name__,
+                        "released": False,
+                        "steps": trainer.steps_taken(),
+                        "epsilon_spent": trainer.spent(),
+                    },
+                    everything=True,
+                )
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
     finally:
         lock.release()
 
 
-def _start(ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: LoadedModel) -> bytes | None:
-    """Budget check and ``train.start``, atomically under the workspace lock."""
+class FinalFailure(Exception):
+    """Wraps a guard failure after which the run cannot usefully be resumed."""
+
+
+def _start(
+    ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: LoadedModel
+) -> tuple[bytes | None, RunSecrets]:
+    """Budget check, run keys and ``train.start``, atomically under the workspace lock."""
     cfg, manifest = p.config, p.corpus.manifest
     atomic_write_bytes(run_dir / "config.json", cfg.to_json(), mode=0o600)
-    atomic_write_bytes(run_dir / "split.json", p.split.to_json(manifest.content_sha256), mode=0o600)
     payload = {
         "run_id": run_id,
         "dataset": manifest.name,
@@ -236,43 +338,78 @@ def _start(ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: Loade
         "max_physical_batch": cfg.max_physical_batch,
         "max_grad_norm": cfg.max_grad_norm,
         "accountant": cfg.accountant,
+        "neighbours": None if cfg.no_dp else cfg.neighbours,
         "clipping": cfg.clipping,
         "privacy_unit": p.unit,
+        "largest_unit_records": p.largest_unit,
         "train_units": p.train_units,
         "validation_units": len(p.split.validation),
+        "early_stopping_patience": p.patience,
+        "non_private_outputs": p.non_private_outputs,
         "lora": {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "targets": list(cfg.lora_targets)},
-        "seed": cfg.seed,  # split, LoRA init, record choice; noise and sampling use os.urandom
+        "seed": cfg.seed,  # split and LoRA init; noise, sampling and record choice are secret
         "encrypt_adapter": p.rules.encrypt_adapter,
         "versions": _versions(),
     }
-    for attempt in range(50):
-        try:
-            with ws.locked():
-                spent = budget.dataset_spend(ws, dataset_id=manifest.dataset_id,
-                                             content_sha256=manifest.content_sha256)
-                cap = p.rules.lifetime_epsilon
-                this = math.inf if cfg.no_dp else float(cfg.epsilon or 0)
-                if cap is not None and spent.epsilon + this > cap:
-                    already = "unbounded (a non-private run)" if math.isinf(spent.epsilon) else f"{spent.epsilon:g}"
-                    raise BudgetError(
-                        f"dataset {manifest.name}: lifetime budget of {cap:g} ({p.policy_label}) "
-                        f"would be exceeded: {already} already spent in {spent.runs} run(s), this run targets {this:g}"
-                    )
-                payload["dataset_epsilon_before"] = None if math.isinf(spent.epsilon) else spent.epsilon
-                payload["lifetime_epsilon_cap"] = cap
-                key = None
-                if p.rules.encrypt_adapter:
-                    key = new_data_key()
-                    keyring = ws.keyring()
-                    keyring.add(ws.kek(), run_key_name(run_id), key)
-                    keyring.save(ws.keyring_path)
-                ws.record(budget.START, payload)
-                return key
-        except LockError:
-            if attempt == 49:
-                raise
-            time.sleep(0.2)
-    raise AssertionError("unreachable")
+
+    def begin() -> tuple[bytes | None, RunSecrets]:
+        _check_budget(ws, p, payload)
+        key = None
+        if p.rules.encrypt_adapter:
+            key = new_data_key()
+            keyring = ws.keyring()
+            keyring.add(ws.kek(), run_key_name(run_id), key)
+            keyring.save(ws.keyring_path)
+        secrets = RunSecrets.create(ws, run_id, run_dir)
+        RunStore(run_dir, run_id, key).write("split.json", p.split.to_json(manifest.content_sha256))
+        ws.record(budget.START, payload)
+        return key, secrets
+
+    return _locked(ws, begin)
+
+
+def _check_budget(ws: Workspace, p: Prepared, payload: dict[str, Any]) -> None:
+    """The dataset's lifetime budget at this run's unit: epsilon and summed delta. Hold the lock."""
+    cfg, manifest = p.config, p.corpus.manifest
+    spent = budget.dataset_spend(
+        ws, identity=budget.DataIdentity.of(manifest), unit=p.unit, largest_unit=p.largest_unit
+    )
+    cap = p.rules.lifetime_epsilon
+    this = math.inf if cfg.no_dp else float(cfg.epsilon or 0)
+    mixed = (
+        (
+            f" (including {spent.converted} run(s) at the other privacy unit, converted to the "
+            f"{p.unit} unit by group privacy)"
+        )
+        if spent.converted
+        else ""
+    )
+    if cap is not None and spent.epsilon + this > cap:
+        already = (
+            "unbounded (a non-private run)" if math.isinf(spent.epsilon) else f"{spent.epsilon:g}"
+        )
+        raise BudgetError(
+            f"dataset {manifest.name}: lifetime budget of {cap:g} ({p.policy_label}) "
+            f"would be exceeded: {already} already spent in {spent.runs} run(s){mixed}, this run targets {this:g}"
+        )
+    if not cfg.no_dp:
+        total = spent.delta + float(p.delta or 0)
+        limit = 1.0 / p.train_units
+        delta_cap = p.rules.lifetime_delta
+        if total >= limit or (delta_cap is not None and total > delta_cap):
+            bound = (
+                f"the {p.policy_label} cap of {delta_cap:g}"
+                if delta_cap is not None and total < limit
+                else f"1/N = 1/{p.train_units}"
+            )
+            raise BudgetError(
+                f"dataset {manifest.name}: the summed delta of its runs would reach {total:.3g}{mixed}, "
+                f"not below {bound}"
+            )
+    payload["dataset_epsilon_before"] = None if math.isinf(spent.epsilon) else spent.epsilon
+    payload["dataset_delta_before"] = spent.delta
+    payload["lifetime_epsilon_cap"] = cap
+    payload["lifetime_delta_cap"] = p.rules.lifetime_delta
 
 
 def _run_key(ws: Workspace, run_id: str, start: dict[str, Any]) -> bytes | None:
@@ -290,6 +427,12 @@ def _open_resume(ws: Workspace, run_id: str) -> tuple[str, TrainConfig, budget.R
         raise TrainingError(f"no training run {run_id} in the ledger")
     if events.finish is not None:
         raise TrainingError(f"run {run_id} already finished; start a new run instead")
+    if events.failed is not None and (
+        events.failed.get("final") or not events.failed.get("released", True)
+    ):
+        raise TrainingError(
+            f"run {run_id} failed for good (its resume secrets are destroyed); start a new run"
+        )
     if not events.checkpoints:
         raise TrainingError(f"run {run_id} has no checkpoint to resume from; start a new run")
     try:
@@ -308,7 +451,9 @@ def _open_resume(ws: Workspace, run_id: str) -> tuple[str, TrainConfig, budget.R
     return run_id, cfg, events
 
 
-def _check_resume_matches(start: dict[str, Any], p: Prepared, loaded: LoadedModel, cfg: TrainConfig) -> None:
+def _check_resume_matches(
+    start: dict[str, Any], p: Prepared, loaded: LoadedModel, cfg: TrainConfig
+) -> None:
     checks = {
         "dataset content": (start["dataset_content_sha256"], p.corpus.manifest.content_sha256),
         "base model": (start["model_sha256"], loaded.model_sha256),
@@ -320,54 +465,125 @@ def _check_resume_matches(start: dict[str, Any], p: Prepared, loaded: LoadedMode
             raise TrainingError(f"cannot resume run: the {what} differs from when the run started")
 
 
+def _fresh_state(p: Prepared) -> CheckpointState:
+    return CheckpointState(
+        step=0,
+        epoch=0,
+        history=[],
+        noise_multiplier=p.noise_multiplier,
+        sample_rate=p.sample_rate,
+        scheduler_step=0,
+        best_val_loss=None,
+        bad_epochs=0,
+        clipped_total=0,
+        units_total=0,
+    )
+
+
 class _Trainer:
     """The mutable state of one training call; :meth:`run` is its only entry point."""
 
-    def __init__(self, ws: Workspace, run_id: str, store: RunStore, p: Prepared, loaded: LoadedModel,
-                 tokens: list[list[int]], device: torch.device, *, resumed: bool, started: float) -> None:
-        self.ws, self.run_id, self.store, self.p, self.loaded = ws, run_id, store, p, loaded
+    def __init__(
+        self,
+        ws: Workspace,
+        run_id: str,
+        store: RunStore,
+        secrets: RunSecrets,
+        p: Prepared,
+        loaded: LoadedModel,
+        tokens: list[list[int]],
+        device: torch.device,
+        *,
+        resumed: bool,
+        started: float,
+    ) -> None:
+        self.ws, self.run_id, self.store, self.secrets, self.p, self.loaded = (
+            ws,
+            run_id,
+            store,
+            secrets,
+            p,
+            loaded,
+        )
         self.cfg = p.config
         self.tokens, self.device, self.resumed, self.started = tokens, device, resumed, started
         self.pad_id = loaded.tokenizer.pad_token_id
         self.metrics_path = store.root / "metrics.jsonl"
         self.checkpoints = 0
-        # Until the first checkpoint a new run's metrics stay in memory: a run that dies
-        # before it (released nothing, charged nothing) leaves no per-step losses on disk.
-        self.pending: list[str] | None = None if resumed else []
+        self.private: privacy.Private | None = None
+        self.state = _fresh_state(p)
+        # Metrics stay in memory and are written (encrypted when the run is) with each
+        # checkpoint: a run that dies before its first one leaves no per-step losses on
+        # disk, and an encrypted run never writes them in plaintext.
+        self.metrics: list[str] = []
+
+    def steps_taken(self) -> int:
+        return self.state.step
+
+    def spent(self) -> float | None:
+        """Epsilon spent so far (None for a non-private run)."""
+        if self.private is None:
+            return None if self.cfg.no_dp else 0.0
+        return self._epsilon()
 
     # -- setup --------------------------------------------------------------------------------
     def _build(self) -> None:
         cfg = self.cfg
-        model = add_lora(self.loaded.model, r=cfg.lora_r, alpha=cfg.lora_alpha,
-                         targets=cfg.lora_targets, seed=cfg.seed)
+        model = add_lora(
+            self.loaded.model,
+            r=cfg.lora_r,
+            alpha=cfg.lora_alpha,
+            targets=cfg.lora_targets,
+            seed=cfg.seed,
+        )
         model.to(self.device)  # before Opacus wraps it: moving afterwards breaks the wiring
         model.train()
         self.model = model
-        self.dataset = UnitDataset(self.p.split.train, self.tokens, seed=cfg.seed)
-        # Poisson sampling and noise draw from os.urandom-seeded generators, never from the
-        # public --seed; a resumed run restores their states from the (secret) checkpoint.
+        # Poisson sampling, noise and record choice draw from os.urandom, never from the
+        # public --seed; a resumed run restores them from the checkpoint's resume secrets.
+        self.choice_key = new_choice_key()
+        self.dataset = UnitDataset(
+            self.p.split.train,
+            self.tokens,
+            key=self.choice_key,
+            names=unit_names(self.p.corpus, self.p.split.train, self.p.unit),
+            step=lambda: self.state.step,
+        )
         self.sample_gen = privacy.secret_generator("cpu")
         loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=cfg.batch_size, collate_fn=Collator(self.pad_id),
-            generator=self.sample_gen, shuffle=cfg.no_dp,
+            self.dataset,
+            batch_size=cfg.batch_size,
+            collate_fn=Collator(self.pad_id),
+            generator=self.sample_gen,
+            shuffle=cfg.no_dp,
         )
         params = privacy.trainable(model)
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.base_optimizer = optimizer
-        self.private: privacy.Private | None = None
         if cfg.no_dp:
             self.loader, self.optimizer, self.module = loader, optimizer, model
         else:
             assert cfg.epsilon is not None and self.p.delta is not None
             self.private = privacy.make_private(
-                model=model, optimizer=optimizer, loader=loader, epsilon=cfg.epsilon,
-                delta=self.p.delta, epochs=cfg.epochs, max_grad_norm=cfg.max_grad_norm,
-                accountant=cfg.accountant, clipping=cfg.clipping, criterion=ghost_criterion(),
+                model=model,
+                optimizer=optimizer,
+                loader=loader,
+                epsilon=cfg.epsilon,
+                delta=self.p.delta,
+                epochs=cfg.epochs,
+                max_grad_norm=cfg.max_grad_norm,
+                accountant=cfg.accountant,
+                clipping=cfg.clipping,
+                criterion=ghost_criterion(),
                 noise_generator=privacy.secret_generator(self.device),
                 noise=self.p.noise_multiplier if self.resumed else None,
-                rate=self.p.sample_rate, steps_per_epoch=self.p.steps_per_epoch,
+                rate=self.p.sample_rate,
+                steps_per_epoch=self.p.steps_per_epoch,
+                neighbours=cfg.neighbours,
             )
-            if not math.isclose(self.private.noise_multiplier, self.p.noise_multiplier or 0, rel_tol=1e-9):
+            if not math.isclose(
+                self.private.noise_multiplier, self.p.noise_multiplier or 0, rel_tol=1e-9
+            ):
                 raise TrainingError("guard: Opacus chose a different noise multiplier than planned")
             self.loader, self.optimizer = self.private.loader, self.private.optimizer
             self.module = self.private.module
@@ -381,49 +597,54 @@ class _Trainer:
             return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        self.state = CheckpointState(
-            step=0, epoch=0, history=[], noise_multiplier=self.p.noise_multiplier,
-            sample_rate=self.p.sample_rate, scheduler_step=0, best_val_loss=None, bad_epochs=0,
-            unit_rng=None, clipped_total=0, units_total=0,
-        )
         if self.resumed:
             self._restore()
         self.initial_lora = lora_state(model) if not self.resumed else self._initial_from_start()
 
     def _initial_from_start(self) -> dict[str, torch.Tensor]:
         # LoRA init is seeded: rebuilding it gives the weights the run started from.
-        fresh = add_lora(load_base_model(self.cfg.model).model, r=self.cfg.lora_r,
-                         alpha=self.cfg.lora_alpha, targets=self.cfg.lora_targets, seed=self.cfg.seed)
+        fresh = add_lora(
+            load_base_model(self.cfg.model).model,
+            r=self.cfg.lora_r,
+            alpha=self.cfg.lora_alpha,
+            targets=self.cfg.lora_targets,
+            seed=self.cfg.seed,
+        )
         return lora_state(fresh)
 
     def _restore(self) -> None:
-        lora, opt_state, gens, state = load_checkpoint(self.store)
+        lora, opt_state, gens, state = load_checkpoint(self.store, self.secrets)
         named = dict(self.model.named_parameters())
         if set(lora) != {n for n, p in named.items() if p.requires_grad}:
-            raise TrainingError(f"run {self.run_id}: checkpoint LoRA tensors do not match the model")
+            raise TrainingError(
+                f"run {self.run_id}: checkpoint LoRA tensors do not match the model"
+            )
         with torch.no_grad():
             for name, tensor in lora.items():
                 named[name].copy_(tensor.to(self.device))
         self.base_optimizer.load_state_dict(opt_state)
         self.sample_gen.set_state(gens["sample"])
+        self.dataset.key = self.choice_key = bytes(gens["choice_key"].tolist())
         if self.private is not None:
             privacy.restore_history(self.private, state.history)
             self.private.optimizer.generator.set_state(gens["noise"])
-        if state.unit_rng is not None:
-            self.dataset.rng.setstate(_rng_from_json(state.unit_rng))
         with warnings.catch_warnings():  # replaying the schedule, not skipping an optimizer step
             warnings.simplefilter("ignore")
             for _ in range(state.scheduler_step):
                 self.scheduler.step()
         self.state = state
-        lines = self.metrics_path.read_bytes().splitlines(keepends=True) if self.metrics_path.exists() else []
-        kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= state.step]
-        atomic_write_bytes(self.metrics_path, b"".join(kept), mode=0o600)
+        lines = self.store.read("metrics.jsonl").decode().splitlines(keepends=True)
+        self.metrics = [ln for ln in lines if json.loads(ln).get("step", 0) <= state.step]
 
     # -- loop ---------------------------------------------------------------------------------
     def run(self, *, on_step: OnStep | None, stop_after_epochs: int | None) -> TrainResult:
         self._build()
-        stride = 1 if self.cfg.accountant == "rdp" else max(1, math.ceil(self.p.planned_steps / EPSILON_EVALUATIONS))
+        stride = (
+            1
+            if self.cfg.accountant == "rdp"
+            else max(1, math.ceil(self.p.planned_steps / EPSILON_EVALUATIONS))
+        )
+        patience = self.p.patience
         stopped = "completed"
         epochs_here = 0
         train_loss: float | None = None
@@ -437,9 +658,17 @@ class _Trainer:
             val_loss = self._validate()
             clipped_fraction = clipped / units if units and not self.cfg.no_dp else None
             eps = self._epsilon()
-            self._metric({"event": "epoch", "epoch": self.state.epoch, "step": self.state.step,
-                          "train_loss": train_loss, "validation_loss": val_loss,
-                          "clipped_fraction": clipped_fraction, "epsilon": eps})
+            self._metric(
+                {
+                    "event": "epoch",
+                    "epoch": self.state.epoch,
+                    "step": self.state.step,
+                    "train_loss": train_loss,
+                    "validation_loss": val_loss,
+                    "clipped_fraction": clipped_fraction,
+                    "epsilon": eps,
+                }
+            )
             improved = self.state.best_val_loss is None or val_loss < self.state.best_val_loss
             self.state.best_val_loss = val_loss if improved else self.state.best_val_loss
             self.state.bad_epochs = 0 if improved else self.state.bad_epochs + 1
@@ -447,10 +676,14 @@ class _Trainer:
             if self.state.step >= self.p.planned_steps:
                 stopped = "completed" if self.state.epoch >= self.cfg.epochs else "budget_spent"
                 break
-            if self.cfg.early_stopping_patience and self.state.bad_epochs >= self.cfg.early_stopping_patience:
+            if patience and self.state.bad_epochs >= patience:
                 stopped = "early_stopping"
                 break
-            if stop_after_epochs is not None and epochs_here >= stop_after_epochs and self.state.epoch < self.cfg.epochs:
+            if (
+                stop_after_epochs is not None
+                and epochs_here >= stop_after_epochs
+                and self.state.epoch < self.cfg.epochs
+            ):
                 return self._result("paused", train_loss, val_loss, clipped_fraction, adapter=None)
         if train_loss is None:  # resumed a run whose epochs were all done
             val_loss = self._validate()
@@ -481,8 +714,15 @@ class _Trainer:
             if mean is not None:
                 losses.append(mean)
             eps = self._epsilon() if self.state.step % stride == 0 else None
-            self._metric({"step": self.state.step, "epoch": self.state.epoch + 1, "loss": mean,
-                          "lr": self.scheduler.get_last_lr()[0], "epsilon": eps})
+            self._metric(
+                {
+                    "step": self.state.step,
+                    "epoch": self.state.epoch + 1,
+                    "loss": mean,
+                    "lr": self.scheduler.get_last_lr()[0],
+                    "epsilon": eps,
+                }
+            )
             step_loss, step_units = 0.0, 0
             if on_step is not None:
                 on_step(self.state.step, self.p.planned_steps)
@@ -497,8 +737,11 @@ class _Trainer:
         if self.private is not None:
             from opacus.utils.batch_memory_manager import BatchMemoryManager
 
-            with BatchMemoryManager(data_loader=self.loader, max_physical_batch_size=self.cfg.max_physical_batch,
-                                    optimizer=self.optimizer) as loader:
+            with BatchMemoryManager(
+                data_loader=self.loader,
+                max_physical_batch_size=self.cfg.max_physical_batch,
+                optimizer=self.optimizer,
+            ) as loader:
                 for batch in loader:
                     if len(batch) != 3 or batch[0].shape[0] == 0:
                         # An empty Poisson batch (Opacus builds its shape from a sample).
@@ -509,13 +752,20 @@ class _Trainer:
                     yield ids.to(self.device), mask.to(self.device), labels.to(self.device), None
             return
         for ids, mask, labels in self.loader:
-            chunks = list(zip(ids.split(self.cfg.max_physical_batch), mask.split(self.cfg.max_physical_batch),
-                              labels.split(self.cfg.max_physical_batch), strict=True))
+            chunks = list(
+                zip(
+                    ids.split(self.cfg.max_physical_batch),
+                    mask.split(self.cfg.max_physical_batch),
+                    labels.split(self.cfg.max_physical_batch),
+                    strict=True,
+                )
+            )
             for i, (a, b, c) in enumerate(chunks):
                 yield a.to(self.device), b.to(self.device), c.to(self.device), i == len(chunks) - 1
 
-    def _physical(self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
-                  last: bool | None) -> tuple[float, int, int]:
+    def _physical(
+        self, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, last: bool | None
+    ) -> tuple[float, int, int]:
         n = ids.shape[0]
         try:
             with self._autocast():
@@ -550,9 +800,17 @@ class _Trainer:
         return value, n, n_clipped
 
     def _autocast(self):  # type: ignore[no-untyped-def]
-        if self.device.type == "cuda":
+        """bf16 on CUDA, except under ghost clipping.
+
+        With hooks, the trainable layers run in float32 (:func:`.privacy.keep_float32`) so
+        per-sample gradients, clip factors, the sum and the noise are float32. Ghost clipping
+        sums the clipped gradients in a second backward pass through the whole model, whose
+        bf16 rounding of c_i * g_i is not c_i times the rounded g_i: that sum could exceed
+        the bound by the rounding, so ghost runs stay in float32.
+        """
+        if self.device.type == "cuda" and (self.cfg.clipping == "hooks" or self.private is None):
             return torch.autocast("cuda", dtype=torch.bfloat16)
-        return torch.autocast("cpu", enabled=False)
+        return torch.autocast(self.device.type, enabled=False)
 
     @torch.no_grad()
     def _validate(self) -> float:
@@ -572,64 +830,102 @@ class _Trainer:
     def _epsilon(self) -> float | None:
         if self.private is None:
             return None
-        return privacy.epsilon_of(privacy.history_of(self.private), delta=self.p.delta or 0.0,
-                                  accountant=self.cfg.accountant)
+        return privacy.epsilon_of(
+            privacy.history_of(self.private),
+            delta=self.p.delta or 0.0,
+            accountant=self.cfg.accountant,
+            neighbours=self.cfg.neighbours,
+        )
 
     def _metric(self, row: dict[str, Any]) -> None:
-        line = json.dumps(row, sort_keys=True) + "\n"
-        if self.pending is not None:
-            self.pending.append(line)
-            return
-        with self.metrics_path.open("a", encoding="utf-8") as fh:
-            fh.write(line)
+        self.metrics.append(json.dumps(row, sort_keys=True) + "\n")
 
-    def _flush_metrics(self) -> None:
-        if self.pending is not None:
-            atomic_write_bytes(self.metrics_path, "".join(self.pending).encode(), mode=0o600)
-            self.pending = None
+    def _flush_metrics(self) -> Path:
+        return self.store.write("metrics.jsonl", "".join(self.metrics).encode())
 
     def _checkpoint(self) -> None:
         self.state.history = privacy.history_of(self.private)
-        self.state.unit_rng = _rng_to_json(self.dataset.rng.getstate())
-        gens = {"sample": self.sample_gen.get_state()}
+        gens = {
+            "sample": self.sample_gen.get_state(),
+            "choice_key": torch.frombuffer(bytearray(self.choice_key), dtype=torch.uint8),
+        }
         if self.private is not None:
             gens["noise"] = self.private.optimizer.generator.get_state()
         self._flush_metrics()
-        digest = save_checkpoint(self.store, lora=lora_state(self.model),
-                                 optimizer_state=self.base_optimizer.state_dict(), generators=gens,
-                                 state=self.state)
+        digest = save_checkpoint(
+            self.store,
+            self.secrets,
+            lora=lora_state(self.model),
+            optimizer_state=self.base_optimizer.state_dict(),
+            generators=gens,
+            state=self.state,
+        )
         self.checkpoints += 1
-        _record(self.ws, budget.CHECKPOINT, {
-            "run_id": self.run_id, "step": self.state.step, "epoch": self.state.epoch,
-            "checkpoint_sha256": digest, "epsilon_spent": self._epsilon(),
-        })
+        _record(
+            self.ws,
+            budget.CHECKPOINT,
+            {
+                "run_id": self.run_id,
+                "step": self.state.step,
+                "epoch": self.state.epoch,
+                "checkpoint_sha256": digest,
+                "epsilon_spent": self._epsilon(),
+            },
+        )
 
     # -- the end ---------------------------------------------------------------------------------
-    def _finish(self, stopped: str, train_loss: float | None, val_loss: float | None,
-                clipped_fraction: float | None) -> TrainResult:
-        privacy.check_changed(self.initial_lora, lora_state(self.model))
+    def _finish(
+        self,
+        stopped: str,
+        train_loss: float | None,
+        val_loss: float | None,
+        clipped_fraction: float | None,
+    ) -> TrainResult:
         eps = self._epsilon()
-        if eps is not None and self.cfg.epsilon is not None and eps > self.cfg.epsilon * (1 + 1e-9):
-            raise BudgetError(
-                f"guard: the accountant reports epsilon {eps:.4f} above the target {self.cfg.epsilon}; "
-                "the adapter was not saved"
-            )
-        self._flush_metrics()
+        try:
+            privacy.check_changed(self.initial_lora, lora_state(self.model))
+            if (
+                eps is not None
+                and self.cfg.epsilon is not None
+                and eps > self.cfg.epsilon * (1 + 1e-9)
+            ):
+                raise BudgetError(
+                    f"guard: the accountant reports epsilon {eps:.4f} above the target {self.cfg.epsilon}; "
+                    "the adapter was not saved"
+                )
+        except TrainingError as exc:
+            raise FinalFailure() from exc
+        metrics_path = self._flush_metrics()
         adapter_dir = self._save_adapter()
         adapter_sha = tree_sha256(adapter_dir)
         result = self._result(stopped, train_loss, val_loss, clipped_fraction, adapter=adapter_dir)
-        _record(self.ws, budget.FINISH, {
-            "run_id": self.run_id, "stopped": stopped, "steps": self.state.step,
-            "epochs_completed": self.state.epoch, "epsilon_spent": eps, "delta": self.p.delta,
-            "accountant": self.cfg.accountant if self.private else None, "privacy_unit": self.p.unit,
-            "noise_multiplier": self.p.noise_multiplier, "sample_rate": self.p.sample_rate,
-            "adapter_sha256": adapter_sha, "adapter_encrypted": self.store.key is not None,
-            # Losses are computed without noise: they stay out of the signed ledger (the
-            # result and --json carry them); the ledger vouches for the metrics file's hash.
-            "metrics_sha256": _file_sha256(self.metrics_path),
-        })
-        atomic_write_bytes(self.store.root / "result.json",
-                           (json.dumps(asdict(result), indent=2, sort_keys=True) + "\n").encode(), mode=0o600)
+        self.store.write(
+            "result.json", (json.dumps(asdict(result), indent=2, sort_keys=True) + "\n").encode()
+        )
+        _end(
+            self.ws,
+            self.secrets,
+            budget.FINISH,
+            {
+                "run_id": self.run_id,
+                "stopped": stopped,
+                "steps": self.state.step,
+                "epochs_completed": self.state.epoch,
+                "epsilon_spent": eps,
+                "delta": self.p.delta,
+                "accountant": self.cfg.accountant if self.private else None,
+                "privacy_unit": self.p.unit,
+                "neighbours": result.neighbours,
+                "noise_multiplier": self.p.noise_multiplier,
+                "sample_rate": self.p.sample_rate,
+                "adapter_sha256": adapter_sha,
+                "adapter_encrypted": self.store.key is not None,
+                # Losses are computed without noise: they stay out of the signed ledger (the
+                # result and --json carry them); the ledger vouches for the metrics file's hash.
+                "metrics_sha256": _file_sha256(metrics_path),
+            },
+            everything=False,
+        )
         return result
 
     def _save_adapter(self) -> Path:
@@ -645,47 +941,75 @@ class _Trainer:
         else:
             # Never write plaintext weights: serialise in memory, then seal.
             self.model.peft_config["default"].save_pretrained(str(adapter_dir))
-            state = {k: v.detach().to("cpu").contiguous() for k, v in get_peft_model_state_dict(self.model, save_embedding_layers=False).items()}
-            self.store.write(f"{ADAPTER_DIR}/{ADAPTER_WEIGHTS}", st_save(state, metadata={"format": "pt"}))
+            state = {
+                k: v.detach().to("cpu").contiguous()
+                for k, v in get_peft_model_state_dict(
+                    self.model, save_embedding_layers=False
+                ).items()
+            }
+            self.store.write(
+                f"{ADAPTER_DIR}/{ADAPTER_WEIGHTS}", st_save(state, metadata={"format": "pt"})
+            )
         self.loaded.tokenizer.save_pretrained(str(self.store.root / "tokenizer"))
         return adapter_dir
 
-    def _result(self, stopped: str, train_loss: float | None, val_loss: float | None,
-                clipped_fraction: float | None, *, adapter: Path | None) -> TrainResult:
+    def _result(
+        self,
+        stopped: str,
+        train_loss: float | None,
+        val_loss: float | None,
+        clipped_fraction: float | None,
+        *,
+        adapter: Path | None,
+    ) -> TrainResult:
         p, cfg = self.p, self.cfg
         dp = self.private is not None
         return TrainResult(
-            run_id=self.run_id, run_dir=str(self.store.root),
-            adapter_dir=str(adapter) if adapter else "", adapter_encrypted=self.store.key is not None,
-            adapter_sha256=tree_sha256(adapter) if adapter else "", dataset=cfg.data,
+            run_id=self.run_id,
+            run_dir=str(self.store.root),
+            adapter_dir=str(adapter) if adapter else "",
+            adapter_encrypted=self.store.key is not None,
+            adapter_sha256=tree_sha256(adapter) if adapter else "",
+            dataset=cfg.data,
             dataset_scrubbed=p.corpus.manifest.scrubbed,
             allow_unscrubbed=not p.corpus.manifest.scrubbed,
-            model=self.loaded.model_id, model_sha256=self.loaded.model_sha256, dp=dp,
-            epsilon_target=cfg.epsilon if dp else None, epsilon_spent=self._epsilon(),
-            delta=p.delta, delta_defaulted=p.delta_defaulted, noise_multiplier=p.noise_multiplier,
-            sample_rate=p.sample_rate, steps=self.state.step, planned_steps=p.planned_steps,
-            epochs_completed=self.state.epoch, accountant=cfg.accountant if dp else None,
+            model=self.loaded.model_id,
+            model_sha256=self.loaded.model_sha256,
+            dp=dp,
+            epsilon_target=cfg.epsilon if dp else None,
+            epsilon_spent=self._epsilon(),
+            delta=p.delta,
+            delta_defaulted=p.delta_defaulted,
+            noise_multiplier=p.noise_multiplier,
+            sample_rate=p.sample_rate,
+            steps=self.state.step,
+            planned_steps=p.planned_steps,
+            epochs_completed=self.state.epoch,
+            accountant=cfg.accountant if dp else None,
             privacy_unit=p.unit,
-            protects=(f"each {p.unit}" + (f" ({p.corpus.fields.subject_field})" if p.unit == "subject" else ""))
-            if dp else "nothing (non-private baseline)",
-            clipping=cfg.clipping if dp else None, max_grad_norm=cfg.max_grad_norm,
-            train_units=p.train_units, validation_units=len(p.split.validation),
-            train_loss=train_loss, validation_loss=val_loss, clipped_fraction=clipped_fraction,
-            stopped=stopped, policy=p.policy.name if p.policy else None,
+            neighbours=cfg.neighbours if dp else None,
+            protects=(
+                f"each {p.unit}"
+                + (f" ({p.corpus.fields.subject_field})" if p.unit == "subject" else "")
+                + (", one added or removed" if cfg.neighbours == "add-remove" else ", one replaced")
+            )
+            if dp
+            else "nothing (non-private baseline)",
+            clipping=cfg.clipping if dp else None,
+            max_grad_norm=cfg.max_grad_norm,
+            train_units=p.train_units,
+            validation_units=len(p.split.validation),
+            train_loss=train_loss,
+            validation_loss=val_loss,
+            clipped_fraction=clipped_fraction,
+            stopped=stopped,
+            early_stopping_patience=p.patience,
+            policy=p.policy.name if p.policy else None,
             dataset_lifetime_epsilon=p.rules.lifetime_epsilon,
+            non_private_outputs=p.non_private_outputs,
             seconds=round(time.perf_counter() - self.started, 2),
         )
 
 
 def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _rng_to_json(state: tuple) -> list:
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def _rng_from_json(doc: list) -> tuple:
-    return (doc[0], tuple(doc[1]), doc[2])
-

@@ -27,8 +27,10 @@ def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     logits, targets = shift(logits, labels)
     b, t, v = logits.shape
     token = F.cross_entropy(
-        logits.reshape(b * t, v).float(), targets.reshape(b * t),
-        ignore_index=IGNORE_INDEX, reduction="none",
+        logits.reshape(b * t, v).float(),
+        targets.reshape(b * t),
+        ignore_index=IGNORE_INDEX,
+        reduction="none",
     ).view(b, t)
     valid = (targets != IGNORE_INDEX).to(token.dtype)
     return (token * valid).sum(dim=1) / valid.sum(dim=1).clamp(min=1.0)

@@ -98,8 +98,11 @@ def quiet() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             for pattern in (
-                "Secure RNG turned off", "Full backward hook is firing", "Could not find a config file",
-                "Optimal order is the", "`is_gradient_checkpointing` is deprecated",
+                "Secure RNG turned off",
+                "Full backward hook is firing",
+                "Could not find a config file",
+                "Optimal order is the",
+                "`is_gradient_checkpointing` is deprecated",
             ):
                 warnings.filterwarnings("ignore", message=f".*{pattern}")
             yield
@@ -116,7 +119,9 @@ def load_base_model(model: str) -> LoadedModel:
     candidate = Path(model).expanduser()
     looks_like_path = model.startswith((".", "/", "~")) or candidate.exists()
     if looks_like_path and not candidate.is_dir():
-        raise TrainingError(f"model directory {model} does not exist (models are loaded from local files only)")
+        raise TrainingError(
+            f"model directory {model} does not exist (models are loaded from local files only)"
+        )
     return _load(str(candidate) if looks_like_path else model, model_id=model)
 
 
@@ -125,7 +130,9 @@ def _load(path: str, *, model_id: str) -> LoadedModel:
 
     try:
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        base = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        base = AutoModelForCausalLM.from_pretrained(
+            path, local_files_only=True, dtype=torch.float32
+        )
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrainingError(
@@ -134,7 +141,9 @@ def _load(path: str, *, model_id: str) -> LoadedModel:
         ) from None
     if tok.pad_token_id is None:
         if tok.eos_token_id is None:
-            raise TrainingError(f"model {model_id}: its tokenizer has neither a pad nor an eos token")
+            raise TrainingError(
+                f"model {model_id}: its tokenizer has neither a pad nor an eos token"
+            )
         tok.pad_token = tok.eos_token
     base.config.use_cache = False
     # peft names the base model after this in adapter_config.json and the model card; for the
@@ -178,8 +187,14 @@ def add_lora(base: Any, *, r: int, alpha: int, targets: tuple[str, ...], seed: i
     from peft import LoraConfig, get_peft_model
 
     check_targets(base, targets)
-    config = LoraConfig(r=r, lora_alpha=alpha, target_modules=list(targets), lora_dropout=0.0,
-                        bias="none", task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        target_modules=list(targets),
+        lora_dropout=0.0,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return get_peft_model(base, config)

@@ -18,7 +18,7 @@ import torch
 from securetune.errors import BudgetError, PolicyError, TrainingError
 from securetune.policy import Policy, TrainingPolicy, load_policy
 from securetune.train import privacy
-from securetune.train.config import TrainConfig, default_delta
+from securetune.train.config import DEFAULT_PATIENCE, TrainConfig, default_delta
 from securetune.train.data import Corpus, Split, load_corpus, make_split, resolve_unit, units_of
 from securetune.workspace import Workspace
 
@@ -41,18 +41,72 @@ class Prepared:
     rules: TrainingPolicy = field(default_factory=TrainingPolicy)  # the effective (strictest) rules
     dataset_policy: Policy | None = None  # the policy the dataset was scrubbed under
     policy_label: str = "the default training rules"
+    patience: int = DEFAULT_PATIENCE  # early stopping, resolved against the rules
+    largest_unit: int = 1  # most records any one subject has (1 at the record unit)
 
     @property
     def train_units(self) -> int:
         return len(self.split.train)
 
+    @property
+    def neighbours(self) -> str:
+        return self.config.neighbours
+
+    @property
+    def non_private_outputs(self) -> list[str]:
+        return non_private_outputs(self, command="train")
+
+
+def non_private_outputs(p: Prepared, *, command: str) -> list[str]:
+    """What a run (or a plan) publishes that the (epsilon, delta) guarantee does not cover.
+
+    Each entry is a key of the command's ``--json`` output or a path in the run directory
+    (docs/TRAINING.md, "What the guarantee covers", explains each). Under add/remove
+    neighbours N itself is private, so everything computed from it is listed too; under
+    replace-one N is the same in both neighbours.
+    """
+    if p.config.no_dp:
+        return ["everything (non-private baseline: the adapter carries no guarantee)"]
+    out: list[str] = []
+    if p.neighbours == "add-remove":  # all of these are functions of N
+        out += ["train_units", "validation_units", "sample_rate", "noise_multiplier"]
+        out += ["steps", "steps_per_epoch"] if command == "plan" else ["steps", "planned_steps"]
+        if p.delta_defaulted:
+            out.append("delta")
+    if command == "plan":
+        return [*out, "mean_tokens", "max_tokens"]
+    out += [
+        "train_loss",
+        "validation_loss",
+        "clipped_fraction",
+        "metrics.jsonl",
+        "checkpoint/state.json",
+        "split.json",
+    ]
+    if p.patience > 0:  # the epoch count was chosen by the validation loss
+        out += ["stopped", "epochs_completed"] + ([] if "steps" in out else ["steps"])
+    return out
+
 
 def stricter(a: TrainingPolicy, b: TrainingPolicy) -> TrainingPolicy:
     """The stricter of two rule sets, rule by rule: a second policy can only tighten."""
 
-    merged = {"max_epsilon", "lifetime_epsilon", "max_delta", "allow_no_dp", "require_scrubbed", "encrypt_adapter"}
+    merged = {
+        "max_epsilon",
+        "lifetime_epsilon",
+        "max_delta",
+        "lifetime_delta",
+        "privacy_unit",
+        "neighbours",
+        "validation_early_stopping",
+        "allow_no_dp",
+        "require_scrubbed",
+        "encrypt_adapter",
+    }
     if set(TrainingPolicy.model_fields) != merged:  # a new rule needs a merge rule here
-        raise TrainingError(f"internal: no merge rule for training rules {sorted(set(TrainingPolicy.model_fields) ^ merged)}")
+        raise TrainingError(
+            f"internal: no merge rule for training rules {sorted(set(TrainingPolicy.model_fields) ^ merged)}"
+        )
 
     def low(x: float | None, y: float | None) -> float | None:
         return y if x is None else x if y is None else min(x, y)
@@ -61,13 +115,19 @@ def stricter(a: TrainingPolicy, b: TrainingPolicy) -> TrainingPolicy:
         max_epsilon=low(a.max_epsilon, b.max_epsilon),
         lifetime_epsilon=low(a.lifetime_epsilon, b.lifetime_epsilon),
         max_delta=low(a.max_delta, b.max_delta),
+        lifetime_delta=low(a.lifetime_delta, b.lifetime_delta),
+        privacy_unit="subject" if "subject" in (a.privacy_unit, b.privacy_unit) else "any",
+        neighbours="replace-one" if "replace-one" in (a.neighbours, b.neighbours) else "any",
+        validation_early_stopping=a.validation_early_stopping and b.validation_early_stopping,
         allow_no_dp=a.allow_no_dp and b.allow_no_dp,
         require_scrubbed=a.require_scrubbed or b.require_scrubbed,
         encrypt_adapter=a.encrypt_adapter or b.encrypt_adapter,
     )
 
 
-def resolve_policy(ws: Workspace, cfg: TrainConfig, corpus: Corpus) -> tuple[Policy | None, Policy | None, TrainingPolicy, str]:
+def resolve_policy(
+    ws: Workspace, cfg: TrainConfig, corpus: Corpus
+) -> tuple[Policy | None, Policy | None, TrainingPolicy, str]:
     """(--policy or the dataset's, the dataset's, the effective rules, a label for messages).
 
     ``--policy`` can add rules but never lift the dataset's: the effective rules are the
@@ -94,8 +154,11 @@ def resolve_policy(ws: Workspace, cfg: TrainConfig, corpus: Corpus) -> tuple[Pol
     else:
         policy, rules = named, stricter(named.training, dataset_policy.training)
     names = list(dict.fromkeys(p.name for p in (policy, dataset_policy) if p is not None))
-    label = ("policy " + names[0] if len(names) == 1 else "policies " + " + ".join(names)) if names \
+    label = (
+        ("policy " + names[0] if len(names) == 1 else "policies " + " + ".join(names))
+        if names
         else "the default training rules"
+    )
     return policy, dataset_policy, rules, label
 
 
@@ -103,12 +166,55 @@ def check_gates(cfg: TrainConfig, corpus: Corpus, rules: TrainingPolicy, label: 
     """Policy gates that need no numbers; each refuses before anything runs."""
     if cfg.no_dp and not rules.allow_no_dp:
         raise PolicyError(f"{label} forbids --no-dp training")
-    if cfg.epsilon is not None and rules.max_epsilon is not None and cfg.epsilon > rules.max_epsilon:
+    if (
+        cfg.epsilon is not None
+        and rules.max_epsilon is not None
+        and cfg.epsilon > rules.max_epsilon
+    ):
         raise BudgetError(f"--epsilon {cfg.epsilon} exceeds the {label} cap of {rules.max_epsilon}")
     if not corpus.manifest.scrubbed and rules.require_scrubbed and not cfg.allow_unscrubbed:
         raise TrainingError(
             f"dataset {corpus.manifest.name} is unscrubbed; scrub it first (securetune scrub) or pass "
             "--allow-unscrubbed (recorded in the ledger and flagged in every report)"
+        )
+    if not cfg.no_dp and rules.neighbours == "replace-one" and cfg.neighbours != "replace-one":
+        raise PolicyError(
+            f"{label} requires --neighbours replace-one (accounted with --accountant pld)"
+        )
+    if not rules.validation_early_stopping and cfg.early_stopping_patience:
+        raise PolicyError(
+            f"{label} forbids validation-based early stopping (its losses are not private); "
+            "set early_stopping_patience to 0"
+        )
+
+
+def check_unit(cfg: TrainConfig, corpus: Corpus, rules: TrainingPolicy, label: str) -> str:
+    """The privacy unit of the run, refused when the rules require subjects and it is not."""
+    if rules.privacy_unit == "subject" and not cfg.no_dp:
+        if not corpus.fields.subject_field:
+            raise PolicyError(
+                f"{label} requires the subject privacy unit, and dataset {corpus.manifest.name} names no "
+                "subject field; pass --subject-field (or scrub with --subject-field)"
+            )
+        if cfg.privacy_unit == "record":
+            raise PolicyError(
+                f"{label} requires the subject privacy unit: --privacy-unit record protects one note, "
+                "not the person it is about"
+            )
+    return resolve_unit(cfg.privacy_unit, corpus.fields)
+
+
+def check_delta(cfg: TrainConfig, delta: float, n: int, unit: str) -> None:
+    """A delta of 1/N or more allows publishing one unit outright; above 1/(10 N) needs insisting."""
+    if delta >= 1.0 / n:
+        raise TrainingError(
+            f"--delta {delta:g} is not below 1/N = 1/{n} training {unit}s; a delta that large "
+            "allows publishing one unit's data outright (the default is min(1e-5, 1/(10 N)))"
+        )
+    if cfg.delta is not None and delta > 1.0 / (10 * n) and not cfg.allow_large_delta:
+        raise TrainingError(
+            f"--delta {delta:g} is above 1/(10 N) = 1/{10 * n} for {n} training {unit}s; pass "
+            "--allow-large-delta to insist (the default is min(1e-5, 1/(10 N)))"
         )
 
 
@@ -116,30 +222,47 @@ def prepare(ws: Workspace, cfg: TrainConfig) -> Prepared:
     corpus = load_corpus(ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field)
     policy, dataset_policy, rules, label = resolve_policy(ws, cfg, corpus)
     check_gates(cfg, corpus, rules, label)
-    extra = {"rules": rules, "dataset_policy": dataset_policy, "policy_label": label}
-    unit = resolve_unit(cfg.privacy_unit, corpus.fields)
-    split = make_split(units_of(corpus, unit), unit=unit, fraction=cfg.validation_fraction,
-                       seed=cfg.seed, batch_size=cfg.batch_size)
+    unit = check_unit(cfg, corpus, rules, label)
+    units = units_of(corpus, unit)
+    patience = cfg.early_stopping_patience
+    if patience is None:
+        patience = DEFAULT_PATIENCE if rules.validation_early_stopping else 0
+    extra = {
+        "rules": rules,
+        "dataset_policy": dataset_policy,
+        "policy_label": label,
+        "patience": patience,
+        "largest_unit": max(len(u) for u in units),
+    }
+    split = make_split(
+        units, unit=unit, fraction=cfg.validation_fraction, seed=cfg.seed, batch_size=cfg.batch_size
+    )
     n = len(split.train)
     spe = privacy.steps_per_epoch(n, cfg.batch_size)
     steps = cfg.epochs * spe
     rate = privacy.sample_rate(n, cfg.batch_size)
     if cfg.no_dp:
-        return Prepared(cfg, corpus, policy, unit, split, None, False, spe, steps, rate, None, **extra)
+        return Prepared(
+            cfg, corpus, policy, unit, split, None, False, spe, steps, rate, None, **extra
+        )
     delta = cfg.delta if cfg.delta is not None else default_delta(n)
     if rules.max_delta is not None and cfg.delta is None:
         delta = min(delta, rules.max_delta)
-    if delta >= 1.0 / n:
-        raise TrainingError(
-            f"--delta {delta:g} is not below 1/N = 1/{n} training {unit}s; a delta that large "
-            "allows publishing one unit's data outright (the default is min(1e-5, 1/(10 N)))"
-        )
+    check_delta(cfg, delta, n, unit)
     if rules.max_delta is not None and delta > rules.max_delta:
         raise BudgetError(f"--delta {delta:g} exceeds the {label} cap of {rules.max_delta:g}")
     assert cfg.epsilon is not None  # TrainConfig guarantees it when DP is on
-    noise = privacy.noise_multiplier(epsilon=cfg.epsilon, delta=delta, rate=rate, steps=steps,
-                                     accountant=cfg.accountant)
-    return Prepared(cfg, corpus, policy, unit, split, delta, cfg.delta is None, spe, steps, rate, noise, **extra)
+    noise = privacy.noise_multiplier(
+        epsilon=cfg.epsilon,
+        delta=delta,
+        rate=rate,
+        steps=steps,
+        accountant=cfg.accountant,
+        neighbours=cfg.neighbours,
+    )
+    return Prepared(
+        cfg, corpus, policy, unit, split, delta, cfg.delta is None, spe, steps, rate, noise, **extra
+    )
 
 
 @dataclass(frozen=True)
@@ -152,6 +275,7 @@ class PlanResult:
     delta: float | None
     delta_defaulted: bool
     accountant: str
+    neighbours: str
     noise_multiplier: float | None
     sample_rate: float
     steps: int
@@ -168,6 +292,7 @@ class PlanResult:
     seconds_per_step: float
     estimated_peak_memory_mb: float
     estimate_method: str
+    non_private_outputs: list[str]
 
 
 def estimate(ws: Workspace, prepared: Prepared, *, device: str = "cpu") -> PlanResult:
@@ -193,7 +318,9 @@ def _estimate(prepared: Prepared, *, device: str) -> PlanResult:
     lengths = [len(x) for x in tokenize(loaded.tokenizer, prepared.corpus.texts, cfg.max_length)]
     mean_len = sum(lengths) / len(lengths)
     max_len = max(lengths)
-    model = add_lora(loaded.model, r=cfg.lora_r, alpha=cfg.lora_alpha, targets=cfg.lora_targets, seed=cfg.seed)
+    model = add_lora(
+        loaded.model, r=cfg.lora_r, alpha=cfg.lora_alpha, targets=cfg.lora_targets, seed=cfg.seed
+    )
     model.to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     phys = min(cfg.max_physical_batch, cfg.batch_size)
@@ -204,21 +331,38 @@ def _estimate(prepared: Prepared, *, device: str) -> PlanResult:
     per_sample = 0 if cfg.no_dp or cfg.clipping == "ghost" else trainable * phys
     bytes_ = 4 * (loaded.parameters + 3 * trainable + per_sample + 3 * phys * max_len * vocab)
     return PlanResult(
-        dataset=cfg.data, privacy_unit=prepared.unit, train_units=prepared.train_units,
-        validation_units=len(prepared.split.validation), epsilon_target=cfg.epsilon,
-        delta=prepared.delta, delta_defaulted=prepared.delta_defaulted, accountant=cfg.accountant,
-        noise_multiplier=prepared.noise_multiplier, sample_rate=prepared.sample_rate,
-        steps=prepared.planned_steps, steps_per_epoch=prepared.steps_per_epoch, epochs=cfg.epochs,
-        batch_size=cfg.batch_size, max_physical_batch=phys, model=loaded.model_id,
-        model_parameters=loaded.parameters, trainable_parameters=trainable,
-        mean_tokens=round(mean_len, 1), max_tokens=max_len, estimated_seconds=round(total, 1),
+        dataset=cfg.data,
+        privacy_unit=prepared.unit,
+        train_units=prepared.train_units,
+        validation_units=len(prepared.split.validation),
+        epsilon_target=cfg.epsilon,
+        delta=prepared.delta,
+        delta_defaulted=prepared.delta_defaulted,
+        accountant=cfg.accountant,
+        neighbours=cfg.neighbours,
+        noise_multiplier=prepared.noise_multiplier,
+        sample_rate=prepared.sample_rate,
+        steps=prepared.planned_steps,
+        steps_per_epoch=prepared.steps_per_epoch,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        max_physical_batch=phys,
+        model=loaded.model_id,
+        model_parameters=loaded.parameters,
+        trainable_parameters=trainable,
+        mean_tokens=round(mean_len, 1),
+        max_tokens=max_len,
+        estimated_seconds=round(total, 1),
         seconds_per_step=round(seconds * physical_per_logical, 4),
         estimated_peak_memory_mb=round(bytes_ / 2**20, 1),
         estimate_method="time: 2 timed physical steps on synthetic tokens; memory: analytic",
+        non_private_outputs=non_private_outputs(prepared, command="plan"),
     )
 
 
-def _time_step(model: Any, tokenizer: Any, batch: int, length: int, cfg: TrainConfig, device: str) -> float:
+def _time_step(
+    model: Any, tokenizer: Any, batch: int, length: int, cfg: TrainConfig, device: str
+) -> float:
     from securetune.train.loss import batch_loss
 
     gen = torch.Generator().manual_seed(0)

@@ -23,10 +23,12 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from types import SimpleNamespace
 from typing import Any
 
 import torch
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch import nn
 
 from securetune.errors import TrainingError
@@ -56,7 +58,11 @@ def steps_per_epoch(units: int, batch_size: int) -> int:
     """
     from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
-    return len(UniformWithReplacementSampler(num_samples=units, sample_rate=poisson_rate(units, batch_size)))
+    return len(
+        UniformWithReplacementSampler(
+            num_samples=units, sample_rate=poisson_rate(units, batch_size)
+        )
+    )
 
 
 _planned_steps_per_epoch = steps_per_epoch  # make_private's parameter shadows the name
@@ -92,18 +98,45 @@ def secret_generator(device: torch.device | str = "cpu") -> torch.Generator:
     return gen
 
 
-def noise_multiplier(*, epsilon: float, delta: float, rate: float, steps: int, accountant: str) -> float:
+PLD_DISCRETIZATION = 1e-3
+"""dp-accounting's PLD grid step: its estimate is pessimistic (an upper bound on epsilon);
+1e-3 is within 1e-4 of the 1e-4 grid on the runs we plan, at a tenth of the cost."""
+NOISE_TOLERANCE = 0.01
+"""The PLD noise search stops within this much epsilon below the target (Opacus's tolerance)."""
+
+
+def noise_multiplier(
+    *,
+    epsilon: float,
+    delta: float,
+    rate: float,
+    steps: int,
+    accountant: str,
+    neighbours: str = "add-remove",
+) -> float:
     """The smallest noise (to Opacus's tolerance) that keeps ``steps`` steps within the budget.
 
-    This is the search ``PrivacyEngine.make_private_with_epsilon`` runs (Opacus's
-    ``get_noise_multiplier`` with sample rate 1/len(loader) and epochs x len(loader) steps).
-    It costs seconds, so ``plan``, the ledger and the engine share one memoised result.
+    For prv and rdp this is the search ``PrivacyEngine.make_private_with_epsilon`` runs
+    (Opacus's ``get_noise_multiplier`` with sample rate 1/len(loader) and epochs x len(loader)
+    steps); those accountants only know add/remove neighbours. pld is Google's
+    dp-accounting PLD accountant, which also accounts replace-one neighbours. It costs
+    seconds, so ``plan``, the ledger and the engine share one memoised result.
     """
-    return _noise_multiplier(float(epsilon), float(delta), float(rate), int(steps), accountant)
+    return _noise_multiplier(
+        float(epsilon), float(delta), float(rate), int(steps), accountant, neighbours
+    )
 
 
 @functools.lru_cache(maxsize=64)
-def _noise_multiplier(epsilon: float, delta: float, rate: float, steps: int, accountant: str) -> float:
+def _noise_multiplier(
+    epsilon: float, delta: float, rate: float, steps: int, accountant: str, neighbours: str
+) -> float:
+    if accountant == "pld":
+        return _pld_noise(epsilon, delta, rate, steps, neighbours)
+    if neighbours != "add-remove":
+        raise TrainingError(
+            f"the {accountant} accountant accounts add/remove neighbours only; use pld"
+        )
     from opacus.accountants.utils import get_noise_multiplier
 
     try:
@@ -112,15 +145,66 @@ def _noise_multiplier(epsilon: float, delta: float, rate: float, steps: int, acc
             # lies past its largest order and warns; the search result is unaffected, and
             # the warning would only confuse users reading `plan` / `train` output.
             warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-            return float(get_noise_multiplier(
-                target_epsilon=epsilon, target_delta=delta, sample_rate=rate, steps=steps,
-                accountant=accountant,
-            ))
+            return float(
+                get_noise_multiplier(
+                    target_epsilon=epsilon,
+                    target_delta=delta,
+                    sample_rate=rate,
+                    steps=steps,
+                    accountant=accountant,
+                )
+            )
     except ValueError as exc:
-        raise TrainingError(f"no noise multiplier reaches epsilon {epsilon} at delta {delta}: {exc}") from None
+        raise TrainingError(
+            f"no noise multiplier reaches epsilon {epsilon} at delta {delta}: {exc}"
+        ) from None
 
 
-def epsilon_of(history: History, *, delta: float, accountant: str) -> float:
+def _pld_noise(epsilon: float, delta: float, rate: float, steps: int, neighbours: str) -> float:
+    """Bisection like Opacus's: the noise whose epsilon lies within NOISE_TOLERANCE below target."""
+    history = lambda sigma: [(sigma, rate, steps)]  # noqa: E731
+    high = 10.0
+    while _pld_epsilon(history(high), delta, neighbours) > epsilon:
+        high *= 2
+        if high > 1e6:
+            raise TrainingError(f"no noise multiplier reaches epsilon {epsilon} at delta {delta}")
+    low = 0.0
+    while True:
+        mid = (low + high) / 2
+        eps = _pld_epsilon(history(mid), delta, neighbours)
+        if eps > epsilon:
+            low = mid
+        else:
+            high = mid
+            if epsilon - eps <= NOISE_TOLERANCE:
+                return high
+
+
+def _pld_epsilon(history: History, delta: float, neighbours: str) -> float:
+    from dp_accounting import dp_event
+    from dp_accounting.pld.pld_privacy_accountant import PLDAccountant
+    from dp_accounting.privacy_accountant import NeighboringRelation
+
+    relation = {
+        "add-remove": NeighboringRelation.ADD_OR_REMOVE_ONE,
+        "replace-one": NeighboringRelation.REPLACE_ONE,
+    }[neighbours]
+    acc = PLDAccountant(
+        neighboring_relation=relation, value_discretization_interval=PLD_DISCRETIZATION
+    )
+    for sigma, rate, steps in history:
+        if steps == 0:
+            continue
+        if sigma <= 0:
+            return math.inf
+        step = dp_event.PoissonSampledDpEvent(float(rate), dp_event.GaussianDpEvent(float(sigma)))
+        acc.compose(dp_event.SelfComposedDpEvent(step, int(steps)))
+    return float(acc.get_epsilon(delta))
+
+
+def epsilon_of(
+    history: History, *, delta: float, accountant: str, neighbours: str = "add-remove"
+) -> float:
     """Epsilon spent by a list of (noise, sample rate, steps) segments.
 
     RDP composes linearly in steps, so the RDP curve of one step is computed once per
@@ -129,6 +213,12 @@ def epsilon_of(history: History, *, delta: float, accountant: str) -> float:
     """
     if not history:
         return 0.0
+    if accountant == "pld":
+        return _pld_epsilon(history, delta, neighbours)
+    if neighbours != "add-remove":
+        raise TrainingError(
+            f"the {accountant} accountant accounts add/remove neighbours only; use pld"
+        )
     if accountant == "rdp":
         from opacus.accountants.analysis.rdp import get_privacy_spent
         from opacus.accountants.rdp import RDPAccountant
@@ -168,11 +258,60 @@ class Private:
     noise_multiplier: float
 
 
+def keep_float32(model: nn.Module) -> nn.Module:
+    """Run every layer that owns a trainable parameter in float32, whatever autocast says.
+
+    Under bf16 autocast Opacus computes per-sample gradients (hooks) and ghost norms from the
+    activations and backprops of the trainable layers in their dtype, so clip factors, the
+    clipped sum and the noise (drawn in the sum's dtype) would all be bf16: clipped norms came
+    out up to 1.006 C, which the accountant does not allow for. Here those layers (LoRA's
+    A and B, a few thousand multiply-adds per token) take float32 inputs and run with autocast
+    off, so Opacus sees float32 activations and backprops and everything the guarantee rests
+    on stays float32. The frozen base model keeps running in bf16.
+    """
+    for module in model.modules():
+        if getattr(module, "_securetune_float32", False):
+            continue
+        if not any(p.requires_grad for p in module.parameters(recurse=False)):
+            continue
+        module.register_forward_pre_hook(_inputs_to_float32)
+        module.forward = _autocast_off(module.forward)  # type: ignore[method-assign]
+        module._securetune_float32 = True  # type: ignore[assignment]
+    return model
+
+
+def _inputs_to_float32(_module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    # A pre-hook's result replaces the inputs Opacus's forward hook records as activations.
+    return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
+
+
+def _autocast_off(forward: Any) -> Any:
+    @functools.wraps(forward)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        device = next((a.device.type for a in args if torch.is_tensor(a)), "cpu")
+        with torch.autocast(device_type=device, enabled=False):
+            return forward(*args, **kwargs)
+
+    return run
+
+
 def make_private(
-    *, model: nn.Module, optimizer: torch.optim.Optimizer, loader: torch.utils.data.DataLoader,
-    epsilon: float, delta: float, epochs: int, max_grad_norm: float, accountant: str,
-    clipping: str, criterion: nn.Module, noise_generator: torch.Generator | None = None,
-    noise: float | None = None, rate: float | None = None, steps_per_epoch: int | None = None,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: torch.utils.data.DataLoader,
+    epsilon: float,
+    delta: float,
+    epochs: int,
+    max_grad_norm: float,
+    accountant: str,
+    clipping: str,
+    criterion: nn.Module,
+    noise_generator: torch.Generator | None = None,
+    noise: float | None = None,
+    rate: float | None = None,
+    steps_per_epoch: int | None = None,
+    neighbours: str = "add-remove",
 ) -> Private:
     """Wrap model, optimizer and loader with the noise :func:`noise_multiplier` derives.
 
@@ -187,39 +326,149 @@ def make_private(
     step, the guard checks them against what Opacus will do: the length of its DP loader,
     and the rate its accountant hook actually records (probed once, then undone). The noise
     generator defaults to :func:`secret_generator` (never a public seed).
+
+    Three things Opacus's defaults leave open are closed here: the trainable layers run in
+    float32 under autocast (:func:`keep_float32`); units are included by an integer
+    threshold, never above the accounted rate (:class:`ExactPoissonSampler`); and the noise
+    uses Opacus's ``secure_mode`` sampling (see :func:`secure_noise`).
     """
     from opacus import PrivacyEngine
 
-    engine = PrivacyEngine(accountant=accountant)
+    # Opacus's engine keeps the (noise, rate, steps) history; pld reads the same history.
+    engine = PrivacyEngine(accountant="rdp" if accountant == "pld" else accountant)
     gen = noise_generator if noise_generator is not None else secret_generator(_device_of(model))
     units = len(loader.dataset)  # type: ignore[arg-type]
+    assert loader.batch_size is not None
     if rate is None or steps_per_epoch is None:
-        assert loader.batch_size is not None
         rate = sample_rate(units, loader.batch_size)
         steps_per_epoch = _planned_steps_per_epoch(units, loader.batch_size)
+    keep_float32(model)
     common: dict[str, Any] = dict(
-        module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
-        max_grad_norm=max_grad_norm, poisson_sampling=True, noise_generator=gen,
-        grad_sample_mode="ghost" if clipping == "ghost" else "hooks", loss_reduction="mean",
+        module=model,
+        optimizer=optimizer,
+        data_loader=poisson_loader(loader),
+        criterion=criterion,
+        max_grad_norm=max_grad_norm,
+        poisson_sampling=False,
+        noise_generator=gen,
+        grad_sample_mode="ghost" if clipping == "ghost" else "hooks",
+        loss_reduction="mean",
     )
     with warnings.catch_warnings():
         # Opacus warns about the secure RNG and full backward hooks; the docs state both.
         warnings.simplefilter("ignore")
         if noise is None:
-            noise = noise_multiplier(epsilon=epsilon, delta=delta, rate=rate, steps=epochs * steps_per_epoch,
-                                     accountant=accountant)
+            noise = noise_multiplier(
+                epsilon=epsilon,
+                delta=delta,
+                rate=rate,
+                steps=epochs * steps_per_epoch,
+                accountant=accountant,
+                neighbours=neighbours,
+            )
         out = engine.make_private(noise_multiplier=noise, **common)
     if clipping == "ghost":
         module, dp_opt, crit, dp_loader = out
     else:
         (module, dp_opt, dp_loader), crit = out, None
+    secure_noise(dp_opt)
     check_wiring(model, dp_opt)
     check_accounting(engine, dp_opt, dp_loader, rate=rate, steps_per_epoch=steps_per_epoch)
-    return Private(module=module, optimizer=dp_opt, loader=dp_loader, criterion=crit,
-                   engine=engine, noise_multiplier=float(dp_opt.noise_multiplier))
+    return Private(
+        module=module,
+        optimizer=dp_opt,
+        loader=dp_loader,
+        criterion=crit,
+        engine=engine,
+        noise_multiplier=float(dp_opt.noise_multiplier),
+    )
 
 
-def check_accounting(engine: Any, dp_opt: Any, dp_loader: Any, *, rate: float, steps_per_epoch: int) -> None:
+def secure_noise(dp_opt: Any) -> None:
+    """Turn on Opacus's defence against floating-point attacks on the Gaussian noise.
+
+    A float sample from ``torch.normal`` is not a real Gaussian: its low bits reveal what it
+    was added to (Mironov 2012; Jin et al. 2021 built the attack on Opacus). With
+    ``secure_mode`` the optimizer draws one sample to discard, then four per coordinate, and
+    returns their sum / 2 (same variance; the attack then needs ~2^159 work, per Opacus's
+    notes). Opacus couples the flag to torchcsprng in ``PrivacyEngine``, but the trick itself
+    needs no CSPRNG, and our generators are already seeded from ``os.urandom``; so the flag is
+    set on the optimizer alone. It costs four noise draws over the LoRA parameters per step.
+    """
+    dp_opt.secure_mode = True
+
+
+class ExactPoissonSampler(UniformWithReplacementSampler):
+    """Opacus's Poisson sampler without its float32 rounding.
+
+    Opacus includes a unit when ``torch.rand(n) < q`` in float32, i.e. with probability
+    ceil(q 2^24) / 2^24, slightly above the q the accountant is told. Here a unit is included
+    when a uniform 62-bit integer is below floor(2^62 / k), where q = 1/k: a probability of at
+    most 1/k, exactly representable. (torch draws integers in [0, 2^62) from a 64-bit word
+    modulo 2^62, which is unbiased.) The number of batches per epoch is Opacus's.
+    """
+
+    BITS = 62
+
+    def __init__(
+        self, *, num_samples: int, batches: int, generator: torch.Generator | None
+    ) -> None:
+        super().__init__(num_samples=num_samples, sample_rate=1.0 / batches, generator=generator)
+        self.threshold = (1 << self.BITS) // batches
+
+    @property
+    def inclusion_probability(self) -> Fraction:
+        return Fraction(self.threshold, 1 << self.BITS)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for _ in range(self.steps):
+            draws = torch.randint(
+                0, 1 << self.BITS, (self.num_samples,), generator=self.generator, dtype=torch.int64
+            )
+            yield (draws < self.threshold).nonzero(as_tuple=False).reshape(-1).tolist()
+
+
+def poisson_loader(loader: torch.utils.data.DataLoader) -> Any:
+    """Opacus's ``DPDataLoader`` over ``loader``'s dataset, sampling with :class:`ExactPoissonSampler`.
+
+    Built as ``DPDataLoader.from_data_loader`` builds it (empty batches keep their shapes),
+    with the loader's collate function and generator, at rate 1/ceil(N / batch_size).
+    """
+    from opacus.data_loader import DPDataLoader, dtype_safe, shape_safe, wrap_collate_with_empty
+
+    class ExactPoissonLoader(DPDataLoader):
+        def __init__(self, base: torch.utils.data.DataLoader) -> None:
+            dataset = base.dataset
+            assert base.batch_size is not None
+            batches = loader_batches(len(dataset), base.batch_size)  # type: ignore[arg-type]
+            self.sample_rate, self.distributed = 1.0 / batches, False
+            first = dataset[0]
+            sample = first if isinstance(first, (tuple, list)) else (first,)
+            # DPDataLoader.__init__ would build Opacus's float32 sampler; skip to DataLoader's.
+            torch.utils.data.DataLoader.__init__(
+                self,
+                dataset=dataset,
+                generator=base.generator,
+                batch_sampler=ExactPoissonSampler(
+                    num_samples=len(dataset),  # type: ignore[arg-type]
+                    batches=batches,
+                    generator=base.generator,
+                ),
+                collate_fn=wrap_collate_with_empty(
+                    collate_fn=base.collate_fn,
+                    batch_first=True,
+                    rand_on_empty=False,
+                    sample_empty_shapes=[(0, *shape_safe(x)) for x in sample],
+                    dtypes=[dtype_safe(x) for x in sample],
+                ),
+            )
+
+    return ExactPoissonLoader(loader)
+
+
+def check_accounting(
+    engine: Any, dp_opt: Any, dp_loader: Any, *, rate: float, steps_per_epoch: int
+) -> None:
     """Guard, before the first step: Opacus must run and account what was planned.
 
     * its loader runs ``steps_per_epoch`` steps an epoch;
@@ -237,14 +486,18 @@ def check_accounting(engine: Any, dp_opt: Any, dp_loader: Any, *, rate: float, s
     accountant = engine.accountant
     before = list(accountant.history)
     try:
-        dp_opt.step_hook(SimpleNamespace(noise_multiplier=dp_opt.noise_multiplier, accumulated_iterations=1))
+        dp_opt.step_hook(
+            SimpleNamespace(noise_multiplier=dp_opt.noise_multiplier, accumulated_iterations=1)
+        )
         after = list(accountant.history)
     finally:
         accountant.history = before
     added = after[-1] if after and after != before else None
     if added is None or not math.isclose(float(added[1]), rate, rel_tol=1e-12):
         recorded = "nothing" if added is None else f"rate {float(added[1]):.6g}"
-        raise TrainingError(f"guard: Opacus's accountant records {recorded} per step, the plan accounted for rate {rate:.6g}")
+        raise TrainingError(
+            f"guard: Opacus's accountant records {recorded} per step, the plan accounted for rate {rate:.6g}"
+        )
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -268,7 +521,9 @@ def check_wiring(model: nn.Module, optimizer: Any) -> None:
         )
     devices = {p.device for p in trainable(model)}
     if len(devices) != 1:
-        raise TrainingError(f"guard: trainable parameters are spread over devices {sorted(map(str, devices))}")
+        raise TrainingError(
+            f"guard: trainable parameters are spread over devices {sorted(map(str, devices))}"
+        )
 
 
 def per_sample_norms(model: nn.Module, clipping: str) -> torch.Tensor:
@@ -301,7 +556,9 @@ def per_sample_norms(model: nn.Module, clipping: str) -> torch.Tensor:
         )
     sizes = {len(n) for n in norms}
     if len(sizes) != 1:
-        raise TrainingError(f"guard: per-sample gradients disagree on the batch size ({sorted(sizes)})")
+        raise TrainingError(
+            f"guard: per-sample gradients disagree on the batch size ({sorted(sizes)})"
+        )
     return torch.stack(norms, dim=1).norm(2, dim=1)
 
 
@@ -320,10 +577,14 @@ def check_changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor
     """Guard: training must move the LoRA weights (all B matrices get a gradient every step)."""
     unchanged = [n for n, t in before.items() if torch.equal(t, after[n])]
     if len(unchanged) == len(before):
-        raise TrainingError("guard: no LoRA weight changed during training; the adapter would be the base model")
+        raise TrainingError(
+            "guard: no LoRA weight changed during training; the adapter would be the base model"
+        )
     stuck = [n for n in unchanged if "lora_B" in n]
     if stuck:
-        raise TrainingError(f"guard: {len(stuck)} LoRA B matrices did not change (first: {stuck[0]})")
+        raise TrainingError(
+            f"guard: {len(stuck)} LoRA B matrices did not change (first: {stuck[0]})"
+        )
 
 
 def history_of(private: Private | None) -> History:
