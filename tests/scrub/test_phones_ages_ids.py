@@ -9,6 +9,16 @@ from .conftest import spans
 PH = "PHONE_NUMBER"
 
 MUST_MATCH = [
+    # missing, doubled and spaced separators; a label joined by dashes; run together
+    ("son 617- 555- 0199. ", [(4, 18, "PHONE_NUMBER")]),
+    (
+        "CELL-617 555-0142 & WORK---617--555--0188",
+        [(5, 17, "PHONE_NUMBER"), (27, 41, "PHONE_NUMBER")],
+    ),
+    (
+        "call wife at (617)555-0123 x14 or cell 6175550177",
+        [(13, 30, "PHONE_NUMBER"), (39, 49, "PHONE_NUMBER")],
+    ),
     (
         "Call (201) 223-4567 or 201-561-8910; fax 201/324/1423; pager #54321; PG 33445.",
         [(5, 19, PH), (23, 35, PH), (41, 53, PH), (62, 67, PH), (72, 77, PH)],
