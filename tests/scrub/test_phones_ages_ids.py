@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import spans
+from .conftest import at, spans
 
 PH = "PHONE_NUMBER"
 
@@ -72,3 +72,21 @@ def test_numbers_found_with_exact_offsets(detector, text, expected) -> None:
 @pytest.mark.parametrize("text", MUST_NOT_MATCH)
 def test_clinical_numbers_are_left(detector, text) -> None:
     assert spans(detector, text) == []
+
+
+def test_general_pii_checksums_decide(detector) -> None:
+    # Luhn-valid card, mod-97-valid IBAN, a number written with a country code
+    text = "card 4111 1111 1111 1111, IBAN GB82 WEST 1234 5698 7654 32, tel +44 20 7946 0958"
+    assert spans(detector, text) == [
+        at(text, "4111 1111 1111 1111", "CREDIT_CARD"),
+        at(text, "GB82 WEST 1234 5698 7654 32", "IBAN_CODE"),
+        at(text, "+44 20 7946 0958", "PHONE_NUMBER"),
+    ]
+    # one digit changed: neither checksum holds, so neither is reported
+    bad = "card 4111 1111 1111 1112, IBAN GB82 WEST 1234 5698 7654 33"
+    assert [s for s in spans(detector, bad) if s[2] in ("CREDIT_CARD", "IBAN_CODE")] == []
+
+
+def test_passport_needs_its_cue(detector) -> None:
+    text = "passport no. 912803456 on file; order 912803456 units"
+    assert spans(detector, text) == [at(text, "912803456", "US_PASSPORT")]

@@ -17,7 +17,7 @@ _MONTHS = (
     r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
     r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 )
-_ORD = r"(?:[12]?\d|3[01])(?:st|nd|rd|th)?"
+_ORD = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
 _UNIT = r"(?:mg|mcg|ml|cc|l|g|kg|u|units?|mmhg|hrs?|h|min|mins|meq|%|x)\b"
 
 _MD = r"(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
@@ -27,6 +27,7 @@ _NUMERIC = re.compile(
     rf"|{_MD}/{_MD}(?![\d/])"  # two month/days run together: 10/03/10/04
     rf"|{_MD}\.(?:19|20)?\d\d(?![\d.])"  # m/d.yy
     r"|(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])[/-](?:19|20)?\d\d"  # m/d/y
+    r"|(?:1[3-9]|2\d|3[01])[/.-](?:0?[1-9]|1[0-2])[/.-](?:19|20)\d\d"  # d/m/yyyy, day > 12
     r"|(?:19|20)\d\d-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])"  # iso
     r"|(?:0?[1-9]|1[0-2])/(?:\d{1,2}|(?:19|20)\d\d))"  # m/d or m/yy or m/yyyy
     r"(?![\w/]|\.\d|-\d)",
