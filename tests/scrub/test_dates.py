@@ -17,7 +17,20 @@ MUST_MATCH = [
         [(8, 11, D), (18, 22, D), (30, 34, D), (40, 43, D)],
     ),
     ("May 3rd appt. Seen Jan. 5, 2019. HX:8/30 fall.", [(0, 7, D), (19, 31, D), (36, 40, D)]),
-    ("trach placed 8/14). ceftaz 8/2 - 8/10.", [(13, 17, D), (27, 30, D), (33, 37, D)]),
+    # a range of month/days is one span
+    ("trach placed 8/14). ceftaz 8/2 - 8/10.", [(13, 17, D), (27, 37, D)]),
+    ("intubated 4/28-5/1 for CHF; XRT 11/04/11/05.", [(10, 18, D), (32, 43, D)]),
+    # a month/day right after a sentence or a word's full stop, and m/d.yy
+    (
+        "rr 30s overnight. On 2/6 this eve. To floor.3/14. Seen 12/19.95",
+        [(21, 24, D), (44, 48, D), (55, 63, D)],
+    ),
+    # "AC" ends "CARDIAC"; it is not a ventilator mode here
+    ("CARDIAC: balloon pump weaned off 6/4, lines out.", [(33, 36, D)]),
+    ("admitted 14 Feb, 91 and again Sept 3-5, 2001.", [(9, 19, D), (30, 44, D)]),
+    # two-digit years beside dated events, only in a history section
+    ("PMH: CABG 79, redo CABG 86, AVR,MI 79, HTN.", [(10, 12, D), (24, 26, D), (35, 37, D)]),
+    ("Hx: DM. 04 PTCA to RCA. 11 stent to LAD.", [(8, 10, D), (24, 26, D)]),
     ("home for Christmas; seen 22-Jul-2019.", [(9, 18, D), (25, 36, D)]),
 ]
 
@@ -26,6 +39,10 @@ MUST_NOT_MATCH = [
     "heparin 1000 units; flowby 6/3; PEEP/PS 5/10; 2nd unit PRBC; on 1st step mattress.",
     "Pt will go home in May. Dec breath sounds. Mar edema.",
     "Rate 14, TV 450, Hct 30.1, K 4.0, plt 1900.",
+    # ventilator settings, fractions, strength ranges, percentages
+    "SIMV 500x12, 40%, & 5/8. On AC 600x14/5/40%. Crackles 1/3-1/2 up. Strength 5/5-4/5.",
+    # two-digit numbers outside a history section, or counted, are not years
+    "CABG 79 noted.\nPMH: MI x2, CABG x3, stent 2 to LAD, HTN 10 yrs.\nHR in 60's, hct 34 s/p.",
 ]
 
 

@@ -9,6 +9,18 @@ from .conftest import at, spans
 F, L = "FACILITY", "LOCATION"
 
 MUST_MATCH = [
+    # a state university's hospital, in any case, with the state spelled or abbreviated
+    ("transferred from univ of ohio med center today", [(17, 29, "FACILITY")]),
+    ("PRESENTED TO U OF VA MEDICAL CENTER ON", [(13, 20, "FACILITY")]),
+    # a distinctive word and a generic one after a transfer cue; emergency-ward shorthand
+    ("TAKEN TO HOLLISTER REGIONAL WHERE CK POS", [(9, 27, "FACILITY")]),
+    ("sent to Ardmore Pike EW where EKG showed", [(8, 20, "FACILITY")]),
+    ("found down-> WCH EW today", [(13, 16, "FACILITY")]),
+    # a ward glued to its floor number
+    ("ADMITTED TO TALBOTT7 W/ CHF", [(12, 20, "FACILITY")]),
+    # regions and neighbourhoods
+    ("family drove from the Western Shore- son", [(22, 35, "LOCATION")]),
+    ("pt lives in Linden Heights with wife", [(12, 26, "LOCATION")]),
     (
         "PT ADMITTED IN TRANSFER FROM CALVERT HOSPITAL FOR MENTAL STATUS CHANGES. "
         "7/23 AT CALVERT- 2 FFP.",
@@ -30,6 +42,8 @@ MUST_MATCH = [
 ]
 
 MUST_NOT_MATCH = [
+    "NPN\nCCU\n7 PM - 7 AM. Pt to the ER. OSH ER gave lasix. Brought to ED by EMS.",
+    "Family meeting in the General Regional area. Lower side of wound clean.",
     "outside hospital records reviewed; taken to the cath lab; previous hospital stay ok.",
     "EKG: ST depression V4-V6, ST elevation resolved, ST changes noted.",
     "the general hospital course was uneventful. In hospital x3 days.",

@@ -9,6 +9,24 @@ from .conftest import at, spans
 P = "PERSON"
 
 MUST_MATCH = [
+    # an initial and a surname in capitals or lower case, with a clinician's context
+    (
+        "INR 3.1. Q. BRANDT AWARE. AS PER Q. BRANDT: CXR",
+        [(9, 11, P), (12, 18, P), (33, 35, P), (36, 42, P)],
+    ),
+    ("plan per k varga.", [(9, 10, P), (11, 16, P)]),
+    # a credential before a lower-case first name
+    ("NP marjorie made aware of k+.", [(3, 11, P)]),
+    # a title-case surname that is also a word, after a title and a first name
+    ("Dr Bernard Carpenter and family met.", [(3, 10, P), (11, 20, P)]),
+    # names in lower case after a kinship word; a list after a plural relation
+    ("social: called son bernard, no answer.", [(19, 26, P)]),
+    (
+        "Daughters Marjorie, Rosalind and Theda in to visit.",
+        [(10, 18, P), (20, 28, P), (33, 38, P)],
+    ),
+    # a relation joined to the name by dashes
+    ("SOCIAL:SISTER-MARJORIE---617-555-0101", [(14, 22, P), (25, 37, "PHONE_NUMBER")]),
     # title, coordination, and a surname proven once found again (any case)
     (
         "Seen by Dr. Rakusin and Toolis; Dr Rakusin aware. RAKUSIN to call back.",
@@ -35,6 +53,8 @@ MUST_NOT_MATCH = [
     "HOUSE STAFF NOTIFIED. Dr. aware of labs.",
     "Cardiac outputs done by thermodilution and fick. Hemodynamics stable.",
     "SATS UPPER 90'S. HEMODY STABLE.",
+    "Sputum grew S. aureus in culture. C. diff neg. HCT 27, 1U PRBC ORDERED.",
+    "See flowsheet for PA numbers. Abd soft with b. sounds. OOB per c. rehab.",
 ]
 
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import spans
+from .conftest import at, spans
 
 PH = "PHONE_NUMBER"
 
 MUST_MATCH = [
+    # missing, doubled and spaced separators; a label joined by dashes; run together
+    ("son 617- 555- 0199. ", [(4, 18, "PHONE_NUMBER")]),
+    (
+        "CELL-617 555-0142 & WORK---617--555--0188",
+        [(5, 17, "PHONE_NUMBER"), (27, 41, "PHONE_NUMBER")],
+    ),
+    (
+        "call wife at (617)555-0123 x14 or cell 6175550177",
+        [(13, 30, "PHONE_NUMBER"), (39, 49, "PHONE_NUMBER")],
+    ),
     (
         "Call (201) 223-4567 or 201-561-8910; fax 201/324/1423; pager #54321; PG 33445.",
         [(5, 19, PH), (23, 35, PH), (41, 53, PH), (62, 67, PH), (72, 77, PH)],
@@ -62,3 +72,21 @@ def test_numbers_found_with_exact_offsets(detector, text, expected) -> None:
 @pytest.mark.parametrize("text", MUST_NOT_MATCH)
 def test_clinical_numbers_are_left(detector, text) -> None:
     assert spans(detector, text) == []
+
+
+def test_general_pii_checksums_decide(detector) -> None:
+    # Luhn-valid card, mod-97-valid IBAN, a number written with a country code
+    text = "card 4111 1111 1111 1111, IBAN GB82 WEST 1234 5698 7654 32, tel +44 20 7946 0958"
+    assert spans(detector, text) == [
+        at(text, "4111 1111 1111 1111", "CREDIT_CARD"),
+        at(text, "GB82 WEST 1234 5698 7654 32", "IBAN_CODE"),
+        at(text, "+44 20 7946 0958", "PHONE_NUMBER"),
+    ]
+    # one digit changed: neither checksum holds, so neither is reported
+    bad = "card 4111 1111 1111 1112, IBAN GB82 WEST 1234 5698 7654 33"
+    assert [s for s in spans(detector, bad) if s[2] in ("CREDIT_CARD", "IBAN_CODE")] == []
+
+
+def test_passport_needs_its_cue(detector) -> None:
+    text = "passport no. 912803456 on file; order 912803456 units"
+    assert spans(detector, text) == [at(text, "912803456", "US_PASSPORT")]

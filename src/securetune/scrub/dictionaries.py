@@ -65,7 +65,7 @@ MEDICAL_TERMS: frozenset[str] = words(
     ett cvp svr pcwp hct hgb plt wbc inr ptt bun lytes mag phos kcl ivf prbc prbcs ffp tpn
     gtt qhs cath rehab lab labs hemodynamics thermodilution lido levo neosynephrine
     vasopressin pressors diuresis hemody sx suction suctioned ambu bolus boluses lue rue lle
-    rle lsc rsc rom prom gluc riss kefzol ampho spiro cabg ptca pao sero sang floro
+    rle lsc rsc rom prom gluc riss kefzol ampho spiro cabg ptca pao sero sang floro redo
     """
 )
 

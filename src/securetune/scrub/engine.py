@@ -20,7 +20,16 @@ from securetune.scrub.errors import DetectorError
 from securetune.scrub.nlp import OfflineSpacyNlpEngine, blank_pipeline
 
 #: Families built by default, in order.
-DEFAULT_FAMILIES = ("names", "locations", "dates", "phones", "ages", "ids", "contact")
+DEFAULT_FAMILIES = (
+    "names",
+    "locations",
+    "dates",
+    "phones",
+    "ages",
+    "ids",
+    "contact",
+    "general",
+)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from securetune.scrub.recognizers import (  # noqa: F401 - imported to register
     ages,
     contact,
     dates,
+    general,
     ids,
     locations,
     names,

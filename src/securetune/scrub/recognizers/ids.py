@@ -26,6 +26,7 @@ CUES: dict[str, str] = {
     "LICENSE_NUMBER": r"license|licence|lic|dea|npi|certificate|cert",
     "DEVICE_ID": r"serial|s/n|sn|device(?:\s+id)?|model|lot|udi|implant\s+id",
     "VEHICLE_ID": r"vin|license\s+plate|plate|tag",
+    "US_PASSPORT": r"passport",
 }
 _PATTERNS = {
     entity: re.compile(rf"\b(?:{cue}){_SEP}{_ID}(?![\w])", re.IGNORECASE)

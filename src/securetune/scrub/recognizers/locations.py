@@ -140,10 +140,52 @@ _STATE_AFTER = re.compile(
 )
 
 
+_STATE_NAMES = (
+    "alabama|alaska|arizona|arkansas|california|colorado|connecticut|delaware|florida|georgia|"
+    "hawaii|idaho|illinois|indiana|iowa|kansas|kentucky|louisiana|maine|maryland|"
+    "massachusetts|michigan|minnesota|mississippi|missouri|montana|nebraska|nevada|"
+    "new\\s+hampshire|new\\s+jersey|new\\s+mexico|new\\s+york|north\\s+carolina|north\\s+dakota|"
+    "ohio|oklahoma|oregon|pennsylvania|rhode\\s+island|south\\s+carolina|south\\s+dakota|"
+    "tennessee|texas|utah|vermont|virginia|washington|west\\s+virginia|wisconsin|wyoming|"
+    "penn|mass|calif|fla|conn|wash|mich|minn|wisc|tenn|ariz|colo|mo|md|va|ky|nc|sc|nd|sd|"
+    "ny|nj|nm|nh|pa|ri|wv|wi|wy|tx|ut|vt|ok|or|oh|ia|ks|la|me|mn|ms|mt|ne|nv|il|in|id|"
+    "ga|fl|de|ct|co|ca|az|ar|ak|al|hi|ma|mi|tn|wa|dc"
+)
+#: "University of Maryland Hospital", "U of MD Med Center", "Univ. of Penn": a state
+#: university's hospital named by its state. The head words stay out of the span, as with
+#: every other facility.
+_UNIVERSITY_OF = re.compile(
+    rf"(?i:\b(?:university|univ\.?|u)\s+of\s+(?:{_STATE_NAMES})\b\.?)"
+    rf"(?=\s+(?i:medical|med\.?|hospitals?|hosp\.?|health|school|clinic|campus|system|"
+    rf"center|ctr)\b|\s*[,.;)\n]|\s+(?i:on|in|yesterday|today|for|where|with|and|er|ed|ew)\b)"
+)
+#: Emergency-ward shorthand after a hospital's name or abbreviation: "Mercer General ER",
+#: "GH EW", "St Luke ED". Case-sensitive: the ward is written in capitals.
+_WARD_AFTER = re.compile(r"[ \t]+(?:EW|ER|ED|E\.R\.|ICU|CCU|MICU|SICU)\b")
+#: Regions: "the Eastern Shore", "West Coast", "the Upper Peninsula", "Southside".
+_REGION = re.compile(
+    r"\b(?:(?:Eastern|Western|Northern|Southern|North|South|East|West|Upper|Lower)\s+"
+    r"(?:Shore|Coast|Valley|Side|End|Hills|Heights|Plains|Panhandle|Peninsula|Highlands|"
+    r"Slope|Mountains|Woods|Bay)"
+    r"|(?:EASTERN|WESTERN|NORTHERN|SOUTHERN|NORTH|SOUTH|EAST|WEST|UPPER|LOWER)\s+"
+    r"(?:SHORE|COAST|VALLEY|SIDE|END|HILLS|HEIGHTS|PLAINS|PANHANDLE|PENINSULA|HIGHLANDS|"
+    r"SLOPE|MOUNTAINS|WOODS|BAY))\b"
+)
+#: Neighbourhoods after a residence cue: "lives in Fells Point", "from Roland Park".
+_NEIGHBOURHOOD = re.compile(
+    r"(?i:\b(?:lives|living|lived|resides|residing|moved|home|house|apartment|neighborhood|"
+    r"neighbourhood)\s+(?:is\s+)?(?:in|at|near|from|to)\s+(?:the\s+)?)"
+    r"((?:[A-Z][a-z'-]+|[A-Z]{2,})(?:\s+(?:[A-Z][a-z'-]+|[A-Z]{2,})){0,2}\s+"
+    r"(?:Park|Heights|Village|Hills|Hill|Point|Harbor|Harbour|Beach|Springs|Falls|Square|"
+    r"Gardens|Grove|Terrace|Landing|Estates|Township|PARK|HEIGHTS|VILLAGE|HILLS|HILL|"
+    r"POINT|HARBOR|BEACH|SPRINGS|FALLS|SQUARE|GARDENS|GROVE|ESTATES))\b"
+)
+
+
 class ClinicalLocationRecognizer(SpanRecognizer):
     """LOCATION (places) and FACILITY (hospitals, rehabs, wards)."""
 
-    VERSION = "1"
+    VERSION = "2"
 
     def __init__(self, dictionaries: Dictionaries) -> None:
         super().__init__(
@@ -213,7 +255,7 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                     facility_words.add(t.low)
             if (
                 i > 0
-                and toks[i - 1].low in ("to", "from", "on")
+                and toks[i - 1].low in ("to", "from", "on", "per", "at")
                 and (
                     t.kind in (Kind.UNKNOWN, Kind.NAME)
                     or (t.kind is Kind.AMBIG and t.cap and t.cased)
@@ -222,8 +264,19 @@ class ClinicalLocationRecognizer(SpanRecognizer):
             ):
                 m = _FLOOR.match(text, t.end)
                 if m and 0 < int(m.group(1)) <= 20:
-                    spans.append((t.start, t.end, "FACILITY", CONTEXT_SCORE))
+                    # a floor glued to the ward's name is part of the name ("BLAKE7")
+                    end = m.end(1) if m.start(1) == t.end else t.end
+                    spans.append((t.start, end, "FACILITY", CONTEXT_SCORE))
                     facility_words.add(t.low)
+
+        for rx in (_UNIVERSITY_OF,):
+            for m in rx.finditer(text):
+                spans.append((m.start(), m.end(), "FACILITY", CONTEXT_SCORE))
+        for m in _REGION.finditer(text):
+            spans.append((m.start(), m.end(), "LOCATION", CONTEXT_SCORE))
+        for m in _NEIGHBOURHOOD.finditer(text):
+            spans.append((m.start(1), m.end(1), "LOCATION", CONTEXT_SCORE))
+        self._named_wards(text, toks, spans, facility_words)
 
         for m in _EMPLOYER.finditer(text):
             span = self._employer(m.group("org"))
@@ -249,6 +302,57 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 for m in re.finditer(rf"(?i)\b{re.escape(word)}(?=\d)", text):
                     spans.append((m.start(), m.end(), "FACILITY", CONTEXT_SCORE))
         return spans
+
+    def _named_wards(
+        self, text: str, toks: list[Tok], spans: list[Span], facility_words: set[str]
+    ) -> None:
+        """A hospital named by a distinctive word and a generic one or a ward: "Laurel
+        Regional" after a transfer cue, "Mercer Grant ER", "GH EW"."""
+        for i, t in enumerate(toks):
+            ward = _WARD_AFTER.match(text, t.end) if t.text[:1].isupper() else None
+            regional = (
+                t.low in NAME_PARTS
+                and t.low not in ("state", "city", "university", "children's")
+                and (t.cap or not t.cased)
+            )
+            if not (ward or regional):
+                continue
+            picked: list[int] = []
+            k = i if ward and not regional else i - 1
+            while k >= 0 and len(picked) < 3:
+                w = toks[k]
+                if k < i and (w.line != toks[k + 1].line or gap(text, w, toks[k + 1]).strip()):
+                    break
+                if w.low in GENERIC or w.kind is Kind.STOP or w.low in self.d.medical:
+                    break
+                if not (w.cap or not w.cased) or w.kind is Kind.INITIAL:
+                    break
+                if w.kind is Kind.COMMON and not w.text.isupper() and w.low not in NAME_PARTS:
+                    break
+                picked.append(k)
+                k -= 1
+            if not picked or all(toks[k].low in NAME_PARTS for k in picked):
+                continue
+            first = toks[min(picked)]
+            cue = min(picked) > 0 and toks[min(picked) - 1].low in CUES
+            if regional and not cue and not ward:
+                continue
+            if (
+                ward
+                and not regional
+                and len(picked) == 1
+                and not (
+                    (_ABBREV.match(first.text) and first.low not in _ABBREV_EXCLUDE)
+                    or first.kind in (Kind.NAME, Kind.UNKNOWN)
+                    or cue
+                )
+            ):
+                continue
+            end = t.end if regional or ward else toks[max(picked)].end
+            spans.append((first.start, end, "FACILITY", CONTEXT_SCORE))
+            for k in picked:
+                if toks[k].kind in (Kind.NAME, Kind.UNKNOWN):
+                    facility_words.add(toks[k].low)
 
     def _employer(self, name: str) -> int:
         """Length of the employer name to keep (0: none). Title case ("Home Depot") is a

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from securetune.scrub.dictionaries import Dictionaries, words
-from securetune.scrub.recognizers._text import Kind, Tok, gap, tokenize
+from securetune.scrub.recognizers._text import Kind, Tok, classify_token, gap, tokenize
 from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
 
 TITLES = words(
@@ -43,9 +43,33 @@ RELATIONS = words(
     caregiver caseworker nurse resident intern fellow attending surgeon cardiologist
     neurologist physician physicians pcp therapist chaplain companion roommate neighbor
     guardian sibling stepdaughter stepson staff manager worker sister-in-law
-    brother-in-law son-in-law daughter-in-law
+    brother-in-law son-in-law daughter-in-law sons daughters sisters brothers dtrs
+    grandsons granddaughters cousins nieces nephews stepmother stepfather godson
+    goddaughter
     """
 )
+
+#: Kinship words after which informal notes write a first name in lower case ("son rob").
+KIN = words(
+    """
+    husband wife son daughter dtr dau sister brother mother father mom dad niece neice
+    nephew aunt uncle cousin grandson granddaughter grandmother grandfather grandma grandpa
+    fiance fiancee boyfriend girlfriend partner spouse sons daughters sisters brothers
+    friend sibling
+    """
+)
+
+#: Credentials written before a first name: "NP grace made aware", "RN Mary in to help".
+#: Not "PA" (pulmonary artery) or "MD" (Maryland): both precede ordinary words too often.
+PRE_NAME_CREDENTIALS = words("np rn lpn cna rrt dr")
+
+#: What a clinician does right after being named: "Z. SMITH AWARE", "E. JONES: ...".
+_CLINICIAN_ACTS = words(
+    """aware notified paged informed called made here said says states stated ordered
+    consulted spoke came saw examined updated following followed agrees agreed"""
+)
+#: Words before a clinician's initial and surname: "per d jones", "paged Z. Smith".
+_BEFORE_INITIAL = words("per paged notified called informed dr")
 
 #: Words that follow a title without being a name ("Dr. aware", "MD on call").
 _NOT_AFTER_TITLE = words(
@@ -91,7 +115,7 @@ def _nameish(t: Tok, *, strict: bool) -> bool:
 class ClinicalNameRecognizer(SpanRecognizer):
     """PERSON from census dictionaries and clinical context rules."""
 
-    VERSION = "1"
+    VERSION = "2"
 
     def __init__(self, dictionaries: Dictionaries) -> None:
         super().__init__(["PERSON"], name="SecuretuneNameRecognizer")
@@ -154,6 +178,11 @@ class ClinicalNameRecognizer(SpanRecognizer):
                     mark(i, CONTEXT_SCORE)
                     self._extend(text, toks, i + 1, mark)
 
+        self._initial_surname(text, toks, mark)
+        self._credential_first_name(toks, mark, text)
+        self._hyphen_joined(text, toks, out_extra := [])
+        self._social_lines(text, toks, mark)
+
         # Two capitalised words in a row in a cased line, neither an ordinary word
         # (or a first name then an unknown word): "Lopie Certusi", "Hank Przybylo".
         for i in range(n - 1):
@@ -200,7 +229,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 if score[i] == 0.0 and t.low in proven:
                     score[i] = CONTEXT_SCORE
 
-        out = []
+        out = list(out_extra)
         for i, t in enumerate(toks):
             if score[i]:
                 end = t.end
@@ -215,7 +244,9 @@ class ClinicalNameRecognizer(SpanRecognizer):
         k = j
         while k + 1 < len(toks) and k - j < 2:
             nxt = toks[k + 1]
-            if not _adjacent(text, toks[k], nxt) or not _nameish(nxt, strict=True):
+            if not _adjacent(text, toks[k], nxt):
+                break
+            if not _nameish(nxt, strict=True) and not self._surname_after_first(toks[k], nxt):
                 break
             if (
                 nxt.kind is Kind.AMBIG
@@ -266,11 +297,163 @@ class ClinicalNameRecognizer(SpanRecognizer):
         t = toks[j]
         if t.low in TITLES:
             return  # the title rule takes it from here
-        ok = t.kind in (Kind.NAME, Kind.UNKNOWN) and (t.cap or not t.cased)
+        kin = toks[i].low in KIN
+        ok = t.kind in (Kind.NAME, Kind.UNKNOWN) and (t.cap or not t.cased or kin)
         if t.kind is Kind.AMBIG:
-            ok = (t.cap and t.cased) or (not t.cased and t.low in self.d.first_names)
-        if ok:
-            self._extend(text, toks, j, mark)
+            ok = (t.cap and t.cased) or (
+                (not t.cased or kin) and t.low in self.d.first_names and t.low not in _NEVER
+            )
+        if not ok:
+            return
+        self._extend(text, toks, j, mark)
+        # a list of names after one relation: "sons A, B and C"
+        k = j
+        while k + 2 < len(toks):
+            while k + 1 < len(toks) and toks[k + 1].line == t.line and self._marked(toks, k):
+                k += 1
+            sep = toks[k + 1] if k + 1 < len(toks) else None
+            if sep is None or sep.line != t.line:
+                break
+            g = gap(text, toks[k], sep).strip()
+            if sep.low == "and" and g in ("", ","):
+                nxt_i = k + 2
+            elif g == "," and sep.low not in _NEVER:
+                nxt_i = k + 1
+            else:
+                break
+            if nxt_i >= len(toks):
+                break
+            nxt = toks[nxt_i]
+            if nxt.line != t.line or nxt.low in _NEVER:
+                break
+            if not (
+                (nxt.kind in (Kind.NAME, Kind.UNKNOWN) and (nxt.cap or not nxt.cased))
+                or (
+                    nxt.kind is Kind.AMBIG
+                    and nxt.low in self.d.first_names
+                    and (nxt.cap or not nxt.cased)
+                )
+            ):
+                break
+            self._extend(text, toks, nxt_i, mark)
+            k = nxt_i
+
+    def _marked(self, toks: list[Tok], k: int) -> bool:
+        """Is the token after ``k`` part of the same name (an adjacent name word)?"""
+        nxt = toks[k + 1]
+        return nxt.kind in (Kind.NAME, Kind.UNKNOWN) and nxt.cap and nxt.start - toks[k].end == 1
+
+    def _surname_after_first(self, first: Tok, nxt: Tok) -> bool:
+        """A title-case word after a first name in a cased line is a surname even when it is
+        also an ordinary word ("Janet Gardener", "Dr Ferdinand Baker")."""
+        return (
+            first.low in self.d.first_names
+            and first.kind is not Kind.INITIAL
+            and nxt.cased
+            and nxt.text.istitle()
+            and nxt.kind is Kind.COMMON
+            and nxt.low not in self.d.medical
+            and nxt.low not in self.d.stopwords
+            and nxt.low not in _NEVER
+            and len(nxt.low) >= 3
+        )
+
+    def _initial_surname(self, text: str, toks: list[Tok], mark) -> None:
+        """An initial and a surname with a clinician's context: "Z. SMITH AWARE",
+        "per d jones", "paged E. Brown"."""
+        n = len(toks)
+        for i in range(n - 1):
+            t, sur = toks[i], toks[i + 1]
+            if t.kind is not Kind.INITIAL or t.low in ("a", "i") or not _adjacent(text, t, sur):
+                continue
+            if sur.kind in (Kind.STOP, Kind.INITIAL) or sur.low in _NEVER or len(sur.low) < 3:
+                continue
+            if not sur.text.isalpha() or (sur.cased and not sur.cap):
+                continue
+            dotted = text[t.end : t.end + 1] == "."
+            if not (dotted or not t.cased) or (t.start and text[t.start - 1].isalnum()):
+                continue  # "1U PRBC": a unit, not an initial
+            if t.cased and t.cap is False and sur.cap:
+                continue
+            before = toks[i - 1] if i > 0 else None
+            cue = (
+                before is not None
+                and before.line == t.line
+                and before.low in _BEFORE_INITIAL
+                and gap(text, before, t).strip(" .:") == ""
+            )
+            after = toks[i + 2] if i + 2 < n else None
+            acts = False
+            if after is not None and after.line == sur.line and after.low in _CLINICIAN_ACTS:
+                acts = gap(text, sur, after).strip() in ("", ",")
+            if text[sur.end : sur.end + 1] == ":" and t.cap and text[t.end : t.end + 1] == ".":
+                acts = True
+            # with only a cue before it, the surname must not be an ordinary word
+            # ("per c. rehab"); a clinician's act after it is context enough
+            if cue and not acts and sur.kind is Kind.COMMON:
+                continue
+            if cue or acts:
+                mark(i, CONTEXT_SCORE)
+                mark(i + 1, CONTEXT_SCORE)
+
+    def _credential_first_name(self, toks: list[Tok], mark, text: str) -> None:
+        """A credential written before a first name: "NP grace made aware"."""
+        for i in range(len(toks) - 1):
+            t, nxt = toks[i], toks[i + 1]
+            if t.low not in PRE_NAME_CREDENTIALS or not (t.text.isupper() or t.low == "dr"):
+                continue
+            if nxt.line != t.line or gap(text, t, nxt).strip(" .:") != "":
+                continue
+            if nxt.kind in (Kind.STOP, Kind.INITIAL) or nxt.low in _NEVER:
+                continue
+            if nxt.low in self.d.first_names and nxt.low not in self.d.medical:
+                self._extend(text, toks, i + 1, mark)
+
+    def _hyphen_joined(self, text: str, toks: list[Tok], out: list[Span]) -> None:
+        """A relation joined to a name by dashes ("DAUGHTER-ANNA", "son-bob"), or a name
+        joined to the next word ("son Rob-who states")."""
+        for i, t in enumerate(toks):
+            if "-" not in t.text:
+                continue
+            parts = t.text.split("-")
+            head = parts[0].lower()
+            if head in KIN and len(parts) == 2 and len(parts[1]) >= 2:
+                rest = parts[1]
+                kind = self._kind(rest)
+                if kind in (Kind.NAME, Kind.UNKNOWN) or (
+                    kind is Kind.AMBIG and rest.lower() in self.d.first_names
+                ):
+                    start = t.start + len(parts[0]) + 1
+                    out.append((start, start + len(rest), "PERSON", CONTEXT_SCORE))
+            elif (
+                i > 0
+                and toks[i - 1].low in KIN
+                and toks[i - 1].line == t.line
+                and self._kind(parts[-1]) is Kind.STOP
+                and parts[0].lower() in self.d.first_names
+                and parts[0].lower() not in _NEVER
+            ):
+                out.append((t.start, t.start + len(parts[0]), "PERSON", CONTEXT_SCORE))
+
+    def _kind(self, word: str) -> Kind:
+        return classify_token(word, self.d)
+
+    def _social_lines(self, text: str, toks: list[Tok], mark) -> None:
+        """In a "social:" line, a census first name is a name in any case."""
+        lines = {
+            text.count("\n", 0, m.start())
+            for m in re.finditer(r"(?im)^\W*social(?:\s+hx|\s+history|\s+work)?\s*[:-]", text)
+        }
+        if not lines:
+            return
+        for i, t in enumerate(toks):
+            if (
+                t.line in lines
+                and t.kind is Kind.NAME
+                and t.low in self.d.first_names
+                and t.low not in _NEVER
+            ):
+                mark(i, CONTEXT_SCORE)
 
     @staticmethod
     def _is_credential(text: str, toks: list[Tok], i: int) -> bool:

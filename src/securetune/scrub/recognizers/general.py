@@ -1,0 +1,92 @@
+"""General PII for banks and insurers: Presidio's own checksum-validated recognizers, and
+international phone numbers through ``phonenumbers``.
+
+Taken from Presidio as shipped, loaded explicitly (never ``load_predefined_recognizers``,
+which also loads recognizers that need a model) and entirely offline:
+
+* ``CREDIT_CARD``: card-number shapes, kept only when the Luhn check passes;
+* ``IBAN_CODE``: country-specific IBAN layouts, kept only when the ISO 7064 mod-97
+  checksum passes;
+* ``US_ITIN``, ``US_PASSPORT``, ``US_DRIVER_LICENSE``, ``US_BANK_NUMBER``: weak shapes that
+  Presidio scores low unless a context word ("passport", "license", "account") is near; with
+  our default threshold they count only with that context;
+
+Not loaded: Presidio's ``NhsRecognizer``: an NHS number is ten digits with a mod-11 check
+that one US phone number in eleven also passes, so "201-561-8910" became an NHS number.
+
+International phone numbers are parsed with Google's ``phonenumbers`` (as Presidio's
+``PhoneRecognizer`` does), but only where written internationally (``+`` or ``00`` then a
+country code) and only valid numbers of that country's plan; national US formats are our
+own phone family's job.
+"""
+
+from __future__ import annotations
+
+import re
+
+from presidio_analyzer import EntityRecognizer
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    IbanRecognizer,
+    UsBankRecognizer,
+    UsItinRecognizer,
+    UsLicenseRecognizer,
+    UsPassportRecognizer,
+)
+
+from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
+
+SCORE = 0.85
+
+#: Where a number written internationally may start: "+" or "00" then a digit, not inside
+#: a longer number ("1000 ml" is not a dialling prefix).
+_INTL_START = re.compile(r"(?<![\w+])(?:\+|00)\s?\(?[1-9]")
+_WINDOW = 32  # longer than any number the plans allow, with its spaces and brackets
+
+
+class InternationalPhoneRecognizer(SpanRecognizer):
+    """PHONE_NUMBER for numbers written with a country code, parsed by ``phonenumbers``
+    (the library Presidio's own phone recognizer uses) against that country's plan.
+
+    Presidio's ``PhoneRecognizer`` runs the matcher over the whole text for each region;
+    on notes that cost 20 times our other recognizers together, and in a national format
+    it reads lab values as local numbers. We run the matcher only on a short window at
+    each "+" or "00", where the country code fixes the plan.
+    """
+
+    VERSION = "1"
+
+    def __init__(self) -> None:
+        super().__init__(["PHONE_NUMBER"], name="InternationalPhoneRecognizer")
+
+    def find(self, text: str) -> list[Span]:
+        import phonenumbers
+
+        spans: list[Span] = []
+        for m in _INTL_START.finditer(text):
+            start = m.start()
+            window = text[start : start + _WINDOW]
+            shift = 0
+            if window.startswith("00"):
+                window, shift = "+" + window[2:], 1
+            for match in phonenumbers.PhoneNumberMatcher(window, "ZZ", leniency=1):
+                if match.start == 0 and phonenumbers.is_valid_number(match.number):
+                    spans.append((start, start + match.end + shift, "PHONE_NUMBER", SCORE))
+                break
+        return spans
+
+
+def build(_dictionaries) -> list[EntityRecognizer]:
+    """Factory for the ``general`` family."""
+    return [
+        CreditCardRecognizer(),
+        IbanRecognizer(),
+        UsItinRecognizer(),
+        UsPassportRecognizer(),
+        UsLicenseRecognizer(),
+        UsBankRecognizer(),
+        InternationalPhoneRecognizer(),
+    ]
+
+
+register_family("general", build, builtin=True)
