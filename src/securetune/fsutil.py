@@ -72,3 +72,31 @@ def sha256_fd(fd: int) -> str:
         digest.update(block)
         offset += len(block)
     return digest.hexdigest()
+
+
+class UnsafeOutputError(OSError):
+    """An output path that must not be written (see :func:`check_output_path`)."""
+
+
+def check_output_path(path: Path, *, force: bool, forbidden: tuple[Path, ...]) -> Path:
+    """Where a user-chosen output may go: never onto the workspace's own files.
+
+    The path must be a regular file or not exist, must not be a symlink (nor resolve inside
+    any of ``forbidden``, e.g. the workspace and the witness directory), and an existing
+    file is replaced only with ``force``. Returns the resolved path to write.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        raise UnsafeOutputError(f"{path} is a symbolic link; give the real path")
+    resolved = path.resolve()
+    for root in forbidden:
+        if resolved.is_relative_to(root.resolve()):
+            raise UnsafeOutputError(f"{path} is inside {root}; write outputs outside it")
+    if resolved.exists():
+        if not resolved.is_file():
+            raise UnsafeOutputError(f"{path} exists and is not a regular file")
+        if not force:
+            raise UnsafeOutputError(f"{path} already exists; pass --force to replace it")
+    if not resolved.parent.is_dir():
+        raise UnsafeOutputError(f"{resolved.parent} is not a directory")
+    return resolved
