@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 
 
@@ -39,4 +40,5 @@ def line_svg(x: Sequence[float], series: dict[str, Sequence[float | None]], *, x
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
         plt.close(fig)
     svg = buf.getvalue()
-    return svg[svg.index("<svg"):]  # drop the XML prolog and doctype: it is inlined in HTML
+    svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: it is inlined in HTML
+    return re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
