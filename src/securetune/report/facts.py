@@ -67,7 +67,9 @@ def run_evidence(evidence: Evidence, run_id: str) -> RunEvidence:
     start = next((e for e in entries if e.event == "train.start"), None)
     if start is None:
         known = [e.payload.get("run_id") for e in evidence.events("train.start")]
-        hint = f"; known runs: {', '.join(str(k) for k in known[-5:])}" if known else "; no runs yet"
+        hint = (
+            f"; known runs: {', '.join(str(k) for k in known[-5:])}" if known else "; no runs yet"
+        )
         raise ReportError(f"no training run {run_id!r} in the ledger{hint}")
     finish = next((e for e in entries if e.event == "train.finish"), None)
     fail = next((e for e in entries if e.event == "train.fail"), None)
@@ -80,8 +82,14 @@ def run_evidence(evidence: Evidence, run_id: str) -> RunEvidence:
             origin = entry
     lifetime, runs = _lifetime_spend(evidence, start.payload)
     return RunEvidence(
-        start=start, finish=finish, fail=fail, checkpoints=checkpoints,
-        dataset_origin=origin, checks=checks, lifetime_epsilon=lifetime, lifetime_runs=runs,
+        start=start,
+        finish=finish,
+        fail=fail,
+        checkpoints=checkpoints,
+        dataset_origin=origin,
+        checks=checks,
+        lifetime_epsilon=lifetime,
+        lifetime_runs=runs,
     )
 
 
@@ -90,7 +98,9 @@ def _same_data(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return any(a.get(k) is not None and a.get(k) == b.get(k) for k in keys)
 
 
-def _lifetime_spend(evidence: Evidence, start: Mapping[str, Any]) -> tuple[float, tuple[Entry, ...]]:
+def _lifetime_spend(
+    evidence: Evidence, start: Mapping[str, Any]
+) -> tuple[float, tuple[Entry, ...]]:
     """Epsilon summed over every run on the same data, as the budget check computes it."""
     total = 0.0
     used: list[Entry] = []
@@ -107,14 +117,17 @@ def _lifetime_spend(evidence: Evidence, start: Mapping[str, Any]) -> tuple[float
         if entry.payload.get("no_dp"):
             total = math.inf
         elif finish is not None:
-            total += float(finish.payload.get("epsilon_spent", entry.payload.get("epsilon_target", 0)))
+            total += float(
+                finish.payload.get("epsilon_spent", entry.payload.get("epsilon_target", 0))
+            )
         else:
             total += float(entry.payload.get("epsilon_target") or 0)
     return total, tuple(used)
 
 
-def run_report(evidence: Evidence, run_id: str, *, now: datetime,
-               processing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def run_report(
+    evidence: Evidence, run_id: str, *, now: datetime, processing: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The full report on one training run."""
     run = run_evidence(evidence, run_id)
     start = run.start.payload
@@ -155,8 +168,9 @@ def _verdict(start: Mapping[str, Any], counts: Mapping[str, int]) -> dict[str, A
     }
 
 
-def _identity(evidence: Evidence, run: RunEvidence, start: Mapping[str, Any],
-              finish: Mapping[str, Any]) -> dict[str, Any]:
+def _identity(
+    evidence: Evidence, run: RunEvidence, start: Mapping[str, Any], finish: Mapping[str, Any]
+) -> dict[str, Any]:
     return {
         "run_id": start.get("run_id"),
         "status": "finished" if run.finish else ("failed" if run.fail else "unfinished"),
@@ -175,11 +189,16 @@ def _identity(evidence: Evidence, run: RunEvidence, start: Mapping[str, Any],
         "verifier_key": evidence.verifier_key,
         "verified": evidence.ok,
         "versions": start.get("versions") or {},
-        "evidence": {"train.start": run.start.seq, "train.finish": run.finish.seq if run.finish else None},
+        "evidence": {
+            "train.start": run.start.seq,
+            "train.finish": run.finish.seq if run.finish else None,
+        },
     }
 
 
-def _guarantee(run: RunEvidence, start: Mapping[str, Any], finish: Mapping[str, Any]) -> dict[str, Any]:
+def _guarantee(
+    run: RunEvidence, start: Mapping[str, Any], finish: Mapping[str, Any]
+) -> dict[str, Any]:
     no_dp = bool(start.get("no_dp"))
     units = start.get("train_units")
     delta = start.get("delta")
@@ -234,8 +253,10 @@ def _protects(unit: Any, start: Mapping[str, Any]) -> str | None:
 
 def _plain_language(g: Mapping[str, Any]) -> str:
     if not g["dp"]:
-        return ("This run was trained WITHOUT differential privacy: nothing bounds what the model "
-                "reveals about any patient in its training data.")
+        return (
+            "This run was trained WITHOUT differential privacy: nothing bounds what the model "
+            "reveals about any patient in its training data."
+        )
     eps, delta = g["epsilon"], g["delta"]
     if eps is None or delta is None:
         return "The run has not finished, so its privacy loss is not final."
@@ -278,52 +299,83 @@ def _dp_statement(g: Mapping[str, Any], start: Mapping[str, Any]) -> dict[str, A
             "clipping_norm": g["max_grad_norm"],
             "sample_rate": g["sample_rate"],
             "steps": g["steps"],
-            "implementation": {k: v for k, v in (start.get("versions") or {}).items()
-                               if k in ("opacus", "torch", "securetune")},
+            "implementation": {
+                k: v
+                for k, v in (start.get("versions") or {}).items()
+                if k in ("opacus", "torch", "securetune")
+            },
         },
     }
 
 
-def _hazards(run: RunEvidence, start: Mapping[str, Any], finish: Mapping[str, Any],
-             has_metrics: bool) -> list[dict[str, str]]:
+def _hazards(
+    run: RunEvidence, start: Mapping[str, Any], finish: Mapping[str, Any], has_metrics: bool
+) -> list[dict[str, str]]:
     hazards: list[dict[str, str]] = []
 
     def add(hid: str, severity: str, text: str) -> None:
         hazards.append({"id": hid, "severity": severity, "text": text})
 
     if start.get("no_dp"):
-        add("no-dp", "high", "Trained without differential privacy (--no-dp): no bound on what the model reveals.")
+        add(
+            "no-dp",
+            "high",
+            "Trained without differential privacy (--no-dp): no bound on what the model reveals.",
+        )
     if start.get("privacy_unit") == "record":
-        add("unit-record", "high",
+        add(
+            "unit-record",
+            "high",
             "The privacy unit is a single record: a patient with k records has roughly k times the "
-            "stated privacy loss.")
+            "stated privacy loss.",
+        )
     eps = finish.get("epsilon_spent")
     if eps is not None and not start.get("no_dp"):
         if eps > 10:
-            add("large-epsilon", "high", f"Epsilon {eps:.2f} is large: the worst-case bound is weak.")
+            add(
+                "large-epsilon",
+                "high",
+                f"Epsilon {eps:.2f} is large: the worst-case bound is weak.",
+            )
         elif eps > 1:
-            add("moderate-epsilon", "info",
+            add(
+                "moderate-epsilon",
+                "info",
                 f"Epsilon {eps:.2f} is above 1: typical of DP model training, strong against "
-                "average-case attacks but weak as a worst-case bound.")
+                "average-case attacks but weak as a worst-case bound.",
+            )
     units = start.get("train_units")
     delta = start.get("delta")
     if units and delta is not None and delta * units > 0.01:
         add("delta", "medium", f"delta × N = {delta * units:.3g}: delta is not far below 1/N.")
     if not start.get("dataset_scrubbed"):
-        add("unscrubbed", "high", "The training data was not scrubbed of PHI/PII (--allow-unscrubbed).")
+        add(
+            "unscrubbed",
+            "high",
+            "The training data was not scrubbed of PHI/PII (--allow-unscrubbed).",
+        )
     outputs = start.get("non_private_outputs") or finish.get("non_private_outputs")
     if outputs:
-        add("non-private-outputs", "medium",
-            "Kept without noise: " + ", ".join(str(o) for o in outputs) + ".")
+        add(
+            "non-private-outputs",
+            "medium",
+            "Kept without noise: " + ", ".join(str(o) for o in outputs) + ".",
+        )
     elif has_metrics or finish.get("metrics_sha256"):
-        add("non-private-outputs", "medium",
+        add(
+            "non-private-outputs",
+            "medium",
             "Per-step training losses and validation loss were kept without noise (metrics.jsonl); "
-            "they are not covered by the guarantee.")
+            "they are not covered by the guarantee.",
+        )
     others = len(run.lifetime_runs) - 1
     if others > 0:
-        add("tuning-runs", "info",
+        add(
+            "tuning-runs",
+            "info",
             f"{others} other run(s) used the same data; their privacy loss is added to the lifetime "
-            "budget, but choosing among runs by their non-private validation loss is not accounted.")
+            "budget, but choosing among runs by their non-private validation loss is not accounted.",
+        )
     if finish and not finish.get("adapter_encrypted"):
         add("plaintext-adapter", "medium", "The adapter is stored in plaintext.")
     if run.fail is not None and run.finish is None:
@@ -350,8 +402,11 @@ def _deid(run: RunEvidence) -> dict[str, Any]:
         return {"scrubbed": False, "note": "The dataset's creation is not in this ledger."}
     p = origin.payload
     if origin.event != "scrub":
-        return {"scrubbed": False, "seq": origin.seq,
-                "note": "The dataset was added as-is (data add), without de-identification."}
+        return {
+            "scrubbed": False,
+            "seq": origin.seq,
+            "note": "The dataset was added as-is (data add), without de-identification.",
+        }
     from securetune.policy import PolicyError, load_policy
 
     categories: list[dict[str, Any]] = []
@@ -364,14 +419,17 @@ def _deid(run: RunEvidence) -> dict[str, Any]:
     if policy is not None and matches:
         for item in policy.safe_harbor or []:
             entities = list(item.entities)
-            categories.append({
-                "id": item.id,
-                "name": item.name,
-                "entities": entities,
-                "handling": ", ".join(sorted({str(policy.operator_for(e)) for e in entities})) or None,
-                "found": sum(int(counts.get(e, 0)) for e in entities),
-                "note": item.note,
-            })
+            categories.append(
+                {
+                    "id": item.id,
+                    "name": item.name,
+                    "entities": entities,
+                    "handling": ", ".join(sorted({str(policy.operator_for(e)) for e in entities}))
+                    or None,
+                    "found": sum(int(counts.get(e, 0)) for e in entities),
+                    "note": item.note,
+                }
+            )
     return {
         "scrubbed": True,
         "seq": origin.seq,
@@ -394,14 +452,20 @@ def _deid(run: RunEvidence) -> dict[str, Any]:
     }
 
 
-def _metrics(evidence: Evidence, run_id: str, finish: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+def _metrics(
+    evidence: Evidence, run_id: str, finish: Mapping[str, Any]
+) -> list[dict[str, Any]] | None:
     if evidence.runs_dir is None:
         return None
     return signed_jsonl(evidence.runs_dir / run_id / "metrics.jsonl", finish.get("metrics_sha256"))
 
 
-def _training(run: RunEvidence, start: Mapping[str, Any], finish: Mapping[str, Any],
-              metrics: list[dict[str, Any]] | None) -> dict[str, Any]:
+def _training(
+    run: RunEvidence,
+    start: Mapping[str, Any],
+    finish: Mapping[str, Any],
+    metrics: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
     steps = [m for m in metrics or [] if "step" in m]
     return {
         "base_model": start.get("model_id"),
@@ -414,18 +478,28 @@ def _training(run: RunEvidence, start: Mapping[str, Any], finish: Mapping[str, A
             "step": [m["step"] for m in steps],
             "loss": [m.get("loss") for m in steps],
             "epsilon": [m.get("epsilon") for m in steps],
-        } if steps else None,
-        "series_note": None if steps else "per-step metrics are not available in plaintext signed form",
+        }
+        if steps
+        else None,
+        "series_note": None
+        if steps
+        else "per-step metrics are not available in plaintext signed form",
     }
 
 
-def _security(evidence: Evidence, start: Mapping[str, Any], finish: Mapping[str, Any]) -> dict[str, Any]:
-    rotations = [{"seq": e.seq, "ts": e.ts, "keys_rewrapped": e.payload.get("keys_rewrapped")}
-                 for e in evidence.events("keys.rotate")]
+def _security(
+    evidence: Evidence, start: Mapping[str, Any], finish: Mapping[str, Any]
+) -> dict[str, Any]:
+    rotations = [
+        {"seq": e.seq, "ts": e.ts, "keys_rewrapped": e.payload.get("keys_rewrapped")}
+        for e in evidence.events("keys.rotate")
+    ]
     init = next(iter(evidence.events("init")), None)
     return {
         "data_encryption": "AES-256-GCM chunked stream, per-dataset data key wrapped by the workspace key",
-        "adapter_encryption": "AES-256-GCM" if finish.get("adapter_encrypted") else "none (plaintext)",
+        "adapter_encryption": "AES-256-GCM"
+        if finish.get("adapter_encrypted")
+        else "none (plaintext)",
         "key_provider": init.payload.get("key_provider") if init else None,
         "key_rotations": rotations,
         "ledger_signature": "Ed25519 over an RFC 6962 Merkle root (C2SP signed note)",
@@ -450,7 +524,9 @@ def _processing(declared: Mapping[str, Any] | None) -> dict[str, Any]:
     declared = declared or {}
     return {
         "source": "processing.yaml in the workspace (declared by the controller, not ledger evidence)",
-        "fields": [{"key": k, "label": label, "value": declared.get(k)} for k, label in PROCESSING_FIELDS],
+        "fields": [
+            {"key": k, "label": label, "value": declared.get(k)} for k, label in PROCESSING_FIELDS
+        ],
     }
 
 
@@ -493,14 +569,16 @@ def workspace_report(evidence: Evidence, *, now: datetime) -> dict[str, Any]:
         run = run_evidence(evidence, run_id)
         finish = run.finish.payload if run.finish else {}
         spent = math.inf if entry.payload.get("no_dp") else finish.get("epsilon_spent")
-        runs.append({
-            "run_id": run_id,
-            "dataset": entry.payload.get("dataset"),
-            "status": "finished" if run.finish else ("failed" if run.fail else "unfinished"),
-            "epsilon": spent,
-            "privacy_unit": entry.payload.get("privacy_unit"),
-            "checked": bool(run.checks),
-        })
+        runs.append(
+            {
+                "run_id": run_id,
+                "dataset": entry.payload.get("dataset"),
+                "status": "finished" if run.finish else ("failed" if run.fail else "unfinished"),
+                "epsilon": spent,
+                "privacy_unit": entry.payload.get("privacy_unit"),
+                "checked": bool(run.checks),
+            }
+        )
         ds = datasets.get(str(entry.payload.get("dataset_id")))
         if ds is not None:
             ds["runs"] += 1

@@ -41,7 +41,9 @@ def _json_safe(value: Any) -> Any:
 
 
 def to_json(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(_json_safe(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    return (
+        json.dumps(_json_safe(doc), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    ).encode()
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -87,13 +89,25 @@ def _figures(doc: dict[str, Any]) -> dict[str, Any]:
         return {}
     target = (doc.get("guarantee") or {}).get("epsilon_target")
     figures = {
-        "loss": Markup(line_svg(series["step"], {"train loss": series["loss"]},
-                                xlabel="step", ylabel="loss (non-private)")),
+        "loss": Markup(
+            line_svg(
+                series["step"],
+                {"train loss": series["loss"]},
+                xlabel="step",
+                ylabel="loss (non-private)",
+            )
+        ),
     }
     if any(e is not None for e in series["epsilon"]):
-        figures["epsilon"] = Markup(line_svg(
-            series["step"], {"epsilon": series["epsilon"]}, xlabel="step", ylabel="epsilon spent",
-            hline=(float(target), f"target {target:g}") if target else None))
+        figures["epsilon"] = Markup(
+            line_svg(
+                series["step"],
+                {"epsilon": series["epsilon"]},
+                xlabel="step",
+                ylabel="epsilon spent",
+                hline=(float(target), f"target {target:g}") if target else None,
+            )
+        )
     return figures
 
 
