@@ -156,7 +156,7 @@ def _verdict(start: Mapping[str, Any], counts: Mapping[str, int]) -> dict[str, A
     if counts["failed"]:
         overall = "controls failed"
     elif counts["not_run"]:
-        overall = "incomplete: some controls have no evidence yet"
+        overall = "incomplete"
     else:
         overall = "all controls passed"
     return {
@@ -245,9 +245,9 @@ def _guarantee(
 
 def _protects(unit: Any, start: Mapping[str, Any]) -> str | None:
     if unit == "subject":
-        return f"each subject ({start.get('subject_field') or 'the dataset subject field'}): all of one person's records together"
+        return "one subject (patient): all of their records together"
     if unit == "record":
-        return "each record on its own (a person with several records is protected less)"
+        return "one record (a patient with several records is protected less)"
     return None
 
 
@@ -262,13 +262,18 @@ def _plain_language(g: Mapping[str, Any]) -> str:
         return "The run has not finished, so its privacy loss is not final."
     unit = "patient" if g["privacy_unit"] == "subject" else "record"
     bound = math.exp(eps)
+    at_1pct = bound * 0.01 + delta
+    reading = (
+        f"at a 1% false-positive rate such a test can catch at most {at_1pct:.0%} of members"
+        if at_1pct < 1
+        else "at this epsilon the worst-case bound no longer limits a test at a 1% false-positive "
+        "rate; the empirical checks measure what attacks achieve in practice"
+    )
     return (
-        f"Whatever an attacker does with the trained adapter, their test for whether a given "
-        f"{unit} was in the training data can succeed with true-positive rate at most "
-        f"e^{eps:.2f} × (false-positive rate) + {delta:.0e} ≈ {bound:.1f} × FPR + {delta:.0e}. "
-        f"At a 1% false-positive rate that is at most {min(1.0, bound * 0.01 + delta):.0%}. "
-        f"The bound holds for {g['neighbouring_relation']} neighbours at the {unit} level and "
-        f"assumes the trust model below."
+        f"Any test an attacker runs on the adapter to decide whether a given {unit} was in the "
+        f"training data has true-positive rate at most e^ε × false-positive rate + δ "
+        f"(e^{eps:.2f} ≈ {bound:,.1f}); {reading}. This holds for {g['neighbouring_relation']} "
+        f"neighbours at the {unit} level, under the trust model stated below."
     )
 
 
@@ -444,9 +449,8 @@ def _deid(run: RunEvidence) -> dict[str, Any]:
         "safe_harbor": categories,
         "measured_recall": p.get("residual_risk") or p.get("measured_recall"),
         "attestation": (
-            "Safe Harbor also requires that the covered entity has no actual knowledge that the "
-            "remaining information could identify an individual (45 CFR 164.514(b)(2)(ii)). No "
-            "tool can certify that; a person must attest it here."
+            "Safe Harbor also needs the covered entity to have no actual knowledge that what "
+            "remains identifies anyone (164.514(b)(2)(ii)): no tool can certify that; a person attests it."
         ),
         "expert_determination": "not performed",
     }

@@ -56,6 +56,7 @@ def line_svg(
             )
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
+        ax.ticklabel_format(axis="y", useOffset=False)  # no "+1.03e1" offset a reader must add back
         ax.grid(alpha=0.25)
         fig.tight_layout()
         buf = io.StringIO()
