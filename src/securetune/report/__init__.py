@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 
 from securetune.errors import SecuretuneError
-from securetune.report.evidence import gather
+from securetune.evidence import gather
 from securetune.report.facts import failed_report, run_report, workspace_report
 from securetune.workspace import Workspace
 

@@ -15,19 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from securetune import __version__
-from securetune.audit.ledger import Entry
-from securetune.errors import SecuretuneError
+from securetune.controls import RunEvidence, evaluate, tally
+from securetune.evidence import DATASET_CREATED, Evidence, run_evidence, signed_jsonl
 from securetune.report import glossary
-from securetune.report.controls import RunEvidence, evaluate, tally
-from securetune.report.evidence import Evidence, signed_jsonl
 
 REPORT_VERSION = 1
-TRAIN_EVENTS = ("train.start", "train.finish", "train.fail", "train.checkpoint", "train.resume")
-DATASET_CREATED = ("data.add", "scrub")
-
-
-class ReportError(SecuretuneError):
-    """The report cannot be built for what was asked (unknown run, ...)."""
 
 
 def _header(evidence: Evidence, now: datetime, scope: str) -> dict[str, Any]:
@@ -60,69 +52,6 @@ def failed_report(evidence: Evidence, now: datetime) -> dict[str, Any]:
 
 
 # -- one run ------------------------------------------------------------------------------
-
-
-def run_evidence(evidence: Evidence, run_id: str) -> RunEvidence:
-    entries = evidence.run_events(run_id)
-    start = next((e for e in entries if e.event == "train.start"), None)
-    if start is None:
-        known = [e.payload.get("run_id") for e in evidence.events("train.start")]
-        hint = (
-            f"; known runs: {', '.join(str(k) for k in known[-5:])}" if known else "; no runs yet"
-        )
-        raise ReportError(f"no training run {run_id!r} in the ledger{hint}")
-    finish = next((e for e in entries if e.event == "train.finish"), None)
-    fail = next((e for e in entries if e.event == "train.fail"), None)
-    checkpoints = tuple(e for e in entries if e.event == "train.checkpoint")
-    checks = tuple(e for e in entries if e.event == "check")
-    dataset_id = start.payload.get("dataset_id")
-    origin = None
-    for entry in evidence.events(*DATASET_CREATED):
-        if entry.payload.get("dataset_id") == dataset_id:
-            origin = entry
-    lifetime, runs = _lifetime_spend(evidence, start.payload)
-    return RunEvidence(
-        start=start,
-        finish=finish,
-        fail=fail,
-        checkpoints=checkpoints,
-        dataset_origin=origin,
-        checks=checks,
-        lifetime_epsilon=lifetime,
-        lifetime_runs=runs,
-    )
-
-
-def _same_data(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    keys = ("dataset_lineage", "dataset_id", "dataset_content_sha256")
-    return any(a.get(k) is not None and a.get(k) == b.get(k) for k in keys)
-
-
-def _lifetime_spend(
-    evidence: Evidence, start: Mapping[str, Any]
-) -> tuple[float, tuple[Entry, ...]]:
-    """Epsilon summed over every run on the same data, as the budget check computes it."""
-    total = 0.0
-    used: list[Entry] = []
-    for entry in evidence.events("train.start"):
-        if not _same_data(entry.payload, start):
-            continue
-        run_id = entry.payload.get("run_id")
-        events = evidence.run_events(str(run_id))
-        finish = next((o for o in events if o.event == "train.finish"), None)
-        fail = next((o for o in events if o.event == "train.fail"), None)
-        if fail is not None and not fail.payload.get("released", True) and finish is None:
-            continue  # refused before its first checkpoint: nothing left the process
-        used.append(entry)
-        if entry.payload.get("no_dp"):
-            total = math.inf
-        elif finish is not None:
-            total += float(
-                finish.payload.get("epsilon_spent", entry.payload.get("epsilon_target", 0))
-            )
-        else:
-            total += float(entry.payload.get("epsilon_target") or 0)
-    return total, tuple(used)
 
 
 def run_report(
@@ -193,6 +122,17 @@ def _identity(
             "train.start": run.start.seq,
             "train.finish": run.finish.seq if run.finish else None,
         },
+        "releases": [
+            {
+                "seq": e.seq,
+                "ts": e.ts,
+                "destination": e.payload.get("destination"),
+                "actor": e.actor,
+                "weights_sha256": e.payload.get("weights_sha256"),
+            }
+            for e in evidence.run_events(str(start.get("run_id")))
+            if e.event == "release"
+        ],
     }
 
 

@@ -1,4 +1,4 @@
-"""Policy controls, evaluated against signed evidence.
+"""Policy controls, evaluated against signed evidence (used by the report and by `release`).
 
 Every control a run's policy imposes is recorded in that run's ``train.start`` event
 (``training_rules``) and enforced by ``train`` before the first step; the report re-checks
