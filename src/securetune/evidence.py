@@ -41,6 +41,7 @@ class Evidence:
     key_name: str | None = None
     workspace_id: str | None = None
     runs_dir: Path | None = None
+    policy_dirs: tuple[Path, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def events(self, *names: str) -> Iterator[Entry]:
@@ -84,6 +85,7 @@ def gather(ws: Workspace) -> Evidence:
         key_name=ws.config.ledger_key_name,
         workspace_id=ws.config.workspace_id,
         runs_dir=ws.runs_dir,
+        policy_dirs=(ws.root / "policies",),
     )
 
 

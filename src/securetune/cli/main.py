@@ -13,6 +13,7 @@ from securetune.cli.context import AppContext
 from securetune.cli.data import data
 from securetune.cli.init import init
 from securetune.cli.keys import keys
+from securetune.cli.policy import policy
 from securetune.cli.runs import release, runs
 from securetune.cli.scrub import scrub
 from securetune.cli.train import plan, train
@@ -73,6 +74,7 @@ cli.add_command(audit)
 cli.add_command(train)
 cli.add_command(plan)
 cli.add_command(runs)
+cli.add_command(policy)
 cli.add_command(release)
 
 

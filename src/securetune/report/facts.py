@@ -12,6 +12,7 @@ import math
 import platform
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from securetune import __version__
@@ -71,7 +72,7 @@ def run_report(
     doc["dp_statement"] = _dp_statement(doc["guarantee"], start)
     doc["hazards"] = _hazards(run, start, finish, metrics is not None)
     doc["empirical"] = _empirical(run)
-    doc["deidentification"] = _deid(run)
+    doc["deidentification"] = _deid(run, evidence.policy_dirs)
     doc["training"] = _training(run, start, finish, metrics)
     doc["security"] = _security(evidence, start, finish)
     doc["processing_record"] = _processing(processing)
@@ -341,7 +342,7 @@ def _empirical(run: RunEvidence) -> dict[str, Any]:
     }
 
 
-def _deid(run: RunEvidence) -> dict[str, Any]:
+def _deid(run: RunEvidence, policy_dirs: tuple[Path, ...] = ()) -> dict[str, Any]:
     origin = run.dataset_origin
     if origin is None:
         return {"scrubbed": False, "note": "The dataset's creation is not in this ledger."}
@@ -357,7 +358,7 @@ def _deid(run: RunEvidence) -> dict[str, Any]:
     categories: list[dict[str, Any]] = []
     counts = p.get("spans_per_type") or {}
     try:
-        policy = load_policy(str(p.get("policy")))
+        policy = load_policy(str(p.get("policy")), search=policy_dirs)
         matches = policy.sha256 == p.get("policy_sha256")
     except PolicyError:
         policy, matches = None, False
