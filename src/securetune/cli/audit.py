@@ -1,6 +1,8 @@
-"""``securetune audit``: verify the signed ledger, print its public key."""
+"""``securetune audit``: verify the signed ledger, print its public key, render the report."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -93,3 +95,54 @@ def upgrade(app: AppContext, as_json: bool) -> None:
         as_json=as_json,
         human=f"Ledger upgraded from format v1 to v2 at entry {entry.seq}; recorded as ledger.upgrade.",
     )
+
+
+@audit.command("report")
+@click.argument("run_id", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "pdf", "json"]),
+    default="html",
+    show_default=True,
+    help="HTML (self-contained), PDF (from the same HTML) or JSON (the same facts).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report here (required for html and pdf; json without it goes to stdout).",
+)
+@click.option("--force", is_flag=True, help="Replace --out if it already exists.")
+@pass_app
+def report(app: AppContext, run_id: str | None, fmt: str, out: Path | None, force: bool) -> None:
+    """Render the compliance report for RUN_ID (or the whole workspace without it).
+
+    The ledger is verified first; if that fails the report's first line says so in red,
+    no other facts are shown, and the command exits 1.
+    """
+    from securetune import report as reporting
+
+    if out is None and fmt != "json":
+        raise click.UsageError(f"--out is required for --format {fmt}")
+    ws = app.open()
+    result = reporting.build(ws, run_id)
+    data = reporting.render(result, fmt)  # type: ignore[arg-type]
+    if out is None:
+        click.echo(data.decode(), nl=False)
+    else:
+        from securetune.fsutil import atomic_write_bytes, check_output_path
+
+        target = check_output_path(out, protected=ws.protected_dirs(), force=force)
+        atomic_write_bytes(target, data, mode=0o644)
+        counts = result.controls
+        summary = (
+            f"{counts.get('passed', 0)} control(s) passed, {counts.get('failed', 0)} failed, "
+            f"{counts.get('not_run', 0)} not run"
+            if counts
+            else result.doc["verdict"]["overall"]
+        )
+        click.echo(f"Report written to {out} ({summary}).", err=True)
+    if not result.verified:
+        raise LedgerError(f"the ledger did not verify: {result.doc['ledger']['error']}")

@@ -27,6 +27,9 @@ COMMANDS: dict[str, str] = {
     "audit": "securetune.cli.audit:audit",
     "train": "securetune.cli.train:train",
     "plan": "securetune.cli.train:plan",
+    "runs": "securetune.cli.runs:runs",
+    "release": "securetune.cli.runs:release",
+    "policy": "securetune.cli.policy:policy",
 }
 
 
