@@ -26,9 +26,7 @@ from pathlib import Path
 
 PRESETS = {
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
-    "mid": dict(
-        hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12
-    ),
+    "mid": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12),
 }
 MODES = ("nonprivate", "hooks", "ghost")
 
@@ -46,23 +44,14 @@ def worker(mode: str, args: argparse.Namespace) -> dict:
     with quiet():
         torch.manual_seed(0)
         spec = PRESETS[args.preset]
-        config = LlamaConfig(
-            vocab_size=30522,
-            max_position_embeddings=512,
-            num_key_value_heads=spec["num_attention_heads"],
-            tie_word_embeddings=False,
-            pad_token_id=0,
-            **spec,
-        )
+        config = LlamaConfig(vocab_size=30522, max_position_embeddings=512, num_key_value_heads=spec["num_attention_heads"],
+                             tie_word_embeddings=False, pad_token_id=0, **spec)
         base = LlamaForCausalLM(config)
         base.config.use_cache = False
         params = sum(p.numel() for p in base.parameters())
         model = add_lora(base, r=8, alpha=16, targets=("q_proj", "v_proj"), seed=0).to(device)
         gen = torch.Generator().manual_seed(1)
-        seqs = [
-            torch.randint(1, 30522, (args.seq - (i % 4) * 4,), generator=gen)
-            for i in range(args.batch)
-        ]
+        seqs = [torch.randint(1, 30522, (args.seq - (i % 4) * 4,), generator=gen) for i in range(args.batch)]
         ids, mask, labels = pad_batch(seqs, pad_id=0)
         data = torch.utils.data.TensorDataset(ids, mask, labels)
         loader = torch.utils.data.DataLoader(data, batch_size=args.batch)
@@ -72,19 +61,10 @@ def worker(mode: str, args: argparse.Namespace) -> dict:
             from opacus import PrivacyEngine
 
             engine = PrivacyEngine(accountant="rdp")
-            out = engine.make_private(
-                module=model,
-                optimizer=opt,
-                data_loader=loader,
-                noise_multiplier=1.0,
-                max_grad_norm=1.0,
-                poisson_sampling=False,
-                criterion=ghost_criterion(),
-                grad_sample_mode="ghost" if mode == "ghost" else "hooks",
-            )
-            module, opt, criterion, loader = (
-                out if mode == "ghost" else (out[0], out[1], None, out[2])
-            )
+            out = engine.make_private(module=model, optimizer=opt, data_loader=loader, noise_multiplier=1.0,
+                                      max_grad_norm=1.0, poisson_sampling=False, criterion=ghost_criterion(),
+                                      grad_sample_mode="ghost" if mode == "ghost" else "hooks")
+            module, opt, criterion, loader = out if mode == "ghost" else (out[0], out[1], None, out[2])
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -96,25 +76,17 @@ def worker(mode: str, args: argparse.Namespace) -> dict:
             start = time.perf_counter()
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                 logits = module(input_ids=b_ids, attention_mask=b_mask).logits
-            loss = (
-                ghost_loss(criterion, logits, b_labels)
-                if mode == "ghost"
-                else batch_loss(logits, b_labels)
-            )
+            loss = ghost_loss(criterion, logits, b_labels) if mode == "ghost" else batch_loss(logits, b_labels)
             loss.backward()
             opt.step()
             opt.zero_grad()
             if cuda:
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
-    peak = (
-        torch.cuda.max_memory_allocated()
-        if cuda
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    )
+    peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
         "mode": mode,
-        "step_seconds": statistics.median(times[args.warmup :]),
+        "step_seconds": statistics.median(times[args.warmup:]),
         "peak_memory_bytes": peak,
         "rss_before_training_bytes": rss_before * 1024,
         "parameters": params,
@@ -123,9 +95,7 @@ def worker(mode: str, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="mid")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=64)
@@ -145,10 +115,8 @@ def main() -> None:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
         if not args.json:
-            print(
-                f"{mode:>10}: {runs[mode]['step_seconds']:.3f} s/step, peak {runs[mode]['peak_memory_bytes'] / 2**20:.0f} MiB",
-                file=sys.stderr,
-            )
+            print(f"{mode:>10}: {runs[mode]['step_seconds']:.3f} s/step, peak {runs[mode]['peak_memory_bytes'] / 2**20:.0f} MiB",
+                  file=sys.stderr)
     base = runs["nonprivate"]
 
     def ratios(mode: str) -> dict:
@@ -158,9 +126,7 @@ def main() -> None:
         return {
             "time_ratio": round(r["step_seconds"] / base["step_seconds"], 3),
             "memory_ratio": round(r["peak_memory_bytes"] / base["peak_memory_bytes"], 3),
-            "training_memory_increment_ratio": round(inc / inc_base, 3)
-            if args.device == "cpu" and inc_base > 0
-            else None,
+            "training_memory_increment_ratio": round(inc / inc_base, 3) if args.device == "cpu" and inc_base > 0 else None,
             "step_seconds": round(r["step_seconds"], 4),
             "peak_memory_mib": round(r["peak_memory_bytes"] / 2**20, 1),
         }
@@ -168,26 +134,14 @@ def main() -> None:
     result = {
         "hooks": ratios("hooks"),
         "ghost": ratios("ghost"),
-        "nonprivate": {
-            "step_seconds": round(base["step_seconds"], 4),
-            "peak_memory_mib": round(base["peak_memory_bytes"] / 2**20, 1),
-        },
+        "nonprivate": {"step_seconds": round(base["step_seconds"], 4),
+                       "peak_memory_mib": round(base["peak_memory_bytes"] / 2**20, 1)},
         "config": {
-            "preset": args.preset,
-            "parameters": base["parameters"],
-            "weights_mib": round(base["parameters"] * 4 / 2**20, 1),
-            "trainable_parameters": base["trainable_parameters"],
-            "batch": args.batch,
-            "seq": args.seq,
-            "steps": args.steps,
-            "warmup": args.warmup,
-            "device": args.device,
-            "lora": "r=8 q_proj,v_proj",
-            "memory": "peak RSS of the mode's own process"
-            if args.device == "cpu"
-            else "torch.cuda.max_memory_allocated",
-            "machine": platform.platform(),
-            "python": platform.python_version(),
+            "preset": args.preset, "parameters": base["parameters"], "weights_mib": round(base["parameters"] * 4 / 2**20, 1),
+            "trainable_parameters": base["trainable_parameters"], "batch": args.batch, "seq": args.seq,
+            "steps": args.steps, "warmup": args.warmup, "device": args.device, "lora": "r=8 q_proj,v_proj",
+            "memory": "peak RSS of the mode's own process" if args.device == "cpu" else "torch.cuda.max_memory_allocated",
+            "machine": platform.platform(), "python": platform.python_version(),
         },
     }
     out_dir = Path(__file__).parent / "results"
