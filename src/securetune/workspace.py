@@ -43,7 +43,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from securetune import __version__
+from securetune import __version__, reconcile
 from securetune.audit.checkpoint import Checkpoint, open_signed_checkpoint, verifier_key
 from securetune.audit.ledger import (
     CHECKPOINT_FILE,
@@ -156,6 +156,7 @@ class Workspace:
         self._kek: bytes | None = None
         self._provider: KeyProvider | None = None
         self._ledger_checked: bytes | None = None  # checkpoint we signed under this lock hold
+        self._reconciled = False  # the disk agreed with the ledger at this lock hold's start
         self._lock = filelock.FileLock(str(root / ".lock"), timeout=0)
 
     # -- layout -------------------------------------------------------------------------
@@ -400,20 +401,43 @@ class Workspace:
             else:
                 shutil.rmtree(staging)
         if self.datasets_dir.is_dir():
-            # A half-written dataset (.tmp-<id>) or a half-removed one (.tmp-rm-<id>): either
-            # way its data key must go too, or a copy of the ciphertext would stay readable.
             leftovers = sorted(self.datasets_dir.glob(".tmp-*"))
-            if leftovers and self.keyring_path.exists():
-                keyring = Keyring.load(self.keyring_path)
-                names = {
-                    f"dataset:{p.name.removeprefix('.tmp-').removeprefix('rm-')}" for p in leftovers
-                }
-                if names & set(keyring.wrapped):
-                    for name in names:
-                        keyring.remove(name)
-                    keyring.save(self.keyring_path)
-            for tmp in leftovers:
-                shutil.rmtree(tmp, ignore_errors=True)
+            if leftovers:
+                self._recover_datasets(leftovers)
+
+    def _recover_datasets(self, leftovers: list[Path]) -> None:
+        """Finish what the ledger says happened, undo what it does not, delete the rest.
+
+        ``.tmp-<id>`` is a dataset being written, ``.tmp-rm-<id>`` one being removed. The
+        ledger decides: a created (and not removed) id is renamed to its ledgered name
+        (the event was signed, so the dataset exists), a removal that was ledgered is
+        finished, a removal that was not is undone; anything else was never ledgered
+        and goes, data key included, or a copy of its ciphertext would stay readable.
+        So a dataset renamed to a temporary name by hand is put back, never deleted.
+        """
+        state = reconcile.ledger_state(self.ledger_dir)
+        doomed: list[Path] = []
+        for tmp in leftovers:
+            removing = tmp.name.startswith(".tmp-rm-")
+            dataset_id = tmp.name.removeprefix(".tmp-rm-" if removing else ".tmp-")
+            known = state.datasets.get(dataset_id)
+            target = self.datasets_dir / known.name if known is not None else None
+            if known is not None and known.live and target is not None and not target.exists():
+                os.rename(tmp, target)  # created, or removal never ledgered: it stays
+            elif known is not None and known.live:
+                continue  # its name is taken again: leave both for `audit verify` to report
+            else:
+                doomed.append(tmp)
+        fsync_dir(self.datasets_dir)
+        if doomed and self.keyring_path.exists():
+            keyring = Keyring.load(self.keyring_path)
+            names = {f"dataset:{p.name.removeprefix('.tmp-').removeprefix('rm-')}" for p in doomed}
+            if names & set(keyring.wrapped):
+                for name in names & set(keyring.wrapped):
+                    keyring.remove(name)
+                keyring.save(self.keyring_path)
+        for tmp in doomed:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     # -- locking and the ledger ----------------------------------------------------------------
     @contextlib.contextmanager
@@ -431,6 +455,7 @@ class Workspace:
             yield self
         finally:
             self._ledger_checked = None
+            self._reconciled = False
             self._lock.release()
 
     def _require_lock(self) -> None:
@@ -473,7 +498,22 @@ class Workspace:
             if trusted is not None and trusted != current:
                 verify_ledger(self.ledger_dir, self.public_key(), trusted=trusted)
             self._ledger_checked = note
+        if not self._reconciled:
+            # Once per lock hold: afterwards the disk changes only by this command, whose
+            # effects are ledgered before they appear (so a re-check would see them half-done).
+            found = self.disagreements().datasets
+            if found:
+                more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+                raise WorkspaceError(
+                    f"the workspace disagrees with its ledger: {found[0]}{more}; nothing was"
+                    " changed. See `securetune audit verify` and docs/WORKSPACE.md"
+                )
+            self._reconciled = True
         return signing_key
+
+    def disagreements(self) -> reconcile.Disagreements:
+        """Datasets and runs on disk that the ledger does not account for, and vice versa."""
+        return reconcile.disagreements(self.datasets_dir, self.runs_dir, self.ledger_dir)
 
     def record(self, event: str, payload: Mapping[str, Any]) -> Entry:
         """Append one ledger event and sign a new checkpoint covering it."""
@@ -504,10 +544,19 @@ class Workspace:
         self._update_witness(read_checkpoint(self.ledger_dir, self.public_key()))
         return entry
 
-    def verify_ledger(self, *, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
-        """Verify the ledger against the witness (if any) and move the witness forward."""
+    def verify_ledger(
+        self, *, public_key: Ed25519PublicKey | None = None, expected_note: bytes | None = None
+    ) -> VerifyResult:
+        """Verify the ledger against the witness (if any) and move the witness forward.
+
+        ``expected_note`` is a signed checkpoint kept elsewhere (``audit publish``); the
+        ledger must extend it too, whichever of it and the witness is larger.
+        """
         key = public_key or self.public_key()
         trusted = self._trusted_checkpoint(key)
+        if expected_note is not None:  # both must hold; the witness's is checked below
+            expected = open_signed_checkpoint(expected_note, key, self.config.ledger_key_name)
+            verify_ledger(self.ledger_dir, key, trusted=expected)
         result = verify_ledger(self.ledger_dir, key, trusted=trusted)  # names a missing file
         note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
         if public_key is None:
@@ -515,6 +564,10 @@ class Workspace:
             if checkpoint.size == result.checkpoint_size and checkpoint.root.hex() == result.root:
                 self._update_witness(checkpoint)
         return result
+
+    def signed_checkpoint(self) -> bytes:
+        """The ledger's current signed checkpoint note, as published for out-of-band checks."""
+        return (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
 
     # -- witness ------------------------------------------------------------------------------
     def _witness_paths(self) -> list[Path]:
