@@ -27,9 +27,15 @@ from securetune.crypto.dataset import read_manifest_unverified
 from securetune.errors import DatasetError
 
 REMOVE_EVENT = "data.rm"
+EXPORT_EVENT = "data.export"
 RUN_START_EVENT = "train.start"
 #: Substrings that a line must hold to matter here; skipping the rest keeps a scan cheap.
-_INTERESTING = (b'"ciphertext_sha256"', b'"event":"data.rm"', b'"event":"train.start"')
+_INTERESTING = (
+    b'"ciphertext_sha256"',
+    b'"event":"data.rm"',
+    b'"event":"data.export"',
+    b'"event":"train.start"',
+)
 
 
 @dataclass
@@ -41,6 +47,8 @@ class LedgerDataset:
     ciphertext_sha256: str
     created_seq: int
     removed_seq: int | None = None
+    #: What lineage needs (securetune.lineage): all optional, absent from older events.
+    payload: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def live(self) -> bool:
@@ -53,6 +61,8 @@ class LedgerState:
 
     datasets: dict[str, LedgerDataset] = field(default_factory=dict)
     runs: set[str] = field(default_factory=set)
+    #: sha256 of each exported file -> the id of the dataset exported.
+    exports: dict[str, str] = field(default_factory=dict)
 
     def live_by_name(self) -> dict[str, LedgerDataset]:
         return {d.name: d for d in self.datasets.values() if d.live}
@@ -84,13 +94,15 @@ def ledger_state(ledger_dir: Path) -> LedgerState:
             state.runs.add(payload["run_id"])
         elif event == REMOVE_EVENT and dataset_id in state.datasets:
             state.datasets[dataset_id].removed_seq = seq
+        elif event == EXPORT_EVENT and isinstance(payload.get("out_sha256"), str):
+            state.exports.setdefault(payload["out_sha256"], str(dataset_id))
         elif (
             isinstance(dataset_id, str)
             and isinstance(payload.get("dataset"), str)
             and isinstance(payload.get("ciphertext_sha256"), str)
         ):
             state.datasets[dataset_id] = LedgerDataset(
-                payload["dataset"], dataset_id, payload["ciphertext_sha256"], seq
+                payload["dataset"], dataset_id, payload["ciphertext_sha256"], seq, payload=payload
             )
     return state
 

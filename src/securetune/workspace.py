@@ -441,10 +441,15 @@ class Workspace:
 
     # -- locking and the ledger ----------------------------------------------------------------
     @contextlib.contextmanager
-    def locked(self) -> Iterator[Workspace]:
-        """Hold the workspace write lock; a second writer fails at once with LockError."""
+    def locked(self, *, wait: bool = False) -> Iterator[Workspace]:
+        """Hold the workspace write lock; a second writer fails at once with LockError.
+
+        ``wait=True`` waits as long as it takes instead: for a training run, which takes
+        the lock only for the moment of each ledger event, and must not die (with a
+        checkpoint written but not ledgered) because a long ``scrub`` holds it.
+        """
         try:
-            self._lock.acquire()
+            self._lock.acquire(timeout=-1 if wait else 0, poll_interval=0.1)
         except filelock.Timeout:
             raise LockError(
                 f"workspace {self.root} is locked by another securetune process; try again when it finishes"

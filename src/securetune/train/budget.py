@@ -15,9 +15,9 @@ Rules (fail closed):
 * spends add up (basic composition: a valid, if loose, bound for any mix of accountants),
   and so do deltas.
 
-A dataset is matched by its id *or* its content hash, so re-adding the same records under a
-new name does not reset the budget. (Derived datasets, e.g. a re-scrub of the same raw file,
-have new content and are not linked: a limitation stated in docs/TRAINING.md.)
+A dataset is matched by its lineage root *or* its content hash (securetune.lineage):
+re-adding an export, shuffling the records or re-scrubbing the same raw file links the new
+dataset to its source, and all runs on one lineage share one budget.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from securetune.audit.ledger import Ledger
+from securetune.lineage import lineage_root_namer
 from securetune.workspace import Workspace
 
 START = "train.start"
@@ -76,13 +77,15 @@ def runs_in_ledger(ws: Workspace) -> dict[str, RunEvents]:
 def dataset_spend(ws: Workspace, *, dataset_id: str, content_sha256: str, exclude_run: str | None = None) -> Spend:
     """What earlier runs spent on this dataset (verifies the ledger first)."""
     ws.verify_ledger()
+    lineage_root = lineage_root_namer(ws.ledger_dir)  # data, not names: see securetune.lineage
+    mine = lineage_root(dataset_id)
     eps = delta = 0.0
     runs = unfinished = non_private = 0
     for run in runs_in_ledger(ws).values():
         start = run.start
         if run.run_id == exclude_run:
             continue
-        if start.get("dataset_id") != dataset_id and start.get("dataset_content_sha256") != content_sha256:
+        if lineage_root(str(start.get("dataset_id"))) != mine and start.get("dataset_content_sha256") != content_sha256:
             continue
         if run.failed is not None and not run.failed.get("released", True):
             continue  # failed before its first checkpoint: nothing left the process

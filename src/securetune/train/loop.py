@@ -117,7 +117,7 @@ def _record(ws: Workspace, event: str, payload: dict[str, Any], *, attempts: int
     """Ledger writes wait briefly for the workspace lock: another command may hold it."""
     for i in range(attempts):
         try:
-            with ws.locked():
+            with ws.locked(wait=True):  # never die on a long scrub's lock
                 ws.record(event, payload)
             return
         except LockError:
@@ -247,7 +247,7 @@ def _start(ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: Loade
     }
     for attempt in range(50):
         try:
-            with ws.locked():
+            with ws.locked(wait=True):  # never die on a long scrub's lock
                 spent = budget.dataset_spend(ws, dataset_id=manifest.dataset_id,
                                              content_sha256=manifest.content_sha256)
                 cap = p.rules.lifetime_epsilon
