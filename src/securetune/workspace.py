@@ -27,7 +27,6 @@ import dataclasses
 import getpass
 import hashlib
 import hmac
-import json
 import os
 import shutil
 import socket
@@ -54,6 +53,7 @@ from securetune.audit.ledger import (
     read_checkpoint,
     verify_ledger,
 )
+from securetune.audit.witness import Witness
 from securetune.crypto.keyring import Keyring
 from securetune.crypto.keys import (
     EnvKeyProvider,
@@ -574,77 +574,24 @@ class Workspace:
         """The ledger's current signed checkpoint note, as published for out-of-band checks."""
         return (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
 
-    # -- witness ------------------------------------------------------------------------------
-    def _witness_paths(self) -> list[Path]:
-        """Where this workspace's witness lives: by workspace id, and by real path.
-
-        Two indexes because the id is in an unauthenticated file: editing it must not make
-        the witness disappear, and moving the directory must not either.
-        """
-        if self.witness_dir is None:
-            return []
-        by_path = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:32]
-        return [self.witness_dir / f"{self.id}.json", self.witness_dir / f"path-{by_path}.json"]
+    # -- witness (securetune.audit.witness) ------------------------------------------------
+    def _witness(self) -> Witness:
+        return Witness(
+            self.witness_dir,
+            workspace_root=self.root,
+            workspace_id=self.id,
+            key_name=self.config.ledger_key_name,
+            public_key_b64=self.config.ledger_public_key,
+        )
 
     def _trusted_checkpoint(self, key: Ed25519PublicKey) -> Checkpoint | None:
-        """The largest checkpoint any witness file holds, after checking it names us."""
-        current = base64.b64encode(key.public_bytes_raw()).decode()
-        best: Checkpoint | None = None
-        for path in self._witness_paths():
-            if not path.exists():
-                continue
-            try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-                seen_id = doc.get("workspace_id", self.id)
-                seen_key, note = doc["ledger_public_key"], doc["checkpoint"].encode()
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise LedgerError(f"witness file {path} is malformed") from None
-            if seen_id != self.id:
-                raise LedgerError(
-                    "this workspace's id differs from the one this machine saw before at this "
-                    "path: the workspace config was edited or replaced"
-                )
-            if seen_key != current:
-                raise LedgerError(
-                    "the ledger public key differs from the one this machine saw before: "
-                    "the workspace's signing key was replaced"
-                )
-            checkpoint = open_signed_checkpoint(note, key, self.config.ledger_key_name)
-            if best is None or checkpoint.size > best.size:
-                best = checkpoint
-        return best
+        return self._witness().trusted(key)
 
     def _update_witness(self, checkpoint: Checkpoint) -> None:
-        """Remember ``checkpoint`` (just signed or just verified) as the newest state seen."""
-        paths = self._witness_paths()
-        if not paths:
-            return
         note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
-        if (
-            open_signed_checkpoint(note, self.public_key(), self.config.ledger_key_name)
-            != checkpoint
-        ):
-            raise LedgerError("the checkpoint file changed while this command ran")
-        doc = {
-            "workspace_id": self.id,
-            "ledger_public_key": self.config.ledger_public_key,
-            "checkpoint": note.decode(),
-        }
-        self.witness_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # type: ignore[union-attr]
-        for path in paths:
-            atomic_write_bytes(path, json.dumps(doc, indent=2).encode())
+        self._witness().remember(note, checkpoint, self.public_key())
 
 
 def _dump_config(config: WorkspaceConfig) -> bytes:
     header = "# securetune workspace config: no secrets here. Unknown keys are errors.\n"
     return (header + yaml.safe_dump(config.model_dump(), sort_keys=True)).encode()
-
-
-def default_witness_dir(environ: Mapping[str, str]) -> Path:
-    """Outside the workspace on purpose: a rollback of the workspace cannot roll this back."""
-    if environ.get("SECURETUNE_WITNESS_DIR"):
-        return Path(environ["SECURETUNE_WITNESS_DIR"])
-    state = environ.get("XDG_STATE_HOME") or str(
-        Path(environ.get("HOME", "~")).expanduser() / ".local/state"
-    )
-    return Path(state) / "securetune" / "witness"
