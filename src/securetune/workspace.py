@@ -503,18 +503,25 @@ class Workspace:
             if trusted is not None and trusted != current:
                 verify_ledger(self.ledger_dir, self.public_key(), trusted=trusted)
             self._ledger_checked = note
-        if not self._reconciled:
-            # Once per lock hold: afterwards the disk changes only by this command, whose
-            # effects are ledgered before they appear (so a re-check would see them half-done).
-            found = self.disagreements().datasets
-            if found:
-                more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-                raise WorkspaceError(
-                    f"the workspace disagrees with its ledger: {found[0]}{more}; nothing was"
-                    " changed. See `securetune audit verify` and docs/WORKSPACE.md"
-                )
-            self._reconciled = True
+        self._require_agreement()
         return signing_key
+
+    def _require_agreement(self) -> None:
+        """Refuse to write while a dataset on disk disagrees with the ledger.
+
+        Once per lock hold: afterwards the disk changes only by this command, whose effects
+        are ledgered before they appear (so a re-check would see them half-done).
+        """
+        if self._reconciled:
+            return
+        found = self.disagreements().datasets
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            raise WorkspaceError(
+                f"the workspace disagrees with its ledger: {found[0]}{more}; nothing was"
+                " changed. See `securetune audit verify` and docs/WORKSPACE.md"
+            )
+        self._reconciled = True
 
     def disagreements(self) -> reconcile.Disagreements:
         """Datasets and runs on disk that the ledger does not account for, and vice versa."""
@@ -533,6 +540,7 @@ class Workspace:
     def recover_ledger(self) -> int:
         """Sign entries a killed command appended but could not checkpoint; ledger that we did."""
         self._require_lock()
+        self._require_agreement()  # or the seal would happen and its event be refused
         sealed = Ledger.open(self.ledger_dir, clock=self.clock).seal_unsigned_tail(
             self.signing_key()
         )
