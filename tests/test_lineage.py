@@ -157,6 +157,8 @@ def test_unrelated_data_keeps_its_own_budget(ws: Workspace, notes: Path, tmp_pat
     other = add(ws, write_jsonl(tmp_path / "o.jsonl", [{"text": "unrelated"}]), "other")
     assert "derived_from" not in other.provenance
     assert spend_on(ws, other) == 0.0
+    empty = [add(ws, write_jsonl(tmp_path / f"e{i}.jsonl", []), f"empty-{i}") for i in (1, 2)]
+    assert "derived_from" not in empty[1].provenance  # two empty files are not one lineage
 
 
 def test_a_writer_that_waits_gets_the_lock_when_a_long_command_releases_it(

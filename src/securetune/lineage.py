@@ -92,7 +92,7 @@ def find_source(state: LedgerState, *, input_sha256: str | None, fingerprint: st
     source_id, how = None, ""
     if input_sha256 and input_sha256 in state.exports:
         source_id, how = state.exports[input_sha256], "export"
-    if source_id is None:
+    if source_id is None and not fingerprint.startswith("0:"):  # empty data proves nothing
         for known in state.datasets.values():  # ledger order: the earliest match wins
             if known.payload.get("records_fingerprint") == fingerprint:
                 source_id, how = known.dataset_id, "same records"
