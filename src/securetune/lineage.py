@@ -90,9 +90,11 @@ class Lineage:
 def find_source(state: LedgerState, *, input_sha256: str | None, fingerprint: str) -> Lineage:
     """The dataset a new one derives from, by the rules in the module docstring."""
     source_id, how = None, ""
+    if fingerprint.startswith("0:"):  # no records: nothing to protect, nothing to link
+        return Lineage(None, None, None, None)
     if input_sha256 and input_sha256 in state.exports:
         source_id, how = state.exports[input_sha256], "export"
-    if source_id is None and not fingerprint.startswith("0:"):  # empty data proves nothing
+    if source_id is None:
         for known in state.datasets.values():  # ledger order: the earliest match wins
             if known.payload.get("records_fingerprint") == fingerprint:
                 source_id, how = known.dataset_id, "same records"
