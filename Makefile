@@ -3,6 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# The exact torch the CPU tests and the demo were run with. It is installed first, on its
+# own, so that `pip install -e .[dev]` (which only asks for torch>=2.2,<3) keeps it rather
+# than resolving a (multi-GB, CUDA) build. Where the default index serves CUDA wheels, add
+# TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu".
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_INDEX ?=
 
 .PHONY: install demo test lint bench docs clean
 
@@ -11,6 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_INDEX) '$(TORCH_SPEC)'
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -19,6 +26,8 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/lint-imports  # the one-way dependencies of docs/ARCHITECTURE.md
 	$(PY) -m securetune.cli.docs --check docs/cli.md
 
 test: lint
@@ -29,6 +38,7 @@ DEID_CORPUS ?= ../shared/data/physionet-deid-dev
 bench: $(STAMP)
 	$(PY) bench/crypto.py --json --size-mb 256 --out bench/results/crypto.json
 	$(PY) bench/ledger.py --json --entries 100000 --out bench/results/ledger.json
+	$(PY) bench/cli_startup.py --json --out bench/results/cli_startup.json
 	$(PY) bench/scrub_workers.py --json --out bench/results/scrub_workers.json
 	$(PY) bench/dp_overhead.py --json
 	@if [ -d "$(DEID_CORPUS)" ]; then \
@@ -39,5 +49,6 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m securetune.cli.docs > docs/cli.md
 
+# demo-workspace.* holds the demo's plaintext export, its findings and its witness.
 clean:
-	rm -rf $(VENV) demo-workspace .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo-workspace demo-workspace.* .pytest_cache .ruff_cache .import_linter_cache

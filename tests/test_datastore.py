@@ -16,7 +16,13 @@ import pytest
 
 from securetune import datastore
 from securetune.audit.ledger import Ledger
-from securetune.errors import DatasetError, DecryptionError, InputError, LedgerError
+from securetune.errors import (
+    DatasetError,
+    DecryptionError,
+    InputError,
+    LedgerError,
+    WorkspaceError,
+)
 from securetune.workspace import Workspace
 
 from .conftest import MARKER
@@ -240,7 +246,8 @@ def test_rm_takes_the_key_to_destroy_only_from_an_authenticated_manifest(
     doc = json.loads(path.read_text())
     doc["manifest"]["dataset_id"] = b  # point a's manifest at b's key
     path.write_text(json.dumps(doc))
-    with ws.locked(), pytest.raises(DecryptionError):
+    # Refused before any effect: the disk no longer agrees with the ledger (a's id changed).
+    with ws.locked(), pytest.raises(WorkspaceError, match="replaced on disk"):
         datastore.remove_dataset(ws, "a")
     assert f"dataset:{b}" in ws.keyring().wrapped
     assert datastore.verify_dataset(ws, "b").records == 25
@@ -257,10 +264,24 @@ def test_an_export_that_cannot_be_ledgered_writes_nothing(
     assert not out.exists() and list(tmp_path.glob(".out.jsonl.*")) == []
 
 
-def test_a_removal_killed_midway_is_finished_key_included(ws: Workspace, notes: Path) -> None:
+def test_a_removal_killed_after_its_event_is_finished_key_included(
+    ws: Workspace, notes: Path
+) -> None:
     dataset_id = add(ws, notes).dataset.dataset_id
-    (ws.datasets_dir / "notes").rename(ws.datasets_dir / f".tmp-rm-{dataset_id}")  # killed here
+    (ws.datasets_dir / "notes").rename(ws.datasets_dir / f".tmp-rm-{dataset_id}")
+    ledger = Ledger.open(ws.ledger_dir)  # the command ledgered data.rm, then was killed
+    ledger.append("data.rm", {"dataset": "notes", "dataset_id": dataset_id}, actor="t")
+    ledger.write_checkpoint(ws.signing_key())
     with ws.locked():
         pass
     assert f"dataset:{dataset_id}" not in ws.keyring().wrapped
     assert list(ws.datasets_dir.iterdir()) == []
+
+
+def test_a_removal_killed_before_its_event_is_undone(ws: Workspace, notes: Path) -> None:
+    dataset_id = add(ws, notes).dataset.dataset_id
+    (ws.datasets_dir / "notes").rename(ws.datasets_dir / f".tmp-rm-{dataset_id}")  # killed here
+    with ws.locked():
+        pass
+    assert datastore.verify_dataset(ws, "notes").records == 25
+    assert [e.event for e in Ledger.open(ws.ledger_dir).entries()] == ["init", "data.add"]

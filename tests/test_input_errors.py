@@ -16,7 +16,13 @@ import pytest
 from securetune import datastore
 from securetune.audit.ledger import Ledger
 from securetune.crypto.dataset import check_name
-from securetune.errors import DatasetError, InputError, KeyProviderError, SecuretuneError
+from securetune.errors import (
+    DatasetError,
+    InputError,
+    KeyProviderError,
+    SecuretuneError,
+    WorkspaceError,
+)
 from securetune.records import RecordReader
 from securetune.scrub.job import keyed_field_names, scrub_file
 from securetune.scrub.pipeline import ScrubOptions
@@ -171,11 +177,13 @@ def test_rm_of_a_symlinked_dataset_is_refused_before_the_key_is_touched(
     shutil.move(ws.datasets_dir / "notes", moved)
     (ws.datasets_dir / "notes").symlink_to(moved)
     keyring_before = ws.keyring_path.read_bytes()
-    with ws.locked(), pytest.raises(DatasetError) as err:
-        datastore.remove_dataset(ws, "notes")
+    with pytest.raises(DatasetError) as err:
+        datastore.show_dataset(ws, "notes")
     assert str(err.value) == (
         "dataset notes is a symbolic link, not a directory in the workspace; refusing to use it"
     )
+    with ws.locked(), pytest.raises(WorkspaceError, match="dataset notes is not a directory"):
+        datastore.remove_dataset(ws, "notes")
     assert ws.keyring_path.read_bytes() == keyring_before
     assert [e.event for e in Ledger.open(ws.ledger_dir).entries()] == ["init", "data.add"]
 

@@ -79,7 +79,7 @@ def test_rotation_rewraps_every_key_and_the_old_key_stops_working(
     old_key_file = (ws.keys_dir / "kek.key").read_text()
     with ws.locked():
         result = ws.rotate_keys()
-    assert result.keys_rewrapped == 3  # two data keys and the ledger signing key
+    assert result.keys_rewrapped == 4  # two data keys, the ledger signing key, the lineage key
     assert result.old_kek_id != result.new_kek_id
     assert {
         p: p.read_bytes() for p in ws.datasets_dir.rglob("*.stc")

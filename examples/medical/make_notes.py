@@ -19,7 +19,11 @@ NOTES = 228
 def main() -> None:
     lines = (HERE / "handwritten.jsonl").read_text(encoding="utf-8").splitlines()
     for i, note in enumerate(generate_notes(NOTES, seed=2026), start=len(lines) + 1):
-        record = {"id": f"note-{i:03d}", "patient_id": f"P{100 + i % PATIENTS:03d}", "text": note.text}
+        record = {
+            "id": f"note-{i:03d}",
+            "patient_id": f"P{100 + i % PATIENTS:03d}",
+            "text": note.text,
+        }
         lines.append(json.dumps(record))
     (HERE / "notes.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from securetune import reconcile
 from securetune.crypto.dataset import (
     DEFAULT_SHARD_BYTES,
     DatasetWriter,
@@ -37,6 +38,7 @@ from securetune.fsutil import (
     make_private_dir,
     sha256_fd,
 )
+from securetune.lineage import RecordFingerprint, find_source
 from securetune.records import Format, OnError, RecordReader, file_sha256
 from securetune.workspace import Workspace
 
@@ -152,6 +154,7 @@ def create_dataset(
     target = require_absent(ws, name)
     ws.ledger_ready()
     kek = ws.kek()
+    fingerprint = RecordFingerprint(_lineage_key(ws, kek))
     dataset_id = str(uuid.uuid4())
     dek = new_data_key()
     tmp = ws.datasets_dir / f".tmp-{dataset_id}"
@@ -160,15 +163,28 @@ def create_dataset(
     try:
         for count, record in enumerate(records, start=1):
             writer.write(record)
+            fingerprint.add(record)
             if on_record is not None:
                 on_record(count)
+        lineage = find_source(
+            reconcile.ledger_state(ws.ledger_dir),
+            input_sha256=provenance.get("input_sha256"),
+            fingerprint=fingerprint.hexdigest(),
+        )
+        traced = {"records_fingerprint": fingerprint.hexdigest(), **lineage.fields()}
+        origin = {**provenance, **traced}
+        if not origin.get("policy") and lineage.policy:  # derived from capped data: same caps
+            origin.update(policy=lineage.policy, policy_sha256=lineage.policy_sha256)
         manifest = writer.finish(
-            name=name, created=ws.clock().isoformat(timespec="seconds"), provenance=provenance
+            name=name, created=ws.clock().isoformat(timespec="seconds"), provenance=origin
         )
         keyring = ws.keyring()
         keyring.add(kek, key_name(dataset_id), dek)
         keyring.save(ws.keyring_path)
-        ws.record(event, (payload or _default_payload)(manifest))
+        event_payload = {**(payload or _default_payload)(manifest), **traced}
+        if provenance.get("input_sha256"):
+            event_payload.setdefault("input_sha256", provenance["input_sha256"])
+        ws.record(event, event_payload)
         os.rename(tmp, target)
         fsync_dir(ws.datasets_dir)
     except BaseException:
@@ -176,6 +192,23 @@ def create_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+LINEAGE_KEY_NAME = "lineage-key"
+
+
+def _lineage_key(ws: Workspace, kek: bytes) -> bytes:
+    """The key of record fingerprints (securetune.lineage), made on first use."""
+    keyring = ws.keyring()
+    try:
+        return keyring.get(kek, LINEAGE_KEY_NAME)
+    except KeyProviderError:
+        if LINEAGE_KEY_NAME in keyring.wrapped:
+            raise  # present but unreadable: never silently replace it
+    key = new_data_key()
+    keyring.add(kek, LINEAGE_KEY_NAME, key)
+    keyring.save(ws.keyring_path)
+    return key
 
 
 def add_dataset(
@@ -412,7 +445,9 @@ _EXPORTERS = {"jsonl": _export_jsonl, "csv": _export_csv, "parquet": _export_par
 
 
 def _csv_cell(value: Any) -> Any:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+    if isinstance(value, (list, dict)):  # as lineage's fingerprint and the Parquet export
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
 
 
 def remove_dataset(ws: Workspace, name: str) -> DatasetSummary:

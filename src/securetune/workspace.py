@@ -27,7 +27,6 @@ import dataclasses
 import getpass
 import hashlib
 import hmac
-import json
 import os
 import shutil
 import socket
@@ -43,7 +42,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from securetune import __version__
+from securetune import __version__, reconcile
 from securetune.audit.checkpoint import Checkpoint, open_signed_checkpoint, verifier_key
 from securetune.audit.ledger import (
     CHECKPOINT_FILE,
@@ -54,6 +53,7 @@ from securetune.audit.ledger import (
     read_checkpoint,
     verify_ledger,
 )
+from securetune.audit.witness import Witness
 from securetune.crypto.keyring import Keyring
 from securetune.crypto.keys import (
     EnvKeyProvider,
@@ -156,6 +156,7 @@ class Workspace:
         self._kek: bytes | None = None
         self._provider: KeyProvider | None = None
         self._ledger_checked: bytes | None = None  # checkpoint we signed under this lock hold
+        self._reconciled = False  # the disk agreed with the ledger at this lock hold's start
         self._lock = filelock.FileLock(str(root / ".lock"), timeout=0)
 
     # -- layout -------------------------------------------------------------------------
@@ -400,27 +401,55 @@ class Workspace:
             else:
                 shutil.rmtree(staging)
         if self.datasets_dir.is_dir():
-            # A half-written dataset (.tmp-<id>) or a half-removed one (.tmp-rm-<id>): either
-            # way its data key must go too, or a copy of the ciphertext would stay readable.
             leftovers = sorted(self.datasets_dir.glob(".tmp-*"))
-            if leftovers and self.keyring_path.exists():
-                keyring = Keyring.load(self.keyring_path)
-                names = {
-                    f"dataset:{p.name.removeprefix('.tmp-').removeprefix('rm-')}" for p in leftovers
-                }
-                if names & set(keyring.wrapped):
-                    for name in names:
-                        keyring.remove(name)
-                    keyring.save(self.keyring_path)
-            for tmp in leftovers:
-                shutil.rmtree(tmp, ignore_errors=True)
+            if leftovers:
+                self._recover_datasets(leftovers)
+
+    def _recover_datasets(self, leftovers: list[Path]) -> None:
+        """Finish what the ledger says happened, undo what it does not, delete the rest.
+
+        ``.tmp-<id>`` is a dataset being written, ``.tmp-rm-<id>`` one being removed. The
+        ledger decides: a created (and not removed) id is renamed to its ledgered name
+        (the event was signed, so the dataset exists), a removal that was ledgered is
+        finished, a removal that was not is undone; anything else was never ledgered
+        and goes, data key included, or a copy of its ciphertext would stay readable.
+        So a dataset renamed to a temporary name by hand is put back, never deleted.
+        """
+        state = reconcile.ledger_state(self.ledger_dir)
+        doomed: list[Path] = []
+        for tmp in leftovers:
+            removing = tmp.name.startswith(".tmp-rm-")
+            dataset_id = tmp.name.removeprefix(".tmp-rm-" if removing else ".tmp-")
+            known = state.datasets.get(dataset_id)
+            target = self.datasets_dir / known.name if known is not None else None
+            if known is not None and known.live and target is not None and not target.exists():
+                os.rename(tmp, target)  # created, or removal never ledgered: it stays
+            elif known is not None and known.live:
+                continue  # its name is taken again: leave both for `audit verify` to report
+            else:
+                doomed.append(tmp)
+        fsync_dir(self.datasets_dir)
+        if doomed and self.keyring_path.exists():
+            keyring = Keyring.load(self.keyring_path)
+            names = {f"dataset:{p.name.removeprefix('.tmp-').removeprefix('rm-')}" for p in doomed}
+            if names & set(keyring.wrapped):
+                for name in names & set(keyring.wrapped):
+                    keyring.remove(name)
+                keyring.save(self.keyring_path)
+        for tmp in doomed:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     # -- locking and the ledger ----------------------------------------------------------------
     @contextlib.contextmanager
-    def locked(self) -> Iterator[Workspace]:
-        """Hold the workspace write lock; a second writer fails at once with LockError."""
+    def locked(self, *, wait: bool = False) -> Iterator[Workspace]:
+        """Hold the workspace write lock; a second writer fails at once with LockError.
+
+        ``wait=True`` waits as long as it takes instead: for a training run, which takes
+        the lock only for the moment of each ledger event, and must not die (with a
+        checkpoint written but not ledgered) because a long ``scrub`` holds it.
+        """
         try:
-            self._lock.acquire()
+            self._lock.acquire(timeout=-1 if wait else 0, poll_interval=0.1)
         except filelock.Timeout:
             raise LockError(
                 f"workspace {self.root} is locked by another securetune process; try again when it finishes"
@@ -431,6 +460,7 @@ class Workspace:
             yield self
         finally:
             self._ledger_checked = None
+            self._reconciled = False
             self._lock.release()
 
     def _require_lock(self) -> None:
@@ -473,7 +503,29 @@ class Workspace:
             if trusted is not None and trusted != current:
                 verify_ledger(self.ledger_dir, self.public_key(), trusted=trusted)
             self._ledger_checked = note
+        self._require_agreement()
         return signing_key
+
+    def _require_agreement(self) -> None:
+        """Refuse to write while a dataset on disk disagrees with the ledger.
+
+        Once per lock hold: afterwards the disk changes only by this command, whose effects
+        are ledgered before they appear (so a re-check would see them half-done).
+        """
+        if self._reconciled:
+            return
+        found = self.disagreements().datasets
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            raise WorkspaceError(
+                f"the workspace disagrees with its ledger: {found[0]}{more}; nothing was"
+                " changed. See `securetune audit verify` and docs/WORKSPACE.md"
+            )
+        self._reconciled = True
+
+    def disagreements(self) -> reconcile.Disagreements:
+        """Datasets and runs on disk that the ledger does not account for, and vice versa."""
+        return reconcile.disagreements(self.datasets_dir, self.runs_dir, self.ledger_dir)
 
     def record(self, event: str, payload: Mapping[str, Any]) -> Entry:
         """Append one ledger event and sign a new checkpoint covering it."""
@@ -488,6 +540,7 @@ class Workspace:
     def recover_ledger(self) -> int:
         """Sign entries a killed command appended but could not checkpoint; ledger that we did."""
         self._require_lock()
+        self._require_agreement()  # or the seal would happen and its event be refused
         sealed = Ledger.open(self.ledger_dir, clock=self.clock).seal_unsigned_tail(
             self.signing_key()
         )
@@ -504,10 +557,19 @@ class Workspace:
         self._update_witness(read_checkpoint(self.ledger_dir, self.public_key()))
         return entry
 
-    def verify_ledger(self, *, public_key: Ed25519PublicKey | None = None) -> VerifyResult:
-        """Verify the ledger against the witness (if any) and move the witness forward."""
+    def verify_ledger(
+        self, *, public_key: Ed25519PublicKey | None = None, expected_note: bytes | None = None
+    ) -> VerifyResult:
+        """Verify the ledger against the witness (if any) and move the witness forward.
+
+        ``expected_note`` is a signed checkpoint kept elsewhere (``audit publish``); the
+        ledger must extend it too, whichever of it and the witness is larger.
+        """
         key = public_key or self.public_key()
         trusted = self._trusted_checkpoint(key)
+        if expected_note is not None:  # both must hold; the witness's is checked below
+            expected = open_signed_checkpoint(expected_note, key, self.config.ledger_key_name)
+            verify_ledger(self.ledger_dir, key, trusted=expected)
         result = verify_ledger(self.ledger_dir, key, trusted=trusted)  # names a missing file
         note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
         if public_key is None:
@@ -516,77 +578,28 @@ class Workspace:
                 self._update_witness(checkpoint)
         return result
 
-    # -- witness ------------------------------------------------------------------------------
-    def _witness_paths(self) -> list[Path]:
-        """Where this workspace's witness lives: by workspace id, and by real path.
+    def signed_checkpoint(self) -> bytes:
+        """The ledger's current signed checkpoint note, as published for out-of-band checks."""
+        return (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
 
-        Two indexes because the id is in an unauthenticated file: editing it must not make
-        the witness disappear, and moving the directory must not either.
-        """
-        if self.witness_dir is None:
-            return []
-        by_path = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:32]
-        return [self.witness_dir / f"{self.id}.json", self.witness_dir / f"path-{by_path}.json"]
+    # -- witness (securetune.audit.witness) ------------------------------------------------
+    def _witness(self) -> Witness:
+        return Witness(
+            self.witness_dir,
+            workspace_root=self.root,
+            workspace_id=self.id,
+            key_name=self.config.ledger_key_name,
+            public_key_b64=self.config.ledger_public_key,
+        )
 
     def _trusted_checkpoint(self, key: Ed25519PublicKey) -> Checkpoint | None:
-        """The largest checkpoint any witness file holds, after checking it names us."""
-        current = base64.b64encode(key.public_bytes_raw()).decode()
-        best: Checkpoint | None = None
-        for path in self._witness_paths():
-            if not path.exists():
-                continue
-            try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-                seen_id = doc.get("workspace_id", self.id)
-                seen_key, note = doc["ledger_public_key"], doc["checkpoint"].encode()
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise LedgerError(f"witness file {path} is malformed") from None
-            if seen_id != self.id:
-                raise LedgerError(
-                    "this workspace's id differs from the one this machine saw before at this "
-                    "path: the workspace config was edited or replaced"
-                )
-            if seen_key != current:
-                raise LedgerError(
-                    "the ledger public key differs from the one this machine saw before: "
-                    "the workspace's signing key was replaced"
-                )
-            checkpoint = open_signed_checkpoint(note, key, self.config.ledger_key_name)
-            if best is None or checkpoint.size > best.size:
-                best = checkpoint
-        return best
+        return self._witness().trusted(key)
 
     def _update_witness(self, checkpoint: Checkpoint) -> None:
-        """Remember ``checkpoint`` (just signed or just verified) as the newest state seen."""
-        paths = self._witness_paths()
-        if not paths:
-            return
         note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
-        if (
-            open_signed_checkpoint(note, self.public_key(), self.config.ledger_key_name)
-            != checkpoint
-        ):
-            raise LedgerError("the checkpoint file changed while this command ran")
-        doc = {
-            "workspace_id": self.id,
-            "ledger_public_key": self.config.ledger_public_key,
-            "checkpoint": note.decode(),
-        }
-        self.witness_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # type: ignore[union-attr]
-        for path in paths:
-            atomic_write_bytes(path, json.dumps(doc, indent=2).encode())
+        self._witness().remember(note, checkpoint, self.public_key())
 
 
 def _dump_config(config: WorkspaceConfig) -> bytes:
     header = "# securetune workspace config: no secrets here. Unknown keys are errors.\n"
     return (header + yaml.safe_dump(config.model_dump(), sort_keys=True)).encode()
-
-
-def default_witness_dir(environ: Mapping[str, str]) -> Path:
-    """Outside the workspace on purpose: a rollback of the workspace cannot roll this back."""
-    if environ.get("SECURETUNE_WITNESS_DIR"):
-        return Path(environ["SECURETUNE_WITNESS_DIR"])
-    state = environ.get("XDG_STATE_HOME") or str(
-        Path(environ.get("HOME", "~")).expanduser() / ".local/state"
-    )
-    return Path(state) / "securetune" / "witness"

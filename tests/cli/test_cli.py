@@ -134,7 +134,7 @@ def test_keys_rotate_then_everything_still_reads(run, notes: Path) -> None:
     run("init")
     run("data", "add", str(notes), "--name", "raw")
     rotated = json.loads(run("keys", "rotate", "--json").stdout)
-    assert rotated["keys_rewrapped"] == 2
+    assert rotated["keys_rewrapped"] == 3  # data key, ledger signing key, lineage key
     assert run("data", "verify", "raw").exit_code == 0
     assert json.loads(run("audit", "verify", "--json").stdout)["events"]["keys.rotate"] == 1
 

@@ -63,4 +63,3 @@ def test_scrub_of_empty_input_warns_and_succeeds(run, tmp_path: Path) -> None:
     empty.write_text("")
     result = run("scrub", str(empty), "--policy", "hipaa-safe-harbor", "--name", "e")
     assert result.exit_code == 0 and "held no records" in result.stderr
-

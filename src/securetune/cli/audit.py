@@ -21,10 +21,19 @@ def audit() -> None:
     default=None,
     help="Verify against this verifier key (from `audit pubkey`, kept out of band) instead of the workspace's.",
 )
+@click.option(
+    "--expect-checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A signed checkpoint kept off this machine (from `audit publish`): the ledger must extend it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @pass_app
-def verify(app: AppContext, pubkey: str | None, as_json: bool) -> None:
-    """Check every entry, link and signature, and consistency with the last checkpoint seen."""
+def verify(
+    app: AppContext, pubkey: str | None, expect_checkpoint: Path | None, as_json: bool
+) -> None:
+    """Check every entry, link and signature, consistency with the last checkpoint seen, and
+    that the datasets and runs on disk are the ones the ledger accounts for."""
     from securetune.audit.checkpoint import parse_verifier_key
 
     ws = app.open()
@@ -35,19 +44,55 @@ def verify(app: AppContext, pubkey: str | None, as_json: bool) -> None:
             raise LedgerError(
                 f"the verifier key is for {name}, but this ledger is signed as {ws.config.ledger_key_name}"
             )
-    result = ws.verify_ledger(public_key=key)
+    expected = None
+    if expect_checkpoint is not None:
+        try:
+            expected = expect_checkpoint.read_bytes()
+        except OSError:
+            raise LedgerError(f"cannot read the expected checkpoint {expect_checkpoint}") from None
+    result = ws.verify_ledger(public_key=key, expected_note=expected)
+    problems = ws.disagreements().all()
+    for problem in problems:
+        app.warn(f"disagreement: {problem}")
     emit(
         {
-            "ok": True,
+            "ok": not problems,
             "entries": result.entries,
             "root": result.root,
             "checkpoint_size": result.checkpoint_size,
             "first_ts": result.first_ts,
             "last_ts": result.last_ts,
             "events": result.events,
+            "format_version": result.version,
+            "disagreements": problems,
         },
         as_json=as_json,
-        human=f"Ledger OK: {result.entries} entries, every link and the signed checkpoint verified (root {result.root[:16]}…).",
+        human=f"Ledger OK: {result.entries} entries, every link and the signed checkpoint verified (root {result.root[:16]}…)."
+        if not problems
+        else f"Ledger verified, but the workspace disagrees with it in {len(problems)} place(s) (above).",
+    )
+    if problems:
+        click.get_current_context().exit(1)
+
+
+@audit.command("publish")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def publish(app: AppContext, out: Path) -> None:
+    """Verify the ledger, then copy its signed checkpoint to OUT (outside the workspace).
+
+    Keep OUT off this machine (a ticket, an archive, another host) and later run
+    `audit verify --expect-checkpoint OUT`: a ledger rolled back to before it, or rewritten,
+    is then caught even if the local witness was deleted. OUT is replaced if it exists.
+    """
+    from securetune.fsutil import atomic_write_bytes, check_output_path
+
+    ws = app.open()
+    target = check_output_path(out, protected=ws.protected_dirs(), force=True)
+    result = ws.verify_ledger()
+    atomic_write_bytes(target, ws.signed_checkpoint(), mode=0o644)
+    click.echo(
+        f"Published the signed checkpoint ({result.checkpoint_size} entries, root {result.root[:16]}…) to {target}."
     )
 
 

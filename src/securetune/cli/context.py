@@ -70,7 +70,7 @@ class AppContext:
         return find_root(self.workspace_option, self.environ, Path.cwd())
 
     def witness_dir(self) -> Path:
-        from securetune.workspace import default_witness_dir
+        from securetune.audit.witness import default_witness_dir
 
         return default_witness_dir(self.environ)
 

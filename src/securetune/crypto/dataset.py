@@ -329,11 +329,6 @@ def authenticate_manifest(directory: Path, found: ManifestFile, dek: bytes) -> M
     return found.manifest
 
 
-def read_manifest(directory: Path, dek: bytes) -> Manifest:
-    """Read once, parse and authenticate the manifest."""
-    return authenticate_manifest(directory, read_manifest_file(directory), dek)
-
-
 def iter_records(directory: Path, manifest: Manifest, dek: bytes) -> Iterator[dict[str, Any]]:
     """Decrypt and yield every record, in memory only, checking every shard against the manifest."""
     for index, shard in enumerate(manifest.shards):

@@ -25,16 +25,21 @@ own unit, and a spend at the other unit is converted, never simply added:
 Converted spends add up with the others (basic composition: valid for any mix of
 accountants), deltas too, and the summed delta is capped (see :mod:`.loop`).
 
-Which runs concern a dataset is decided in one place, :func:`same_data`.
+Which runs concern a dataset is decided in one place, :func:`same_data`: a dataset is
+matched by its lineage root *or* its content hash (securetune.lineage), so re-adding an
+export, shuffling the records or re-scrubbing the same raw file links the new dataset to its
+source, and all runs on one lineage share one budget.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from securetune.audit.ledger import Ledger
+from securetune.lineage import lineage_root_namer
 from securetune.workspace import Workspace
 
 START = "train.start"
@@ -75,12 +80,22 @@ class DataIdentity:
         return cls(dataset_id=manifest.dataset_id, content_sha256=manifest.content_sha256)
 
 
-def same_data(start: dict[str, Any], identity: DataIdentity) -> bool:
-    """Whether a run (its ``train.start`` payload) trained on this dataset.
+def same_data(
+    start: dict[str, Any],
+    identity: DataIdentity,
+    lineage_root: Callable[[str], str] | None = None,
+) -> bool:
+    """Whether a run (its ``train.start`` payload) trained on this dataset or its lineage.
 
-    The single place that decides it, so a better notion of identity (a fingerprint that
-    survives re-ordering, lineage of derived datasets) changes only this function.
+    ``lineage_root`` names a dataset id's lineage root (:func:`securetune.lineage.lineage_root_namer`):
+    a derived dataset (scrub output, a re-added export, the same records shuffled) shares its
+    source's root, and so its budget.
     """
+    if (
+        lineage_root is not None
+        and lineage_root(str(start.get("dataset_id"))) == lineage_root(identity.dataset_id)
+    ):
+        return True
     return (
         start.get("dataset_id") == identity.dataset_id
         or start.get("dataset_content_sha256") == identity.content_sha256
@@ -159,10 +174,11 @@ def dataset_spend(
     ``largest_unit`` is the most records one subject has, for converting record-level runs.
     """
     ws.verify_ledger()
+    lineage_root = lineage_root_namer(ws.ledger_dir)  # data, not names: see securetune.lineage
     eps = delta = 0.0
     runs = unfinished = non_private = converted = 0
     for run in runs_in_ledger(ws).values():
-        if run.run_id == exclude_run or not same_data(run.start, identity):
+        if run.run_id == exclude_run or not same_data(run.start, identity, lineage_root):
             continue
         cost = run_cost(run)
         if cost is None:

@@ -134,7 +134,7 @@ def _locked(ws: Workspace, action: Callable[[], T], *, attempts: int = 50) -> T:
     """Run ``action`` under the workspace lock, waiting briefly: another command may hold it."""
     for i in range(attempts):
         try:
-            with ws.locked():
+            with ws.locked(wait=True):  # never die on a long scrub's lock
                 return action()
         except LockError:
             if i == attempts - 1:
