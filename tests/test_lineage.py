@@ -14,7 +14,7 @@ import pytest
 from securetune import datastore
 from securetune.lineage import RecordFingerprint
 from securetune.policy import load_policy
-from securetune.train.budget import dataset_spend
+from securetune.train.budget import DataIdentity, dataset_spend
 from securetune.workspace import Secrets, Workspace
 
 from .conftest import write_jsonl
@@ -32,7 +32,7 @@ def export(ws: Workspace, name: str, out: Path) -> Path:
 
 
 def spend_on(ws: Workspace, d: datastore.DatasetSummary) -> float:
-    return dataset_spend(ws, dataset_id=d.dataset_id, content_sha256=d.content_sha256).epsilon
+    return dataset_spend(ws, identity=DataIdentity(d.dataset_id, d.content_sha256)).epsilon
 
 
 def a_run_on(ws: Workspace, d: datastore.DatasetSummary, epsilon: float = 3.0) -> None:

@@ -34,8 +34,8 @@ source, and all runs on one lineage share one budget.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from securetune.audit.ledger import Ledger
