@@ -59,6 +59,7 @@ class RunEvidence:
     lifetime_epsilon: float
     lifetime_runs: tuple[Entry, ...]
     lifetime_delta: float = 0.0
+    sealed_late: tuple[int, ...] = ()
 
 
 def _refs(*entries: Entry | None) -> tuple[EvidenceRef, ...]:
@@ -243,8 +244,16 @@ def _gate_controls(run: RunEvidence, ended: Entry | None) -> list[Control]:
     start = run.start.payload
     required = (start.get("training_rules") or {}).get("require_check")
     # Only a check of the finished adapter is evidence: one recorded before `train.finish`
-    # measured something else (or nothing).
-    after = [c for c in run.checks if run.finish is not None and c.seq > run.finish.seq]
+    # (or before its last checkpoint) measured something else, and one naming another
+    # adapter hash measured another adapter.
+    after = [
+        c
+        for c in run.checks
+        if run.finish is not None
+        and c.seq > run.finish.seq
+        and all(c.seq > cp.seq for cp in run.checkpoints)
+        and c.payload.get("adapter_sha256") in (None, run.finish.payload.get("adapter_sha256"))
+    ]
     latest = after[-1] if after else None
     if latest is None:
         return [
@@ -254,7 +263,7 @@ def _gate_controls(run: RunEvidence, ended: Entry | None) -> list[Control]:
                 clause="EDPB Opinion 28/2024 (anonymity of models); GDPR Art. 35",
                 requirement="`securetune check` ran after the last training event"
                 + (" (required by policy)" if required else ""),
-                observed="no check recorded for this run",
+                observed="no check of the finished adapter recorded for this run",
                 status="not_run",
                 evidence=_refs(ended),
             )
@@ -287,8 +296,8 @@ def _gate_controls(run: RunEvidence, ended: Entry | None) -> list[Control]:
                 title="Memorization measured after training",
                 clause="EDPB Opinion 28/2024; GDPR Art. 35",
                 requirement="`securetune check` ran",
-                observed="check ran; the policy sets no gates",
-                status="passed",
+                observed="check ran but recorded no gates",
+                status="not_run",
                 evidence=_refs(latest),
             )
         )

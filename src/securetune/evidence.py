@@ -8,10 +8,7 @@ ledger that does not verify could have been written by anyone.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +39,7 @@ class Evidence:
     workspace_id: str | None = None
     runs_dir: Path | None = None
     policy_dirs: tuple[Path, ...] = ()
+    lifetime: Callable[[Mapping[str, Any]], tuple[float, float, frozenset[str]]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def events(self, *names: str) -> Iterator[Entry]:
@@ -54,6 +52,16 @@ class Evidence:
         """Every entry that names this run, in ledger order."""
         return [e for e in self.entries if e.payload.get("run_id") == run_id]
 
+    def sealed_late(self) -> frozenset[int]:
+        """Sequence numbers of entries signed only by `audit recover`, not by the command that
+        wrote them: anyone who could write the log file could have written those, so they are
+        shown but never count as evidence for a control."""
+        late: set[int] = set()
+        for entry in self.events("audit.recover"):
+            n = int(entry.payload.get("entries_sealed_late") or 0)
+            late.update(range(entry.seq - n, entry.seq))
+        return frozenset(late)
+
     def last(self, *names: str) -> Entry | None:
         found = None
         for entry in self.events(*names):
@@ -61,8 +69,15 @@ class Evidence:
         return found
 
 
-def gather(ws: Workspace) -> Evidence:
-    """Verify the ledger and return its entries; a verification failure is returned, not raised."""
+def gather(
+    ws: Workspace,
+    *,
+    lifetime: Callable[[Mapping[str, Any]], tuple[float, float, frozenset[str]]] | None = None,
+) -> Evidence:
+    """Verify the ledger and return its entries; a verification failure is returned, not raised.
+
+    ``lifetime`` reads a run's lifetime budget (the training stage's own computation, passed
+    in because this module sits below it)."""
     try:
         result = ws.verify_ledger()
         entries = tuple(Ledger.open(ws.ledger_dir, clock=ws.clock).entries())
@@ -73,6 +88,20 @@ def gather(ws: Workspace) -> Evidence:
         return Evidence(
             ok=False,
             error="the ledger changed while the report was being built; run it again",
+            workspace_id=ws.config.workspace_id,
+        )
+    problems = ws.disagreements().all()
+    if problems:
+        # A ledger that verifies but disagrees with the disk describes a workspace that is not
+        # this one: nothing read from either can be stated as fact.
+        return Evidence(
+            ok=False,
+            error=f"the workspace disagrees with its ledger: {problems[0]}"
+            + (
+                f" (and {len(problems) - 1} more; see `securetune audit verify`)"
+                if len(problems) > 1
+                else ""
+            ),
             workspace_id=ws.config.workspace_id,
         )
     return Evidence(
@@ -86,29 +115,8 @@ def gather(ws: Workspace) -> Evidence:
         workspace_id=ws.config.workspace_id,
         runs_dir=ws.runs_dir,
         policy_dirs=(ws.root / "policies",),
+        lifetime=lifetime,
     )
-
-
-def signed_jsonl(path: Path, expected_sha256: str | None) -> list[dict[str, Any]] | None:
-    """Rows of a JSONL file, only when its SHA-256 is the one the ledger signed.
-
-    Returns None when the file is absent, unsigned, encrypted or altered: the report then
-    says the figure is unavailable instead of drawing something the ledger does not vouch for.
-    """
-    if expected_sha256 is None or not path.is_file():
-        return None
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != expected_sha256:
-        return None
-    rows: list[dict[str, Any]] = []
-    for line in data.splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            return None
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
 
 
 def run_evidence(evidence: Evidence, run_id: str) -> RunEvidence:
@@ -120,16 +128,20 @@ def run_evidence(evidence: Evidence, run_id: str) -> RunEvidence:
             f"; known runs: {', '.join(str(k) for k in known[-5:])}" if known else "; no runs yet"
         )
         raise ReportError(f"no training run {run_id!r} in the ledger{hint}")
+    late = evidence.sealed_late()
     finish = next((e for e in entries if e.event == "train.finish"), None)
     fail = next((e for e in entries if e.event == "train.fail"), None)
     checkpoints = tuple(e for e in entries if e.event == "train.checkpoint")
-    checks = tuple(e for e in entries if e.event == "check")
+    checks = tuple(e for e in entries if e.event == "check" and e.seq not in late)
     dataset_id = start.payload.get("dataset_id")
     origin = None
     for entry in evidence.events(*DATASET_CREATED):
         if entry.payload.get("dataset_id") == dataset_id:
             origin = entry
-    lifetime, runs = _lifetime_spend(evidence, start.payload)
+    if evidence.lifetime is None:
+        raise ReportError("internal: no lifetime budget reader was given")
+    eps, delta, run_ids = evidence.lifetime(start.payload)
+    runs = tuple(e for e in evidence.events("train.start") if e.payload.get("run_id") in run_ids)
     return RunEvidence(
         start=start,
         finish=finish,
@@ -137,38 +149,8 @@ def run_evidence(evidence: Evidence, run_id: str) -> RunEvidence:
         checkpoints=checkpoints,
         dataset_origin=origin,
         checks=checks,
-        lifetime_epsilon=lifetime,
+        lifetime_epsilon=eps,
         lifetime_runs=runs,
+        lifetime_delta=delta,
+        sealed_late=tuple(e.seq for e in entries if e.seq in late),
     )
-
-
-def _same_data(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    keys = ("dataset_lineage", "dataset_id", "dataset_content_sha256")
-    return any(a.get(k) is not None and a.get(k) == b.get(k) for k in keys)
-
-
-def _lifetime_spend(
-    evidence: Evidence, start: Mapping[str, Any]
-) -> tuple[float, tuple[Entry, ...]]:
-    """Epsilon summed over every run on the same data, as the budget check computes it."""
-    total = 0.0
-    used: list[Entry] = []
-    for entry in evidence.events("train.start"):
-        if not _same_data(entry.payload, start):
-            continue
-        run_id = entry.payload.get("run_id")
-        events = evidence.run_events(str(run_id))
-        finish = next((o for o in events if o.event == "train.finish"), None)
-        fail = next((o for o in events if o.event == "train.fail"), None)
-        if fail is not None and not fail.payload.get("released", True) and finish is None:
-            continue  # refused before its first checkpoint: nothing left the process
-        used.append(entry)
-        if entry.payload.get("no_dp"):
-            total = math.inf
-        elif finish is not None:
-            total += float(
-                finish.payload.get("epsilon_spent", entry.payload.get("epsilon_target", 0))
-            )
-        else:
-            total += float(entry.payload.get("epsilon_target") or 0)
-    return total, tuple(used)

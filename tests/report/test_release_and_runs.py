@@ -40,7 +40,7 @@ def test_release_is_refused_until_a_check_passed(run, trained, tmp_path: Path) -
     assert result.exit_code == 3
     assert (
         result.stderr
-        == "error: release refused: control 'memorization-check' not run: no check recorded for this run\n"
+        == "error: release refused: control 'memorization-check' not run: no check of the finished adapter recorded for this run\n"
     )
     record_check(tmp_path, trained["run_id"], passed=False)
     result = run("release", trained["run_id"], "--out", str(out))
@@ -89,3 +89,37 @@ def test_release_never_writes_inside_the_workspace(run, trained, tmp_path: Path)
     record_check(tmp_path, trained["run_id"], passed=True)
     result = run("release", trained["run_id"], "--out", str(tmp_path / "ws" / "runs" / "x"))
     assert result.exit_code == 1 and "inside" in result.stderr
+
+
+def test_a_check_signed_only_by_audit_recover_is_not_evidence(run, trained, tmp_path: Path) -> None:
+    # Anyone who can write the log file can append a well-formed, hash-chained entry; only
+    # `audit recover` would then sign it. Such an entry is shown, never counted.
+    Ledger.open(tmp_path / "ws" / "ledger").append(
+        "check",
+        {
+            "run_id": trained["run_id"],
+            "gates": [{"name": "mia_auc", "value": 0.5, "limit": 0.6, "passed": True}],
+        },
+        actor="intruder",
+    )
+    assert run("audit", "recover").exit_code == 0
+    result = run("release", trained["run_id"], "--out", str(tmp_path / "out"))
+    assert result.exit_code == 3
+    assert "no check of the finished adapter" in result.stderr
+    doc = json.loads(run("audit", "report", trained["run_id"], "--format", "json").stdout)
+    assert "sealed-late" in {h["id"] for h in doc["hazards"]}  # shown to the reader, flagged
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_workspace_that_disagrees_with_its_ledger_gets_no_report(
+    run, trained, tmp_path: Path
+) -> None:
+    import shutil
+
+    shutil.rmtree(tmp_path / "ws" / "datasets" / "notes")
+    result = run("audit", "report", trained["run_id"], "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["ledger"]["verified"] is False
+    assert doc["ledger"]["error"].startswith("the workspace disagrees with its ledger")
+    assert "guarantee" not in doc

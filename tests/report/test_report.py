@@ -61,9 +61,12 @@ def test_the_three_formats_state_the_same_signed_facts(run, trained, tmp_path: P
         "epsilon-lifetime": "passed",
         "delta": "passed",
         "adapter-encrypted": "passed",
+        "privacy-unit": "passed",
+        "delta-lifetime": "passed",
+        "no-validation-stopping": "passed",
         "memorization-check": "not_run",
     }
-    assert doc["verdict"]["controls"] == {"passed": 7, "failed": 0, "not_run": 1}
+    assert doc["verdict"]["controls"] == {"passed": 10, "failed": 0, "not_run": 1}
     scrub_seq = next(
         e.seq for e in Ledger.open(tmp_path / "ws" / "ledger").entries() if e.event == "scrub"
     )

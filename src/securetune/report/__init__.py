@@ -6,6 +6,8 @@ The report reads; it never runs a stage. Facade: :func:`build` gathers one docum
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from securetune.errors import SecuretuneError
-from securetune.evidence import gather
+from securetune.evidence import Evidence, gather
 from securetune.report.facts import failed_report, run_report, workspace_report
 from securetune.workspace import Workspace
 
@@ -42,12 +44,46 @@ class Report:
 def build(ws: Workspace, run_id: str | None = None, *, now: datetime | None = None) -> Report:
     """Verify the ledger, then gather the report on one run (or on the workspace)."""
     now = now or datetime.now(timezone.utc)
-    evidence = gather(ws)
+    from securetune.train.budget import lifetime_reader
+
+    evidence = gather(ws, lifetime=lifetime_reader(ws))
     if not evidence.ok:
         return Report(failed_report(evidence, now))
     if run_id is None:
         return Report(workspace_report(evidence, now=now))
-    return Report(run_report(evidence, run_id, now=now, processing=_processing(ws.root)))
+    metrics = _signed_metrics(ws, evidence, run_id)
+    return Report(
+        run_report(evidence, run_id, now=now, processing=_processing(ws.root), metrics=metrics)
+    )
+
+
+def _signed_metrics(ws: Workspace, evidence: Evidence, run_id: str) -> list[dict[str, Any]] | None:
+    """The run's per-step metrics, only if the file is the one `train.finish` hashed.
+
+    The file is encrypted when the run is; the hash is over the stored bytes, which are
+    checked before they are opened, so the plots show exactly what the ledger vouches for.
+    """
+    from securetune.train.checkpoint import ENC_SUFFIX, RunStore, run_key_name
+
+    finish = next((e for e in evidence.run_events(run_id) if e.event == "train.finish"), None)
+    expected = finish.payload.get("metrics_sha256") if finish else None
+    run_dir = ws.runs_dir / run_id
+    sealed = run_dir / ("metrics.jsonl" + ENC_SUFFIX)
+    path = sealed if sealed.is_file() else run_dir / "metrics.jsonl"
+    if expected is None or not path.is_file():
+        return None
+    stored = path.read_bytes()
+    if hashlib.sha256(stored).hexdigest() != expected:
+        return None
+    if path is sealed:
+        key = ws.keyring().get(ws.kek(), run_key_name(run_id))
+        stored = RunStore(run_dir, run_id, key).decrypt("metrics.jsonl", stored)
+    rows = []
+    for line in stored.splitlines():
+        row = json.loads(line)
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
 
 
 def render(report: Report, fmt: Format) -> bytes:

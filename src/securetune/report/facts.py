@@ -17,7 +17,7 @@ from typing import Any
 
 from securetune import __version__
 from securetune.controls import RunEvidence, evaluate, tally
-from securetune.evidence import DATASET_CREATED, Evidence, run_evidence, signed_jsonl
+from securetune.evidence import DATASET_CREATED, Evidence, run_evidence
 from securetune.report import glossary
 
 REPORT_VERSION = 1
@@ -56,7 +56,12 @@ def failed_report(evidence: Evidence, now: datetime) -> dict[str, Any]:
 
 
 def run_report(
-    evidence: Evidence, run_id: str, *, now: datetime, processing: Mapping[str, Any] | None = None
+    evidence: Evidence,
+    run_id: str,
+    *,
+    now: datetime,
+    processing: Mapping[str, Any] | None = None,
+    metrics: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The full report on one training run."""
     run = run_evidence(evidence, run_id)
@@ -64,7 +69,6 @@ def run_report(
     finish = run.finish.payload if run.finish else {}
     controls = evaluate(run, ledger_ok=evidence.ok)
     counts = tally(controls)
-    metrics = _metrics(evidence, run_id, finish)
     doc = _header(evidence, now, "run")
     doc["verdict"] = _verdict(start, counts)
     doc["identity"] = _identity(evidence, run, start, finish)
@@ -324,6 +328,13 @@ def _hazards(
         )
     if finish and not finish.get("adapter_encrypted"):
         add("plaintext-adapter", "medium", "The adapter is stored in plaintext.")
+    if run.sealed_late:
+        add(
+            "sealed-late",
+            "high",
+            f"{len(run.sealed_late)} of this run's ledger entries were signed late by `audit recover` "
+            "(not by the command that wrote them); they are shown but not counted as evidence.",
+        )
     if run.fail is not None and run.finish is None:
         add("failed-run", "info", "The run failed; any checkpoint it left is charged as spent.")
     return hazards
@@ -395,14 +406,6 @@ def _deid(run: RunEvidence, policy_dirs: tuple[Path, ...] = ()) -> dict[str, Any
         ),
         "expert_determination": "not performed",
     }
-
-
-def _metrics(
-    evidence: Evidence, run_id: str, finish: Mapping[str, Any]
-) -> list[dict[str, Any]] | None:
-    if evidence.runs_dir is None:
-        return None
-    return signed_jsonl(evidence.runs_dir / run_id / "metrics.jsonl", finish.get("metrics_sha256"))
 
 
 def _training(

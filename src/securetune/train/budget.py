@@ -66,6 +66,7 @@ class Spend:
     non_private: int
     unit: str = "record"  # the unit the spend is expressed at
     converted: int = 0  # runs at the other unit, converted (see the module docstring)
+    run_ids: frozenset[str] = frozenset()  # the runs counted
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ def dataset_spend(
     lineage_root = lineage_root_namer(ws.ledger_dir)  # data, not names: see securetune.lineage
     eps = delta = 0.0
     runs = unfinished = non_private = converted = 0
+    counted: set[str] = set()
     for run in runs_in_ledger(ws).values():
         if run.run_id == exclude_run or not same_data(run.start, identity, lineage_root):
             continue
@@ -184,6 +186,7 @@ def dataset_spend(
         if cost is None:
             continue
         runs += 1
+        counted.add(run.run_id)
         non_private += bool(run.start.get("no_dp"))
         unfinished += run.finish is None and not _ended(run)
         source = run.start.get("privacy_unit") or "record"
@@ -199,4 +202,23 @@ def dataset_spend(
         non_private=non_private,
         unit=unit,
         converted=converted,
+        run_ids=frozenset(counted),
     )
+
+
+def lifetime_reader(ws: Workspace) -> Callable[[dict[str, Any]], tuple[float, float, frozenset[str]]]:
+    """For the report and `release`: what every run on a run's data (its lineage) has spent,
+    at that run's unit, computed exactly as the budget check computes it."""
+
+    def of(start: dict[str, Any]) -> tuple[float, float, frozenset[str]]:
+        spend = dataset_spend(
+            ws,
+            identity=DataIdentity(
+                str(start.get("dataset_id")), str(start.get("dataset_content_sha256"))
+            ),
+            unit=str(start.get("privacy_unit") or "record"),
+            largest_unit=int(start.get("largest_unit_records") or 1),
+        )
+        return spend.epsilon, spend.delta, spend.run_ids
+
+    return of

@@ -78,32 +78,43 @@ class RunStore:
     def read(self, rel: str) -> bytes:
         enc = self.root / (rel + ENC_SUFFIX)
         if enc.exists():
-            if self.key is None:
-                raise TrainingError(
-                    f"run {self.run_id}: {rel} is encrypted and no run key was found"
-                )
-            try:
-                return decrypt_bytes(enc.read_bytes(), self.key, context=self._context(rel))
-            except DecryptionError:
-                raise TrainingError(
-                    f"run {self.run_id}: {rel} failed authentication (modified or swapped)"
-                ) from None
+            return self.decrypt(rel, enc.read_bytes())
         path = self.root / rel
         if not path.exists():
             raise TrainingError(f"run {self.run_id}: {rel} is missing")
         return path.read_bytes()
 
+    def decrypt(self, rel: str, sealed: bytes) -> bytes:
+        """Open the sealed bytes of ``rel`` (already read, e.g. to hash exactly what is used)."""
+        if self.key is None:
+            raise TrainingError(f"run {self.run_id}: {rel} is encrypted and no run key was found")
+        try:
+            return decrypt_bytes(sealed, self.key, context=self._context(rel))
+        except DecryptionError:
+            raise TrainingError(
+                f"run {self.run_id}: {rel} failed authentication (modified or swapped)"
+            ) from None
+
+
 
 def tree_sha256(directory: Path) -> str:
     """Hash of every file under ``directory``: relative names and contents, sorted."""
-    h = hashlib.sha256()
     if not directory.is_dir():
-        return h.hexdigest()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        rel = path.relative_to(directory).as_posix()
-        h.update(
-            rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).hexdigest().encode() + b"\n"
-        )
+        return hashlib.sha256().hexdigest()
+    return files_sha256(
+        {
+            p.relative_to(directory).as_posix(): p.read_bytes()
+            for p in directory.rglob("*")
+            if p.is_file()
+        }
+    )
+
+
+def files_sha256(files: dict[str, bytes]) -> str:
+    """:func:`tree_sha256` of files already in memory (relative POSIX name -> bytes)."""
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).hexdigest().encode() + b"\n")
     return h.hexdigest()
 
 

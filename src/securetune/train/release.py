@@ -22,12 +22,14 @@ from securetune.controls import Control, evaluate
 from securetune.errors import LedgerError, TrainingError
 from securetune.evidence import gather, run_evidence
 from securetune.fsutil import fsync_dir
+from securetune.train.budget import lifetime_reader
 from securetune.train.checkpoint import (
     ADAPTER_DIR,
     ADAPTER_WEIGHTS,
+    ENC_SUFFIX,
     RunStore,
+    files_sha256,
     run_key_name,
-    tree_sha256,
 )
 from securetune.workspace import Workspace
 
@@ -53,7 +55,7 @@ class ReleaseResult:
 
 def release_controls(ws: Workspace, run_id: str) -> list[Control]:
     """The run's controls as the report shows them; raises when the ledger does not verify."""
-    evidence = gather(ws)
+    evidence = gather(ws, lifetime=lifetime_reader(ws))
     if not evidence.ok:
         raise LedgerError(f"the ledger did not verify: {evidence.error}")
     return evaluate(run_evidence(evidence, run_id), ledger_ok=True)
@@ -70,32 +72,37 @@ def release(ws: Workspace, run_id: str, out: Path) -> ReleaseResult:
             f"release refused: control {first.id!r} {first.status.replace('_', ' ')}: "
             f"{first.observed}{more}"
         )
-    evidence = gather(ws)
+    evidence = gather(ws, lifetime=lifetime_reader(ws))
     run = run_evidence(evidence, run_id)
-    assert run.finish is not None  # a passed epsilon-per-run control implies a finish event
+    if run.finish is None:  # unreachable while the epsilon control passes; kept explicit
+        raise ReleaseRefused(f"release refused: run {run_id} has not finished")
     finish = run.finish.payload
-    run_dir = ws.runs_dir / run_id
-    key = (
-        ws.keyring().get(ws.kek(), run_key_name(run_id))
-        if finish.get("adapter_encrypted")
-        else None
-    )
-    store = RunStore(run_dir, run_id, key)
-    weights = store.read(f"{ADAPTER_DIR}/{ADAPTER_WEIGHTS}")
-    config = (run_dir / ADAPTER_DIR / ADAPTER_CONFIG).read_bytes()
-    if tree_sha256(run_dir / ADAPTER_DIR) != finish.get("adapter_sha256"):
+    adapter_dir = ws.runs_dir / run_id / ADAPTER_DIR
+    # Read each file once, hash exactly those bytes, and release exactly those bytes: a file
+    # swapped on disk after the check can never be the one written out.
+    files = _read_regular_files(adapter_dir)
+    if files_sha256(files) != finish.get("adapter_sha256"):
         raise TrainingError(f"run {run_id}: the adapter on disk is not the one the ledger recorded")
+    encrypted = bool(finish.get("adapter_encrypted"))
+    key = ws.keyring().get(ws.kek(), run_key_name(run_id)) if encrypted else None
+    store = RunStore(ws.runs_dir / run_id, run_id, key)
+    rel = f"{ADAPTER_DIR}/{ADAPTER_WEIGHTS}"
+    try:
+        weights = (
+            store.decrypt(rel, files[ADAPTER_WEIGHTS + ENC_SUFFIX])
+            if encrypted
+            else files[ADAPTER_WEIGHTS]
+        )
+        config = files[ADAPTER_CONFIG]
+    except KeyError as exc:
+        raise TrainingError(f"run {run_id}: the adapter has no {exc.args[0]}") from None
+    weights_sha = hashlib.sha256(weights).hexdigest()
 
     out = Path(out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         for name, data in ((ADAPTER_WEIGHTS, weights), (ADAPTER_CONFIG, config)):
-            fd = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-        weights_sha = hashlib.sha256(weights).hexdigest()
+            _write_new(staging / name, data)
         entry = ws.record(
             RELEASE,
             {
@@ -106,12 +113,15 @@ def release(ws: Workspace, run_id: str, out: Path) -> ReleaseResult:
                 "controls_passed": len(controls),
             },
         )
-        os.rename(staging, out)  # fails if out appeared meanwhile: never merge into a directory
+        # mkdir fails if anything exists at `out` (rename would replace an empty directory).
+        os.mkdir(out, 0o700)
+        for name in (ADAPTER_WEIGHTS, ADAPTER_CONFIG):
+            os.rename(staging / name, out / name)
+        fsync_dir(out)
         fsync_dir(out.parent)
-    except BaseException:
+    finally:
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(staging)
-        raise
     return ReleaseResult(
         run_id=run_id,
         out_dir=str(out),
@@ -120,3 +130,23 @@ def release(ws: Workspace, run_id: str, out: Path) -> ReleaseResult:
         controls_passed=len(controls),
         ledger_seq=entry.seq,
     )
+
+
+def _read_regular_files(directory: Path) -> dict[str, bytes]:
+    """Every regular file directly in ``directory``, never through a link."""
+    files: dict[str, bytes] = {}
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+            raise TrainingError(f"{directory}: {entry.name} is not a regular file")
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            files[entry.name] = fh.read()
+    return files
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
