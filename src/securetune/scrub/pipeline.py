@@ -179,12 +179,23 @@ class RecordScrubber:
                 entities=tuple(policy.detection.entities),
                 score_threshold=policy.detection.score_threshold,
                 ner_backend=policy.detection.ner_backend,
+                ner_labels=tuple(sorted(policy.detection.ner_entities.items())),
             )
         )
         self.keep_mapping = policy.reidentification.keep_mapping
         # Dates are judged against the year the scrub runs in (Safe Harbor: no year that
         # reveals an age over 89); the pipeline fixes it once for all its workers.
         self.reference_year = reference_year if reference_year is not None else date.today().year
+
+    def prepare(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        """Batch a learned backend's inference over the texts of several records."""
+        texts = [
+            r[name]
+            for _, r in batch
+            for name in self.options.text_fields
+            if isinstance(r.get(name), str) and len(r[name]) <= WINDOW_CHARS
+        ]
+        self.detector.prepare(texts)
 
     def scrub(self, index: int, record: dict[str, Any]) -> RecordResult:
         opts = self.options
@@ -261,6 +272,7 @@ def _init_worker(policy: Policy, secret: bytes, options: ScrubOptions, reference
 
 def _scrub_batch(batch: list[tuple[int, dict[str, Any]]]) -> list[RecordResult]:
     assert _worker is not None
+    _worker.prepare(batch)
     return [_worker.scrub(i, r) for i, r in batch]
 
 
@@ -348,6 +360,7 @@ class Pipeline:
         batches = _batches(records, self.options.batch_size)
         if self._local is not None:
             for batch in batches:
+                self._local.prepare(batch)
                 for index, record in batch:
                     yield self._local.scrub(index, record)
             return
