@@ -36,11 +36,10 @@ SAFE_HARBOR_ENTITIES: tuple[str, ...] = (
     "LICENSE_NUMBER",
     "DEVICE_ID",
     "VEHICLE_ID",
-    # general PII (Safe Harbor categories 10, 11 and 18: account, licence, other numbers)
+    # general PII (Safe Harbor categories 10 and 18: account and other numbers)
     "CREDIT_CARD",
     "IBAN_CODE",
     "US_BANK_NUMBER",
-    "US_DRIVER_LICENSE",
     "US_PASSPORT",
     "US_ITIN",
 )
