@@ -47,6 +47,18 @@ _INTL_START = re.compile(r"(?<![\w+])(?:\+|00)\s?\(?[1-9]")
 _WINDOW = 32  # longer than any number the plans allow, with its spaces and brackets
 
 
+#: A phone cue, after which a number in any national format of :data:`PHONE_REGIONS` counts:
+#: "call back on 0916 033956", "tel. (029) 2018 0344", "contact 07 1027 3464".
+_NATIONAL_CUE = re.compile(
+    r"(?i:\b(?:phone|tel|telephone|mobile|cell|fax|contact|call(?:ed)?(?:\s+back)?|"
+    r"reach\s+(?:me|us|her|him)|ring|dial|number|whatsapp)\b\.?(?:\s+(?:on|at|me|us))?"
+    r"[\s:#-]*)(?=[(\d])"
+)
+#: National formats tried after a cue, in this order (a number valid in several plans is
+#: a phone number whichever it belongs to).
+NATIONAL_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "AU", "IN", "BR", "IE", "PL", "SE")
+
+
 class InternationalPhoneRecognizer(SpanRecognizer):
     """PHONE_NUMBER for numbers written with a country code, parsed by ``phonenumbers``
     (the library Presidio's own phone recognizer uses) against that country's plan.
@@ -76,6 +88,16 @@ class InternationalPhoneRecognizer(SpanRecognizer):
                 if match.start == 0 and phonenumbers.is_valid_number(match.number):
                     spans.append((start, start + match.end + shift, "PHONE_NUMBER", SCORE))
                 break
+        for m in _NATIONAL_CUE.finditer(text):
+            start = m.end()
+            window = text[start : start + _WINDOW]
+            for region in NATIONAL_REGIONS:
+                found = next(
+                    iter(phonenumbers.PhoneNumberMatcher(window, region, leniency=1)), None
+                )
+                if found is not None and found.start == 0:
+                    spans.append((start, start + found.end, "PHONE_NUMBER", SCORE))
+                    break
         return spans
 
 
