@@ -133,9 +133,7 @@ _STREET_TYPES = re.findall(
 _TITLE_TYPES = "|".join(_STREET_TYPES)
 #: In capitals, short suffixes read as clinical shorthand ("8 BEAT RUN", "24 YR OLD PT"):
 #: only the long ones and the classic abbreviations count.
-_UPPER_TYPES = "|".join(
-    t.upper() for t in _STREET_TYPES if len(t) >= 5 or t in _STREET_TYPES[:30]
-)
+_UPPER_TYPES = "|".join(t.upper() for t in _STREET_TYPES if len(t) >= 5 or t in _STREET_TYPES[:30])
 _UNIT_WORDS = r"(?:Apt|APT|Apartment|Unit|UNIT|Suite|SUITE|Ste|Flat|FLAT|Floor|Fl)"
 _UNIT = rf"(?:,?\s*(?:{_UNIT_WORDS}|#)\.?\s*#?\w{{1,6}})?"
 #: "123 Main St", "4 Oak Hill Road, Apt 2B", "12 ELM STREET": a house number, one to three
