@@ -8,8 +8,6 @@ from pathlib import Path
 import click
 
 from securetune.cli.context import AppContext, emit, format_option, on_error_option, pass_app
-from securetune.scrub.job import scrub_file
-from securetune.scrub.pipeline import ScrubOptions
 
 
 @click.command()
@@ -79,6 +77,10 @@ def scrub(
     Only the --text-field fields are scanned. The --id-field is kept, the --subject-field is
     replaced by a keyed token, and every other field is dropped (and named in the summary).
     """
+    # Presidio and spaCy load only when a scrub runs, not when the CLI starts.
+    from securetune.scrub.job import scrub_file
+    from securetune.scrub.pipeline import ScrubOptions
+
     options = ScrubOptions(
         text_fields=text_fields,
         id_field=id_field,

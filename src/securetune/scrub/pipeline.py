@@ -25,7 +25,6 @@ from typing import Any
 from securetune.errors import InputError
 from securetune.policy import Policy
 from securetune.records import OnError
-from securetune.scrub.anonymize import PolicyAnonymizer
 from securetune.scrub.detect import Detector, DetectorConfig, Finding, merge
 from securetune.scrub.operators import OperatorContext, apply
 
@@ -188,7 +187,11 @@ class RecordScrubber:
             )
         )
         self.keep_mapping = policy.reidentification.keep_mapping
-        self.anonymizer = PolicyAnonymizer(policy) if use_presidio_anonymizer else None
+        self.anonymizer = None
+        if use_presidio_anonymizer:
+            from securetune.scrub.anonymize import PolicyAnonymizer
+
+            self.anonymizer = PolicyAnonymizer(policy)
         # Dates are judged against the year the scrub runs in (Safe Harbor: no year that
         # reveals an age over 89); the pipeline fixes it once for all its workers.
         self.reference_year = reference_year if reference_year is not None else date.today().year
