@@ -42,7 +42,14 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", action="append", type=Path, required=True)
     ap.add_argument("--pii-texts", type=int, default=700)
-    ap.add_argument("--held-out", action="append", default=[], metavar="NAME=RECALL")
+    ap.add_argument(
+        "--held-out",
+        action="append",
+        default=[],
+        metavar="LABEL=RECALL",
+        help="a cross-split measurement: recall (years excluded) on notes the rules were not "
+        "written against, labelled with which rules and which notes",
+    )
     ap.add_argument("--write", type=Path, default=None)
     args = ap.parse_args(argv)
     detector = Detector(DetectorConfig())

@@ -137,7 +137,7 @@ def _risk_line(risk: dict) -> str:
         "(years excluded) on the development notes"
     )
     if worst is not None:
-        line += f", {worst:.3f} on notes held out from rule development"
+        line += f", as low as {worst:.3f} on notes held out while rules were written"
     if not risk.get("current"):
         line += " (measured on an earlier rule set)"
     return line + "."
