@@ -13,6 +13,8 @@ transformers = pytest.importorskip("transformers")
 
 # Invented surnames; the model learns that the word after "met" or "called" is a name.
 SURNAMES = ["Zorvath", "Quillane", "Brexton", "Mardova", "Telkin", "Vossberg"]
+TINY_BERT = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
+TINY_BERT |= {"intermediate_size": 32, "max_position_embeddings": 64}
 WORDS = ["we", "met", "called", "today", "about", "the", "plan", "and", "nurse", "labs", "ok"]
 
 
@@ -39,29 +41,22 @@ def tiny_model(tmp_path_factory):
         sep_token="[SEP]",
         model_max_length=64,
     )
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-        num_labels=3,
-        id2label={0: "O", 1: "B-PER", 2: "I-PER"},
-        label2id={"O": 0, "B-PER": 1, "I-PER": 2},
-    )
+    labels = ["O", "B-PER", "I-PER"]
+    config = BertConfig(vocab_size=len(vocab), **TINY_BERT)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
     torch.manual_seed(0)
     model = BertForTokenClassification(config)
     sentences = [f"we {v} {s} today about the plan" for v in ("met", "called") for s in SURNAMES]
     enc = fast(sentences, return_tensors="pt", padding=True)
-    labels = torch.zeros_like(enc["input_ids"])
-    labels[:, 3] = 1  # [CLS] we met NAME ...
-    labels[enc["attention_mask"] == 0] = -100
+    gold = torch.zeros_like(enc["input_ids"])
+    gold[:, 3] = 1  # [CLS] we met NAME ...
+    gold[enc["attention_mask"] == 0] = -100
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     model.train()
     for _ in range(60):
         opt.zero_grad()
-        model(**enc, labels=labels).loss.backward()
+        model(**enc, labels=gold).loss.backward()
         opt.step()
     model.save_pretrained(root)
     fast.save_pretrained(root)

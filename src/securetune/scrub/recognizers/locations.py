@@ -168,7 +168,7 @@ _STATE_NAMES = (
     "ny|nj|nm|nh|pa|ri|wv|wi|wy|tx|ut|vt|ok|or|oh|ia|ks|la|me|mn|ms|mt|ne|nv|il|in|id|"
     "ga|fl|de|ct|co|ca|az|ar|ak|al|hi|ma|mi|tn|wa|dc"
 )
-#: "University of Maryland Hospital", "U of MD Med Center", "Univ. of Penn": a state
+#: "University of Iowa Hospitals", "U of NM Med Center", "Univ. of Penn": a state
 #: university's hospital named by its state. The head words stay out of the span, as with
 #: every other facility.
 _UNIVERSITY_OF = re.compile(
@@ -179,7 +179,7 @@ _UNIVERSITY_OF = re.compile(
 #: Emergency-ward shorthand after a hospital's name or abbreviation: "Mercer General ER",
 #: "GH EW", "St Luke ED". Case-sensitive: the ward is written in capitals.
 _WARD_AFTER = re.compile(r"[ \t]+(?:EW|ER|ED|E\.R\.|ICU|CCU|MICU|SICU)\b")
-#: Regions: "the Eastern Shore", "West Coast", "the Upper Peninsula", "Southside".
+#: Regions: "the Gulf Coast", "West Coast", "the Upper Peninsula", "South Side".
 _REGION = re.compile(
     r"\b(?:(?:Eastern|Western|Northern|Southern|North|South|East|West|Upper|Lower)\s+"
     r"(?:Shore|Coast|Valley|Side|End|Hills|Heights|Plains|Panhandle|Peninsula|Highlands|"
@@ -323,8 +323,8 @@ class ClinicalLocationRecognizer(SpanRecognizer):
     def _named_wards(
         self, text: str, toks: list[Tok], spans: list[Span], facility_words: set[str]
     ) -> None:
-        """A hospital named by a distinctive word and a generic one or a ward: "Laurel
-        Regional" after a transfer cue, "Mercer Grant ER", "GH EW"."""
+        """A hospital named by a distinctive word and a generic one or a ward: "Tolland
+        Regional" after a transfer cue, "Ardmore Pike ER", "WCH EW"."""
         for i, t in enumerate(toks):
             ward = _WARD_AFTER.match(text, t.end) if t.text[:1].isupper() else None
             regional = (

@@ -49,7 +49,7 @@ RELATIONS = words(
     """
 )
 
-#: Kinship words after which informal notes write a first name in lower case ("son rob").
+#: Kinship words after which informal notes write a first name in lower case ("son lucius").
 KIN = words(
     """
     husband wife son daughter dtr dau sister brother mother father mom dad niece neice
@@ -59,16 +59,16 @@ KIN = words(
     """
 )
 
-#: Credentials written before a first name: "NP grace made aware", "RN Mary in to help".
+#: Credentials written before a first name: "NP odette made aware", "RN Lucinda in to help".
 #: Not "PA" (pulmonary artery) or "MD" (Maryland): both precede ordinary words too often.
 PRE_NAME_CREDENTIALS = words("np rn lpn cna rrt dr")
 
-#: What a clinician does right after being named: "Z. SMITH AWARE", "E. JONES: ...".
+#: What a clinician does right after being named: "Q. BRANDT AWARE", "K. VARGA: ...".
 _CLINICIAN_ACTS = words(
     """aware notified paged informed called made here said says states stated ordered
     consulted spoke came saw examined updated following followed agrees agreed"""
 )
-#: Words before a clinician's initial and surname: "per d jones", "paged Z. Smith".
+#: Words before a clinician's initial and surname: "per k varga", "paged Q. Brandt".
 _BEFORE_INITIAL = words("per paged notified called informed dr")
 
 #: Words that follow a title without being a name ("Dr. aware", "MD on call").
@@ -345,7 +345,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
 
     def _surname_after_first(self, first: Tok, nxt: Tok) -> bool:
         """A title-case word after a first name in a cased line is a surname even when it is
-        also an ordinary word ("Janet Gardener", "Dr Ferdinand Baker")."""
+        also an ordinary word ("Odette Gardener", "Dr Lucinda Fowler")."""
         return (
             first.low in self.d.first_names
             and first.kind is not Kind.INITIAL
@@ -359,8 +359,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
         )
 
     def _initial_surname(self, text: str, toks: list[Tok], mark) -> None:
-        """An initial and a surname with a clinician's context: "Z. SMITH AWARE",
-        "per d jones", "paged E. Brown"."""
+        """An initial and a surname with a clinician's context: "Q. BRANDT AWARE",
+        "per k varga", "paged Q. Brandt"."""
         n = len(toks)
         for i in range(n - 1):
             t, sur = toks[i], toks[i + 1]
@@ -397,7 +397,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 mark(i + 1, CONTEXT_SCORE)
 
     def _credential_first_name(self, toks: list[Tok], mark, text: str) -> None:
-        """A credential written before a first name: "NP grace made aware"."""
+        """A credential written before a first name: "NP odette made aware"."""
         for i in range(len(toks) - 1):
             t, nxt = toks[i], toks[i + 1]
             if t.low not in PRE_NAME_CREDENTIALS or not (t.text.isupper() or t.low == "dr"):
@@ -411,7 +411,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
 
     def _hyphen_joined(self, text: str, toks: list[Tok], out: list[Span]) -> None:
         """A relation joined to a name by dashes ("DAUGHTER-ANNA", "son-bob"), or a name
-        joined to the next word ("son Rob-who states")."""
+        joined to the next word ("son Lucius-who states")."""
         for i, t in enumerate(toks):
             if "-" not in t.text:
                 continue
