@@ -25,6 +25,8 @@ MUST_MATCH = [
         "Daughters Marjorie, Rosalind and Theda in to visit.",
         [(10, 18, P), (20, 28, P), (33, 38, P)],
     ),
+    # a census first name and surname in prose, both also dictionary words
+    ("Claimant Lucinda Fowler called twice.", [(9, 16, P), (17, 23, P)]),
     # a relation joined to the name by dashes
     ("SOCIAL:SISTER-MARJORIE---617-555-0101", [(14, 22, P), (25, 37, "PHONE_NUMBER")]),
     # title, coordination, and a surname proven once found again (any case)

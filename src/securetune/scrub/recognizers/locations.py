@@ -128,7 +128,12 @@ _STREET_TYPES = re.findall(
     "Shoals Station Sta Summit Smt Trace Trce Track Trak Valley Vly View Vw Villa Ville Vis "
     "Vista Wells Wls Creek Crk Ford Frd Fork Frk Harbor Hbr Haven Hvn Island Isle Lake Lk "
     "Motorway Mews Orchard Orch Oval Park Parkways Pass Pines Port Ranch Shore Spring "
-    "Springs Stream Throughway Tunnel Underpass Union Unions",
+    "Springs Stream Throughway Tunnel Underpass Union Unions Mill Mills Well Island Islands "
+    "Burg Burgs Bridge Knoll Falls Land Lodge Mount Mountain Neck Plains Prairie River "
+    "Skyway Stravenue Via Viaduct Wall Branch Brook Brooks Camp Canyon Cape Cliff Cliffs "
+    "Common Corner Corners Cove Coves Curve Dale Divide Extension Field Fields Flat Flats "
+    "Forest Forge Fort Gateway Hill Hills Inlet Key Keys Lakes Meadow Mission Overpass "
+    "Rapids Roads Shores Squares Streets Ways Village Villages",
 )
 _TITLE_TYPES = "|".join(_STREET_TYPES)
 #: In capitals, short suffixes read as clinical shorthand ("8 BEAT RUN", "24 YR OLD PT"):

@@ -198,7 +198,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 first_ok
                 and b.kind in (Kind.NAME, Kind.UNKNOWN)
                 and (Kind.UNKNOWN in (a.kind, b.kind) or a.low in self.d.first_names)
-            ):
+            ) or self._census_pair(a, b):
                 mark(i, CONTEXT_SCORE)
                 mark(i + 1, CONTEXT_SCORE)
 
@@ -337,6 +337,20 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 break
             self._extend(text, toks, nxt_i, mark)
             k = nxt_i
+
+    def _census_pair(self, a: Tok, b: Tok) -> bool:
+        """A census first name then a census surname, both capitalised in a cased line,
+        even when the dictionary also knows both as words ("Diana Joseph", "Eric Price"):
+        in running prose two such words in a row are far more often a person."""
+        return (
+            a.kind is Kind.AMBIG
+            and b.kind in (Kind.AMBIG, Kind.NAME)
+            and a.low in self.d.first_names
+            and b.low in self.d.last_names
+            and not (a.low in self.d.medical or b.low in self.d.medical)
+            and len(a.low) >= 3
+            and len(b.low) >= 3
+        )
 
     def _marked(self, toks: list[Tok], k: int) -> bool:
         """Is the token after ``k`` part of the same name (an adjacent name word)?"""
