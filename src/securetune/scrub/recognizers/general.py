@@ -19,10 +19,11 @@ shapes scored below our threshold unless a context word is near, which is exactl
 Not loaded: Presidio's ``NhsRecognizer``: an NHS number is ten digits with a mod-11 check
 that one US phone number in eleven also passes, so "201-561-8910" became an NHS number.
 
-International phone numbers are parsed with Google's ``phonenumbers`` (as Presidio's
-``PhoneRecognizer`` does), but only where written internationally (``+`` or ``00`` then a
-country code) and only valid numbers of that country's plan; national US formats are our
-own phone family's job.
+Phone numbers of other countries are parsed with Google's ``phonenumbers`` (as Presidio's
+``PhoneRecognizer`` does), but only at a "+" or "00" followed by a country code, or right
+after a phone cue ("call back on", "tel.") in the national formats of
+:data:`NATIONAL_REGIONS`, and only numbers valid in that plan. Everywhere else, national
+US formats are our own phone family's job.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ _NATIONAL_CUE = re.compile(
 NATIONAL_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "AU", "IN", "BR", "IE", "PL", "SE")
 
 
-class InternationalPhoneRecognizer(SpanRecognizer):
-    """PHONE_NUMBER for numbers written with a country code, parsed by ``phonenumbers``
-    (the library Presidio's own phone recognizer uses) against that country's plan.
+class PhonenumbersRecognizer(SpanRecognizer):
+    """PHONE_NUMBER parsed by ``phonenumbers`` (the library Presidio's own phone recognizer
+    uses): numbers written with a country code, and national formats after a phone cue.
 
     Presidio's ``PhoneRecognizer`` runs the matcher over the whole text for each region;
     on notes that cost 20 times our other recognizers together, and in a national format
@@ -72,7 +73,7 @@ class InternationalPhoneRecognizer(SpanRecognizer):
     VERSION = "1"
 
     def __init__(self) -> None:
-        super().__init__(["PHONE_NUMBER"], name="InternationalPhoneRecognizer")
+        super().__init__(["PHONE_NUMBER"], name="PhonenumbersRecognizer")
 
     def find(self, text: str) -> list[Span]:
         import phonenumbers
@@ -108,7 +109,7 @@ def build(_dictionaries) -> list[EntityRecognizer]:
         IbanRecognizer(),
         UsItinRecognizer(),
         UsBankRecognizer(),
-        InternationalPhoneRecognizer(),
+        PhonenumbersRecognizer(),
     ]
 
 
