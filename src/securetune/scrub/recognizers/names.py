@@ -179,8 +179,9 @@ class ClinicalNameRecognizer(SpanRecognizer):
                     self._extend(text, toks, i + 1, mark)
 
         self._initial_surname(text, toks, mark)
-        self._credential_first_name(toks, mark, text)
-        self._hyphen_joined(text, toks, out_extra := [])
+        self._credential_first_name(text, toks, mark)
+        joined: list[Span] = []  # names inside hyphenated tokens: spans, not whole tokens
+        self._hyphen_joined(text, toks, joined)
         self._social_lines(text, toks, mark)
 
         # Two capitalised words in a row in a cased line, neither an ordinary word
@@ -229,7 +230,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 if score[i] == 0.0 and t.low in proven:
                     score[i] = CONTEXT_SCORE
 
-        out = list(out_extra)
+        out = list(joined)
         for i, t in enumerate(toks):
             if score[i]:
                 end = t.end
@@ -410,7 +411,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 mark(i, CONTEXT_SCORE)
                 mark(i + 1, CONTEXT_SCORE)
 
-    def _credential_first_name(self, toks: list[Tok], mark, text: str) -> None:
+    def _credential_first_name(self, text: str, toks: list[Tok], mark) -> None:
         """A credential written before a first name: "NP odette made aware"."""
         for i in range(len(toks) - 1):
             t, nxt = toks[i], toks[i + 1]
