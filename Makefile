@@ -41,9 +41,11 @@ bench: $(STAMP)
 	$(PY) bench/cli_startup.py --json --out bench/results/cli_startup.json
 	$(PY) bench/scrub_workers.py --json --out bench/results/scrub_workers.json
 	$(PY) bench/dp_overhead.py --json
+	$(PY) bench/general_pii.py --texts 700 --json --out bench/results/general_pii.json
 	@if [ -d "$(DEID_CORPUS)" ]; then \
 	  $(PY) bench/deid.py --corpus "$(DEID_CORPUS)" --json --out bench/results/deid.json; \
 	  $(PY) bench/deid_pipeline.py --corpus "$(DEID_CORPUS)" --json --out bench/results/deid_pipeline.json; \
+	  $(PY) bench/anonymizer.py --corpus "$(DEID_CORPUS)" --json --out bench/results/anonymizer.json; \
 	else echo "skipping bench/deid.py: no corpus at $(DEID_CORPUS) (set DEID_CORPUS=PATH)"; fi
 
 docs: $(STAMP)

@@ -55,7 +55,13 @@ class DetectionPolicy(_Strict):
         min_length=1, description="Entity types to find; each needs a recognizer."
     )
     score_threshold: float = Field(0.5, gt=0, le=1, description="Drop findings scored below this.")
-    ner_backend: str | None = Field(None, description="None, or 'spacy:<package or path>'.")
+    ner_backend: str | None = Field(
+        None, description="None, 'spacy:<package or path>' or 'hf:<local model path>'."
+    )
+    ner_entities: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model label -> entity type for an hf: model (default: usual label names).",
+    )
 
 
 class TransformPolicy(_Strict):
@@ -133,6 +139,12 @@ class Policy(_Strict):
         detected = set(self.detection.entities)
         if len(detected) != len(self.detection.entities):
             raise ValueError("detection.entities lists an entity twice")
+        unmapped = sorted(set(self.detection.ner_entities.values()) - detected)
+        if unmapped:
+            raise ValueError(
+                f"detection.ner_entities maps labels to entities that are not detected: "
+                f"{', '.join(unmapped)}"
+            )
         unknown = sorted(set(self.transforms.entities) - detected)
         if unknown:
             raise ValueError(

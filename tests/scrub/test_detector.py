@@ -44,7 +44,7 @@ def test_bad_config_names_the_field(kwargs, field) -> None:
     ("backend", "hint"),
     [
         ("spacy:en_securetune_missing_model", "pip install"),
-        ("hf:some/model", "not implemented"),
+        ("hf:/nonexistent/model", "not a local model directory"),
         ("stanza", "Unknown NER backend"),
     ],
 )

@@ -18,6 +18,8 @@ MUST_MATCH = [
     ("found down-> WCH EW today", [(13, 16, "FACILITY")]),
     # a ward glued to its floor number
     ("ADMITTED TO TALBOTT7 W/ CHF", [(12, 20, "FACILITY")]),
+    # a postal address: USPS suffix, unit, city, state, ZIP
+    ("moved to 8156 Quarry Mills Suite 784, Port Avaline, NV 08664 last", [(9, 60, "LOCATION")]),
     # regions and neighbourhoods
     ("family drove from the Western Shore- son", [(22, 35, "LOCATION")]),
     ("pt lives in Linden Heights with wife", [(12, 26, "LOCATION")]),

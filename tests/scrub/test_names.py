@@ -18,13 +18,15 @@ MUST_MATCH = [
     # a credential before a lower-case first name
     ("NP marjorie made aware of k+.", [(3, 11, P)]),
     # a title-case surname that is also a word, after a title and a first name
-    ("Dr Bernard Carpenter and family met.", [(3, 10, P), (11, 20, P)]),
+    ("Dr Lucinda Gardener and family met.", [(3, 10, P), (11, 19, P)]),
     # names in lower case after a kinship word; a list after a plural relation
-    ("social: called son bernard, no answer.", [(19, 26, P)]),
+    ("social: called son lucius, no answer.", [(19, 25, P)]),
     (
         "Daughters Marjorie, Rosalind and Theda in to visit.",
         [(10, 18, P), (20, 28, P), (33, 38, P)],
     ),
+    # a census first name and surname in prose, both also dictionary words
+    ("Claimant Lucinda Fowler called twice.", [(9, 16, P), (17, 23, P)]),
     # a relation joined to the name by dashes
     ("SOCIAL:SISTER-MARJORIE---617-555-0101", [(14, 22, P), (25, 37, "PHONE_NUMBER")]),
     # title, coordination, and a surname proven once found again (any case)

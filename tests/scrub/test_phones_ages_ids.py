@@ -90,3 +90,14 @@ def test_general_pii_checksums_decide(detector) -> None:
 def test_passport_needs_its_cue(detector) -> None:
     text = "passport no. 912803456 on file; order 912803456 units"
     assert spans(detector, text) == [at(text, "912803456", "US_PASSPORT")]
+
+
+def test_national_formats_of_other_countries_after_a_phone_cue(detector) -> None:
+    text = "call back on (029) 2018 0344, tel. 04 42 91 18 62 or contact 07 1027 3464"
+    assert [s for s in spans(detector, text) if s[2] == "PHONE_NUMBER"] == [
+        at(text, "(029) 2018 0344", "PHONE_NUMBER"),
+        at(text, "04 42 91 18 62", "PHONE_NUMBER"),
+        at(text, "07 1027 3464", "PHONE_NUMBER"),
+    ]
+    # a cue alone does not make a number a phone number
+    assert spans(detector, "call 911. phone in 5 mins. number 3 of 4. Cell count 12000.") == []

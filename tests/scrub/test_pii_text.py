@@ -22,3 +22,30 @@ def test_spans_cover_the_filled_slots_exactly() -> None:
             assert "{" not in value and s.entity_type in kinds
         starts = [s.start for s in t.spans]
         assert starts == sorted(starts)
+
+
+def test_texts_do_not_depend_on_the_process_hash_seed() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from securetune.scrub import pii_text
+
+    # load the module file alone (it needs only Faker), not the whole scrub package
+    code = (
+        "import importlib.util as u, sys;"
+        f"s = u.spec_from_file_location('p', {pii_text.__file__!r});"
+        "m = sys.modules['p'] = u.module_from_spec(s); s.loader.exec_module(m);"
+        "print([t.text for t in m.generate_pii_texts(80, seed=0)])"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in ("1", "2")
+    }
+    assert len(outs) == 1

@@ -272,3 +272,51 @@ def test_birth_years_revealing_an_age_over_89_are_removed(ws: Workspace, tmp_pat
     assert result.record is not None
     text = result.record["text"]
     assert "1925" not in text and "2024" in text, text
+
+
+def test_summary_and_ledger_state_the_measured_residual_risk(ws: Workspace, tmp_path: Path) -> None:
+    summary = scrub(ws, write_jsonl(tmp_path / "notes.jsonl", NOTES))
+    risk = summary.residual_risk
+    # the shipped estimate was measured on the rules that ran, so it is current
+    assert risk["measured"] is True
+    assert risk["current"] is True, (
+        "rules changed since src/securetune/scrub/residual_risk.json was measured; rerun "
+        "bench/residual_risk.py (command in docs/SCRUB.md)"
+    )
+    names = risk["clinical"]["per_type"]["HCPName"]
+    assert 0 < names["caught"] <= names["phrases"]
+    assert names["ci95"][0] <= names["recall"] <= names["ci95"][1]
+    assert risk["clinical"]["held_out_recall_without_years"]
+    assert set(risk["general_pii"]["per_type"]) >= {"CREDIT_CARD", "IBAN_CODE", "PERSON"}
+    event = list(Ledger.open(ws.ledger_dir).entries())[-1]
+    assert event.payload["residual_risk"] == risk
+
+
+def test_a_stale_estimate_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from securetune.scrub import risk
+
+    assert risk.residual_risk("not-the-measured-rules")["current"] is False
+    monkeypatch.setattr(risk, "_stored", lambda: None)
+    assert risk.residual_risk("x") == {
+        "measured": False,
+        "note": "no residual-risk measurement ships with this build",
+    }
+
+
+def test_the_human_summary_states_the_miss_rate() -> None:
+    from securetune.cli.scrub import _risk_line
+
+    risk = {
+        "measured": True,
+        "current": False,
+        "clinical": {
+            "recall_without_years": 0.9785,
+            "held_out_recall_without_years": {"a": 0.9854, "b": 0.8629},
+        },
+    }
+    assert _risk_line(risk) == (
+        "\nResidual risk: measured PHI recall 0.979 (years excluded) on the development notes, "
+        "as low as 0.863 on notes held out while rules were written (measured on an earlier "
+        "rule set)."
+    )
+    assert _risk_line({"measured": False}) == "\nResidual risk: not measured for this build."

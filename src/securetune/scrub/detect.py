@@ -36,11 +36,10 @@ SAFE_HARBOR_ENTITIES: tuple[str, ...] = (
     "LICENSE_NUMBER",
     "DEVICE_ID",
     "VEHICLE_ID",
-    # general PII (Safe Harbor categories 10, 11 and 18: account, licence, other numbers)
+    # general PII (Safe Harbor categories 10 and 18: account and other numbers)
     "CREDIT_CARD",
     "IBAN_CODE",
     "US_BANK_NUMBER",
-    "US_DRIVER_LICENSE",
     "US_PASSPORT",
     "US_ITIN",
 )
@@ -57,8 +56,11 @@ class DetectorConfig:
     entities: entity types to find; each must have a recognizer or ``Detector`` raises.
     language: only ``"en"``.
     score_threshold: findings scored below this are dropped (0 < t <= 1).
-    ner_backend: ``None`` (dictionaries and rules only) or ``"spacy:<package or path>"``
-        for a locally installed spaCy NER pipeline; ``"hf:..."`` is reserved.
+    ner_backend: ``None`` (dictionaries and rules only), ``"spacy:<package or path>"``
+        for a locally installed spaCy NER pipeline, or ``"hf:<path>"`` for a local Hugging
+        Face token-classification model (:mod:`securetune.scrub.hf_ner`).
+    ner_labels: (model label, entity type) pairs for an ``hf:`` model; empty means the
+        usual label names (``hf_ner.DEFAULT_LABELS``).
     families: recognizer families to assemble (see ``securetune.scrub.recognizers``).
     """
 
@@ -67,12 +69,14 @@ class DetectorConfig:
     score_threshold: float = 0.5
     ner_backend: str | None = None
     families: tuple[str, ...] = field(default=DEFAULT_FAMILIES)
+    ner_labels: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.entities, str) or not self.entities:
             raise DetectorError("DetectorConfig.entities must be a non-empty tuple of names.")
         object.__setattr__(self, "entities", tuple(self.entities))
         object.__setattr__(self, "families", tuple(self.families))
+        object.__setattr__(self, "ner_labels", tuple(tuple(p) for p in self.ner_labels))
         for e in self.entities:
             if not isinstance(e, str) or not e.isupper():
                 raise DetectorError(
@@ -107,7 +111,16 @@ class Detector:
             language=config.language,
             ner_backend=config.ner_backend,
             families=config.families,
+            ner_labels=config.ner_labels,
         )
+
+    def prepare(self, texts: list[str]) -> None:
+        """Let a learned backend run on several texts in one batch before ``detect`` is
+        called on each (rules need no preparation)."""
+        for r in self._assembly.analyzer.registry.recognizers:
+            prepare = getattr(r, "prepare", None)
+            if prepare is not None:
+                prepare(texts)
 
     def detect(self, text: str) -> list[Finding]:
         """Findings for ``text``: merged where they overlap, sorted by offset."""

@@ -48,14 +48,10 @@ def _ner_pipeline(backend: str, language: str):
     import spacy
 
     kind, _, target = backend.partition(":")
-    if kind == "hf":
+    if kind not in ("spacy", "hf") or not target:
         raise DetectorError(
-            "The Hugging Face NER backend is not implemented yet; use 'spacy:<model>' "
-            "or no NER backend."
-        )
-    if kind != "spacy" or not target:
-        raise DetectorError(
-            f"Unknown NER backend {backend!r}; use 'spacy:<installed package or path>'."
+            f"Unknown NER backend {backend!r}; use 'spacy:<installed package or path>' "
+            "or 'hf:<path of a local token-classification model>'."
         )
     is_path = "/" in target or target.startswith(".")
     if not is_path and importlib.util.find_spec(target) is None:
@@ -80,6 +76,7 @@ def build_analyzer(
     language: str = "en",
     ner_backend: str | None = None,
     families: tuple[str, ...] = DEFAULT_FAMILIES,
+    ner_labels: tuple[tuple[str, str], ...] = (),
 ) -> Assembly:
     """Build the engine for ``entities``; raise :class:`DetectorError` if one is uncovered."""
     if language != "en":
@@ -98,15 +95,21 @@ def build_analyzer(
     if "US_SSN" in wanted:
         chosen.append(UsSsnRecognizer())
     ner_model = None
-    if ner_backend:
+    pipelines = {language: blank_pipeline(language)}
+    if ner_backend and ner_backend.startswith("hf:"):
+        from securetune.scrub.hf_ner import HfNerRecognizer
+
+        hf = HfNerRecognizer(ner_backend[3:], dict(ner_labels), tuple(entities))
+        ner_model = hf.model_id
+        chosen.append(hf)
+        covered |= set(hf.supported_entities)
+    elif ner_backend:
         nlp = _ner_pipeline(ner_backend, language)
         ner_model = f"{nlp.meta.get('name', '?')}-{nlp.meta.get('version', '?')}"
         pipelines = {language: nlp}
         ner = SpacyRecognizer(supported_entities=["PERSON", "LOCATION", "DATE_TIME"])
         chosen.append(ner)
         covered |= set(ner.supported_entities)
-    else:
-        pipelines = {language: blank_pipeline(language)}
     missing = sorted(wanted - covered - {"US_SSN"})
     if missing:
         raise DetectorError(

@@ -1,7 +1,8 @@
 """``securetune scrub`` as a library call: input file → encrypted, scrubbed dataset.
 
 Appends one ``scrub`` ledger event naming the input by hash, the policy by name and hash,
-the engine and recognizer versions, and counts per entity type: never a detected value.
+the engine and recognizer versions, counts per entity type and the scrubber's measured
+residual risk (recall per type): never a detected value.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from securetune.fsutil import atomic_writer
 from securetune.policy import Policy, load_policy
 from securetune.records import Format, RecordReader, file_sha256
 from securetune.scrub.pipeline import Pipeline, RecordResult, ScrubOptions, ScrubStats
+from securetune.scrub.risk import residual_risk
 from securetune.workspace import Workspace
 
 SECRET_NAME = "scrub-secret"
@@ -44,6 +46,8 @@ class ScrubSummary:
     records_per_s: float
     reid_dataset: str | None
     findings: str | None
+    #: The scrubber's measured recall per type (``securetune.scrub.risk``): what it misses.
+    residual_risk: dict[str, Any]
 
 
 def scrub_secret(ws: Workspace) -> bytes:
@@ -70,12 +74,19 @@ def scrub_file(
     fmt: Format = "auto",
     findings_path: Path | None = None,
     on_record: Callable[[int], None] | None = None,
+    ner_backend: str | None = None,
 ) -> ScrubSummary:
     """Scrub ``path`` under ``policy`` into the new encrypted dataset ``name``. Needs the lock."""
     datastore.require_absent(ws, name)
     pol = (
         policy if isinstance(policy, Policy) else load_policy(policy, search=[ws.root / "policies"])
     )
+    if ner_backend is not None:
+        # the override is part of what ran: the policy hash in the ledger covers it
+        backend = None if ner_backend == "none" else ner_backend
+        pol = pol.model_copy(
+            update={"detection": pol.detection.model_copy(update={"ner_backend": backend})}
+        )
     if pol.reidentification.keep_mapping:  # both datasets, or neither: check both names now
         datastore.require_absent(ws, f"{name}{REID_SUFFIX}")
     path = Path(path)
@@ -90,6 +101,7 @@ def scrub_file(
         findings_file = _open_findings(stack, findings_path)
         pipeline = stack.enter_context(Pipeline(pol, secret, options))
         versions = pipeline.versions()
+        risk = residual_risk(versions.get("recognizer_set", ""))
         started = time.perf_counter()  # throughput excludes the one-off engine build
 
         def scrubbed() -> Iterator[dict[str, Any]]:
@@ -121,6 +133,7 @@ def scrub_file(
                 "content_sha256": m.content_sha256,
                 "ciphertext_sha256": m.ciphertext_sha256,
                 "reidentification_mapping": pol.reidentification.keep_mapping,
+                "residual_risk": risk,
             }
 
         manifest = datastore.create_dataset(
@@ -160,6 +173,7 @@ def scrub_file(
         records_per_s=round(stats.records / seconds, 2) if seconds > 0 else 0.0,
         reid_dataset=reid,
         findings=str(findings_path) if findings_path else None,
+        residual_risk=risk,
     )
 
 

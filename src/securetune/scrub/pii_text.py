@@ -107,6 +107,13 @@ def generate_pii_texts(count: int, *, seed: int = 0) -> list[PiiText]:
     for i, loc in enumerate(LOCALES):
         f = Faker(loc)
         f.seed_instance(seed * 1000 + i)
+        # some locales build word lists from sets (it_IT cities), whose order changes with
+        # each process's hash seed: sort them, or a seed would not fix the texts
+        for provider in f.get_providers():
+            for name in ("cities", "city_names"):
+                values = getattr(provider, name, None)
+                if isinstance(values, list):
+                    setattr(provider, name, sorted(values))
         fakers[loc] = f
     out = []
     for n in range(count):

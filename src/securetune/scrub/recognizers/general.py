@@ -7,17 +7,23 @@ which also loads recognizers that need a model) and entirely offline:
 * ``CREDIT_CARD``: card-number shapes, kept only when the Luhn check passes;
 * ``IBAN_CODE``: country-specific IBAN layouts, kept only when the ISO 7064 mod-97
   checksum passes;
-* ``US_ITIN``, ``US_PASSPORT``, ``US_DRIVER_LICENSE``, ``US_BANK_NUMBER``: weak shapes that
-  Presidio scores low unless a context word ("passport", "license", "account") is near; with
-  our default threshold they count only with that context;
+* ``US_ITIN`` (its own digit groups) and ``US_BANK_NUMBER`` (8-17 digits, which Presidio
+  scores low unless "account" or "bank" is near; with our threshold only with that context).
+
+Not loaded: Presidio's ``UsLicenseRecognizer`` and ``UsPassportRecognizer``. Both are weak
+shapes scored below our threshold unless a context word is near, which is exactly what our
+``ids`` family's cues do ("license no. D1234567" -> LICENSE_NUMBER, "passport 912803456"
+-> US_PASSPORT); measured on 200 notes they cost more than all our date rules together
+(the licence recognizer runs some twenty regexes over every note) for nothing our cues miss.
 
 Not loaded: Presidio's ``NhsRecognizer``: an NHS number is ten digits with a mod-11 check
 that one US phone number in eleven also passes, so "201-561-8910" became an NHS number.
 
-International phone numbers are parsed with Google's ``phonenumbers`` (as Presidio's
-``PhoneRecognizer`` does), but only where written internationally (``+`` or ``00`` then a
-country code) and only valid numbers of that country's plan; national US formats are our
-own phone family's job.
+Phone numbers of other countries are parsed with Google's ``phonenumbers`` (as Presidio's
+``PhoneRecognizer`` does), but only at a "+" or "00" followed by a country code, or right
+after a phone cue ("call back on", "tel.") in the national formats of
+:data:`NATIONAL_REGIONS`, and only numbers valid in that plan. Everywhere else, national
+US formats are our own phone family's job.
 """
 
 from __future__ import annotations
@@ -30,8 +36,6 @@ from presidio_analyzer.predefined_recognizers import (
     IbanRecognizer,
     UsBankRecognizer,
     UsItinRecognizer,
-    UsLicenseRecognizer,
-    UsPassportRecognizer,
 )
 
 from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
@@ -44,9 +48,21 @@ _INTL_START = re.compile(r"(?<![\w+])(?:\+|00)\s?\(?[1-9]")
 _WINDOW = 32  # longer than any number the plans allow, with its spaces and brackets
 
 
-class InternationalPhoneRecognizer(SpanRecognizer):
-    """PHONE_NUMBER for numbers written with a country code, parsed by ``phonenumbers``
-    (the library Presidio's own phone recognizer uses) against that country's plan.
+#: A phone cue, after which a number in any national format of :data:`PHONE_REGIONS` counts:
+#: "call back on 0916 033956", "tel. (029) 2018 0344", "contact 07 1027 3464".
+_NATIONAL_CUE = re.compile(
+    r"(?i:\b(?:phone|tel|telephone|mobile|cell|fax|contact|call(?:ed)?(?:\s+back)?|"
+    r"reach\s+(?:me|us|her|him)|ring|dial|number|whatsapp)\b\.?(?:\s+(?:on|at|me|us))?"
+    r"[\s:#-]*)(?=[(\d])"
+)
+#: National formats tried after a cue, in this order (a number valid in several plans is
+#: a phone number whichever it belongs to).
+NATIONAL_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "AU", "IN", "BR", "IE", "PL", "SE")
+
+
+class PhonenumbersRecognizer(SpanRecognizer):
+    """PHONE_NUMBER parsed by ``phonenumbers`` (the library Presidio's own phone recognizer
+    uses): numbers written with a country code, and national formats after a phone cue.
 
     Presidio's ``PhoneRecognizer`` runs the matcher over the whole text for each region;
     on notes that cost 20 times our other recognizers together, and in a national format
@@ -57,7 +73,7 @@ class InternationalPhoneRecognizer(SpanRecognizer):
     VERSION = "1"
 
     def __init__(self) -> None:
-        super().__init__(["PHONE_NUMBER"], name="InternationalPhoneRecognizer")
+        super().__init__(["PHONE_NUMBER"], name="PhonenumbersRecognizer")
 
     def find(self, text: str) -> list[Span]:
         import phonenumbers
@@ -73,6 +89,16 @@ class InternationalPhoneRecognizer(SpanRecognizer):
                 if match.start == 0 and phonenumbers.is_valid_number(match.number):
                     spans.append((start, start + match.end + shift, "PHONE_NUMBER", SCORE))
                 break
+        for m in _NATIONAL_CUE.finditer(text):
+            start = m.end()
+            window = text[start : start + _WINDOW]
+            for region in NATIONAL_REGIONS:
+                found = next(
+                    iter(phonenumbers.PhoneNumberMatcher(window, region, leniency=1)), None
+                )
+                if found is not None and found.start == 0:
+                    spans.append((start, start + found.end, "PHONE_NUMBER", SCORE))
+                    break
         return spans
 
 
@@ -82,10 +108,8 @@ def build(_dictionaries) -> list[EntityRecognizer]:
         CreditCardRecognizer(),
         IbanRecognizer(),
         UsItinRecognizer(),
-        UsPassportRecognizer(),
-        UsLicenseRecognizer(),
         UsBankRecognizer(),
-        InternationalPhoneRecognizer(),
+        PhonenumbersRecognizer(),
     ]
 
 

@@ -116,22 +116,44 @@ _EMPLOYER = re.compile(
     r"\s+(?:the\s+)?(?P<org>[A-Z][A-Za-z&'-]*[A-Za-z](?:\s+[A-Z][A-Za-z&'-]*[A-Za-z]){0,2})"
 )
 
+#: Street suffixes (the common USPS Publication 28 ones) and their abbreviations.
 _STREET_TYPES = re.findall(
     r"\w+",
     "Street St Avenue Ave Road Rd Boulevard Blvd Drive Dr Lane Ln Way Court Ct Place Pl "
-    "Terrace Ter Circle Cir Highway Hwy Parkway Pkwy Square Sq Trail Trl Pike Turnpike",
+    "Terrace Ter Circle Cir Highway Hwy Parkway Pkwy Square Sq Trail Trl Pike Turnpike "
+    "Alley Aly Bypass Byp Causeway Cswy Crescent Cres Crossing Xing Expressway Expy "
+    "Freeway Fwy Gardens Gdns Grove Grv Heights Hts Hollow Holw Junction Jct Loop Mall "
+    "Manor Mnr Meadows Mdws Mews Path Plaza Plz Point Ridge Rdg Row Run Spur Walk "
+    "Crest Close Estates Ests Glen Gln Green Grn Knoll Knls Landing Lndg Ramp Route Rte "
+    "Shoals Station Sta Summit Smt Trace Trce Track Trak Valley Vly View Vw Villa Ville Vis "
+    "Vista Wells Wls Creek Crk Ford Frd Fork Frk Harbor Hbr Haven Hvn Island Isle Lake Lk "
+    "Motorway Mews Orchard Orch Oval Park Parkways Pass Pines Port Ranch Shore Spring "
+    "Springs Stream Throughway Tunnel Underpass Union Unions Mill Mills Well Island Islands "
+    "Burg Burgs Bridge Knoll Falls Land Lodge Mount Mountain Neck Plains Prairie River "
+    "Skyway Stravenue Via Viaduct Wall Branch Brook Brooks Camp Canyon Cape Cliff Cliffs "
+    "Common Corner Corners Cove Coves Curve Dale Divide Extension Field Fields Flat Flats "
+    "Forest Forge Fort Gateway Hill Hills Inlet Key Keys Lakes Meadow Mission Overpass "
+    "Rapids Roads Shores Squares Streets Ways Village Villages",
 )
 _TITLE_TYPES = "|".join(_STREET_TYPES)
-_UPPER_TYPES = "|".join(t.upper() for t in _STREET_TYPES)
-_UNIT = r"(?:,?\s*(?:Apt|APT|Apartment|Unit|UNIT|Suite|SUITE|Ste|#)\.?\s*#?\w{1,6})?"
+#: In capitals, short suffixes read as clinical shorthand ("8 BEAT RUN", "24 YR OLD PT"):
+#: only the long ones and the classic abbreviations count.
+_UPPER_TYPES = "|".join(t.upper() for t in _STREET_TYPES if len(t) >= 5 or t in _STREET_TYPES[:30])
+_UNIT_WORDS = r"(?:Apt|APT|Apartment|Unit|UNIT|Suite|SUITE|Ste|Flat|FLAT|Floor|Fl)"
+_UNIT = rf"(?:,?\s*(?:{_UNIT_WORDS}|#)\.?\s*#?\w{{1,6}})?"
 #: "123 Main St", "4 Oak Hill Road, Apt 2B", "12 ELM STREET": a house number, one to three
 #: capitalised words, a street type. Case-sensitive on purpose: "2 peripheral iv's in
 #: place" and "2 hour period. Dr. Smith" are not addresses.
 _STREET = re.compile(
     rf"(?<![\w/.-])\d{{1,6}}[A-Za-z]?\s+(?:[NSEW]\.?\s+)?"
-    rf"(?:(?:[A-Z][a-z'-]+\s+){{1,3}}(?:{_TITLE_TYPES})"
+    rf"(?P<name>(?:[A-Z][a-z'-]+\s+){{1,3}}(?:{_TITLE_TYPES})"
     rf"|(?:[A-Z'-]{{2,}}\s+){{1,3}}(?:{_UPPER_TYPES}))"
-    rf"\b(?!\.?\s+[A-Z][a-z])\.?{_UNIT}"
+    rf"\b(?!\.?\s+(?!{_UNIT_WORDS}\b)[A-Z][a-z])\.?{_UNIT}"
+    # the rest of a postal address on the same line: ", Springfield, IL 62704",
+    # ", 2031 Springvale", ", Lake Ruth 04412"
+    r"(?:,[ \t]*(?:\d{4,5}[ \t]+)?[A-Z][a-z][\w'-]*(?:[ \t]+[A-Z][a-z][\w'-]*){0,2}"
+    r"(?:,?[ \t]+[A-Z]{2}\b)?"
+    r"(?:,?[ \t]+\d{5}(?:-\d{4})?\b|[ \t]+\d{4}\b|[ \t]+[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b)?)?"
 )
 
 _STATE_AFTER = re.compile(
@@ -151,7 +173,7 @@ _STATE_NAMES = (
     "ny|nj|nm|nh|pa|ri|wv|wi|wy|tx|ut|vt|ok|or|oh|ia|ks|la|me|mn|ms|mt|ne|nv|il|in|id|"
     "ga|fl|de|ct|co|ca|az|ar|ak|al|hi|ma|mi|tn|wa|dc"
 )
-#: "University of Maryland Hospital", "U of MD Med Center", "Univ. of Penn": a state
+#: "University of Iowa Hospitals", "U of NM Med Center", "Univ. of Penn": a state
 #: university's hospital named by its state. The head words stay out of the span, as with
 #: every other facility.
 _UNIVERSITY_OF = re.compile(
@@ -162,7 +184,7 @@ _UNIVERSITY_OF = re.compile(
 #: Emergency-ward shorthand after a hospital's name or abbreviation: "Mercer General ER",
 #: "GH EW", "St Luke ED". Case-sensitive: the ward is written in capitals.
 _WARD_AFTER = re.compile(r"[ \t]+(?:EW|ER|ED|E\.R\.|ICU|CCU|MICU|SICU)\b")
-#: Regions: "the Eastern Shore", "West Coast", "the Upper Peninsula", "Southside".
+#: Regions: "the Gulf Coast", "West Coast", "the Upper Peninsula", "South Side".
 _REGION = re.compile(
     r"\b(?:(?:Eastern|Western|Northern|Southern|North|South|East|West|Upper|Lower)\s+"
     r"(?:Shore|Coast|Valley|Side|End|Hills|Heights|Plains|Panhandle|Peninsula|Highlands|"
@@ -285,9 +307,9 @@ class ClinicalLocationRecognizer(SpanRecognizer):
                 spans.append((start, start + span, "ORGANIZATION", CONTEXT_SCORE))
 
         for m in _STREET.finditer(text):
-            words_in = m.group().split()
+            words_in = m.group("name").split()
             # the street name must not be a clinical phrase ("2 units PRBC Rd" is not a street)
-            if all(w.lower().strip(".") not in self.d.medical for w in words_in[1:-1]):
+            if all(w.lower().strip(".") not in self.d.medical for w in words_in[:-1]):
                 spans.append((m.start(), m.end(), "LOCATION", CONTEXT_SCORE))
 
         if facility_words:
@@ -306,8 +328,8 @@ class ClinicalLocationRecognizer(SpanRecognizer):
     def _named_wards(
         self, text: str, toks: list[Tok], spans: list[Span], facility_words: set[str]
     ) -> None:
-        """A hospital named by a distinctive word and a generic one or a ward: "Laurel
-        Regional" after a transfer cue, "Mercer Grant ER", "GH EW"."""
+        """A hospital named by a distinctive word and a generic one or a ward: "Tolland
+        Regional" after a transfer cue, "Ardmore Pike ER", "WCH EW"."""
         for i, t in enumerate(toks):
             ward = _WARD_AFTER.match(text, t.end) if t.text[:1].isupper() else None
             regional = (

@@ -49,7 +49,7 @@ RELATIONS = words(
     """
 )
 
-#: Kinship words after which informal notes write a first name in lower case ("son rob").
+#: Kinship words after which informal notes write a first name in lower case ("son lucius").
 KIN = words(
     """
     husband wife son daughter dtr dau sister brother mother father mom dad niece neice
@@ -59,16 +59,16 @@ KIN = words(
     """
 )
 
-#: Credentials written before a first name: "NP grace made aware", "RN Mary in to help".
+#: Credentials written before a first name: "NP odette made aware", "RN Lucinda in to help".
 #: Not "PA" (pulmonary artery) or "MD" (Maryland): both precede ordinary words too often.
 PRE_NAME_CREDENTIALS = words("np rn lpn cna rrt dr")
 
-#: What a clinician does right after being named: "Z. SMITH AWARE", "E. JONES: ...".
+#: What a clinician does right after being named: "Q. BRANDT AWARE", "K. VARGA: ...".
 _CLINICIAN_ACTS = words(
     """aware notified paged informed called made here said says states stated ordered
     consulted spoke came saw examined updated following followed agrees agreed"""
 )
-#: Words before a clinician's initial and surname: "per d jones", "paged Z. Smith".
+#: Words before a clinician's initial and surname: "per k varga", "paged Q. Brandt".
 _BEFORE_INITIAL = words("per paged notified called informed dr")
 
 #: Words that follow a title without being a name ("Dr. aware", "MD on call").
@@ -179,8 +179,9 @@ class ClinicalNameRecognizer(SpanRecognizer):
                     self._extend(text, toks, i + 1, mark)
 
         self._initial_surname(text, toks, mark)
-        self._credential_first_name(toks, mark, text)
-        self._hyphen_joined(text, toks, out_extra := [])
+        self._credential_first_name(text, toks, mark)
+        joined: list[Span] = []  # names inside hyphenated tokens: spans, not whole tokens
+        self._hyphen_joined(text, toks, joined)
         self._social_lines(text, toks, mark)
 
         # Two capitalised words in a row in a cased line, neither an ordinary word
@@ -198,7 +199,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 first_ok
                 and b.kind in (Kind.NAME, Kind.UNKNOWN)
                 and (Kind.UNKNOWN in (a.kind, b.kind) or a.low in self.d.first_names)
-            ):
+            ) or self._census_pair(a, b):
                 mark(i, CONTEXT_SCORE)
                 mark(i + 1, CONTEXT_SCORE)
 
@@ -229,7 +230,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 if score[i] == 0.0 and t.low in proven:
                     score[i] = CONTEXT_SCORE
 
-        out = list(out_extra)
+        out = list(joined)
         for i, t in enumerate(toks):
             if score[i]:
                 end = t.end
@@ -338,6 +339,20 @@ class ClinicalNameRecognizer(SpanRecognizer):
             self._extend(text, toks, nxt_i, mark)
             k = nxt_i
 
+    def _census_pair(self, a: Tok, b: Tok) -> bool:
+        """A census first name then a census surname, both capitalised in a cased line,
+        even when the dictionary also knows both as words ("Diana Joseph", "Eric Price"):
+        in running prose two such words in a row are far more often a person."""
+        return (
+            a.kind is Kind.AMBIG
+            and b.kind in (Kind.AMBIG, Kind.NAME)
+            and a.low in self.d.first_names
+            and b.low in self.d.last_names
+            and not (a.low in self.d.medical or b.low in self.d.medical)
+            and len(a.low) >= 3
+            and len(b.low) >= 3
+        )
+
     def _marked(self, toks: list[Tok], k: int) -> bool:
         """Is the token after ``k`` part of the same name (an adjacent name word)?"""
         nxt = toks[k + 1]
@@ -345,7 +360,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
 
     def _surname_after_first(self, first: Tok, nxt: Tok) -> bool:
         """A title-case word after a first name in a cased line is a surname even when it is
-        also an ordinary word ("Janet Gardener", "Dr Ferdinand Baker")."""
+        also an ordinary word ("Odette Gardener", "Dr Lucinda Fowler")."""
         return (
             first.low in self.d.first_names
             and first.kind is not Kind.INITIAL
@@ -359,8 +374,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
         )
 
     def _initial_surname(self, text: str, toks: list[Tok], mark) -> None:
-        """An initial and a surname with a clinician's context: "Z. SMITH AWARE",
-        "per d jones", "paged E. Brown"."""
+        """An initial and a surname with a clinician's context: "Q. BRANDT AWARE",
+        "per k varga", "paged Q. Brandt"."""
         n = len(toks)
         for i in range(n - 1):
             t, sur = toks[i], toks[i + 1]
@@ -396,8 +411,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 mark(i, CONTEXT_SCORE)
                 mark(i + 1, CONTEXT_SCORE)
 
-    def _credential_first_name(self, toks: list[Tok], mark, text: str) -> None:
-        """A credential written before a first name: "NP grace made aware"."""
+    def _credential_first_name(self, text: str, toks: list[Tok], mark) -> None:
+        """A credential written before a first name: "NP odette made aware"."""
         for i in range(len(toks) - 1):
             t, nxt = toks[i], toks[i + 1]
             if t.low not in PRE_NAME_CREDENTIALS or not (t.text.isupper() or t.low == "dr"):
@@ -411,7 +426,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
 
     def _hyphen_joined(self, text: str, toks: list[Tok], out: list[Span]) -> None:
         """A relation joined to a name by dashes ("DAUGHTER-ANNA", "son-bob"), or a name
-        joined to the next word ("son Rob-who states")."""
+        joined to the next word ("son Lucius-who states")."""
         for i, t in enumerate(toks):
             if "-" not in t.text:
                 continue

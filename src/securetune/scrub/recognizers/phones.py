@@ -22,7 +22,7 @@ from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_fam
 #: one mark) with optional spaces on either side.
 _SEP = r"(?:\s{0,2}(?:[./]|-{1,3})\s{0,2}|\s{1,2})"
 _FULL = re.compile(
-    r"(?<![\w/.])(?<!\d-)(?<!\d\s-)(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?-?\s?|\d{3}"
+    r"(?=[\d(+])(?<![\w/.])(?<!\d-)(?<!\d\s-)(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?-?\s?|\d{3}"
     + _SEP
     + r")\d{3}"
     + r"(?:"
