@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import urllib3  # noqa: F401  (see below)
@@ -20,6 +21,40 @@ from securetune.workspace import Secrets, Workspace
 
 # Planted in test records so scans can prove no plaintext leaks anywhere.
 MARKER = "ZEPHYRINE-QUISTGAARD-7731"
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "audit" / "schema"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _every_ledger_event_the_code_writes_follows_its_schema() -> Iterator[None]:
+    """audit/schema/ documents every event for auditors; this keeps it true.
+
+    Each event securetune's own code records (through ``Workspace.record``) is validated
+    against ``audit/schema/<event>.schema.json`` before it is written, in every test of the
+    suite; an event without a schema, a missing field or an undocumented one fails the test
+    that caused it. Events a test records itself (to build a scenario) are not checked.
+    """
+    import sys
+
+    import jsonschema
+
+    schemas = {
+        p.name.removesuffix(".schema.json"): json.loads(p.read_text(encoding="utf-8"))
+        for p in SCHEMA_DIR.glob("*.schema.json")
+    }
+    original = Workspace.record
+
+    def record(self: Workspace, event: str, payload: Any) -> Any:
+        caller = sys._getframe(1).f_code.co_filename
+        if "/tests/" not in caller:
+            schema = schemas.get(event)
+            assert schema is not None, f"ledger event {event!r} has no schema in audit/schema/"
+            jsonschema.validate(json.loads(json.dumps(dict(payload), default=str)), schema)
+        return original(self, event, payload)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Workspace, "record", record)
+        yield
 
 
 @pytest.fixture(autouse=True)
