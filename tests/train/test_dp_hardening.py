@@ -175,6 +175,28 @@ def test_a_run_failing_its_final_guard_fails_for_good_and_destroys_its_secrets(
     assert spend.epsilon == fail.payload["epsilon_spent"]  # what it spent, not its target
 
 
+def test_abandoning_a_paused_run_shreds_its_secrets_and_charges_its_last_checkpoint(
+    run, ws, make_dataset
+) -> None:
+    from securetune.train.secrets import RESUME, key_name
+
+    make_dataset()
+    paused = train_run(ws, fast(epochs=2), stop_after_epochs=1)
+    out = run("train", "--abandon", paused.run_id, "--json")
+    assert out.exit_code == 0, out.stderr
+    ended = json.loads(out.stdout)
+    assert ended["final"] is True and ended["steps"] == paused.steps
+    assert ended["epsilon_spent"] == pytest.approx(paused.epsilon_spent)
+    assert ended["secrets_destroyed"][0]["files_overwritten"] == 1
+    assert key_name(paused.run_id, RESUME) not in ws.keyring().wrapped
+    assert not list(Path(paused.run_dir).rglob("rng*"))
+    start = _events(ws)[0]
+    spend = budget.dataset_spend(ws, identity=budget.DataIdentity(start.payload["dataset_id"], ""))
+    assert spend.epsilon == pytest.approx(paused.epsilon_spent) and spend.unfinished == 0
+    again = run("train", "--resume", paused.run_id)
+    assert again.exit_code == 1 and "failed for good" in again.stderr
+
+
 def test_overwrite_and_unlink_replaces_the_bytes_before_removing_the_name(tmp_path) -> None:
     from securetune.train.secrets import AUDIT, RESUME, RunSecrets, key_name, overwrite_and_unlink  # noqa: F401
 

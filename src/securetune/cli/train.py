@@ -190,17 +190,35 @@ def _config(kw: dict[str, Any]) -> TrainConfig:
     metavar="RUN",
     help="Continue a run from its last checkpoint (its saved config applies).",
 )
+@click.option(
+    "--abandon",
+    metavar="RUN",
+    help="End a resumable run for good: crypto-shred its resume secrets (noise and sampling "
+    "states) and charge what its last checkpoint spent.",
+)
 @pass_app
-def train(app: AppContext, as_json: bool, resume: str | None, **kw: Any) -> None:
+def train(
+    app: AppContext, as_json: bool, resume: str | None, abandon: str | None, **kw: Any
+) -> None:
     """Fine-tune LoRA adapters with DP-SGD (Opacus) under a target (epsilon, delta).
 
     \b
     securetune train --data notes-clean --model tiny --epsilon 8
     securetune train --resume RUN_ID
+    securetune train --abandon RUN_ID
     """
-    from securetune.train.loop import train_run
+    from securetune.train.loop import abandon_run, train_run
 
     ws = app.open()
+    if abandon:
+        ended = abandon_run(ws, abandon)
+        emit(
+            ended,
+            as_json=as_json,
+            human=f"Run {abandon} abandoned: resume secrets destroyed, "
+            f"charged epsilon {ended['epsilon_spent']:.3f} ({ended['steps']} steps released)",
+        )
+        return
     cfg = None if resume else _config(kw)
     if cfg is not None and cfg.allow_unscrubbed:
         app.err.print(

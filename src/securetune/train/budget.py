@@ -114,12 +114,12 @@ def run_cost(run: RunEvents) -> tuple[float, float] | None:
     delta = float(start["delta"])
     if run.finish is not None:
         return float(run.finish["epsilon_spent"]), delta
-    if _ended(run):
+    if ended(run):
         return float(failed.get("epsilon_spent") or 0.0), delta  # type: ignore[union-attr]
     return float(start["epsilon_target"]), delta
 
 
-def _ended(run: RunEvents) -> bool:
+def ended(run: RunEvents) -> bool:
     """Failed for good, or before its first checkpoint: it can never be resumed."""
     failed = run.failed
     return failed is not None and bool(failed.get("final") or not failed.get("released", True))
@@ -188,7 +188,7 @@ def dataset_spend(
         runs += 1
         counted.add(run.run_id)
         non_private += bool(run.start.get("no_dp"))
-        unfinished += run.finish is None and not _ended(run)
+        unfinished += run.finish is None and not ended(run)
         source = run.start.get("privacy_unit") or "record"
         converted += source != unit and not run.start.get("no_dp")
         e, d = convert(*cost, source=source, target=unit, largest_unit=largest_unit)

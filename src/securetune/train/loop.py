@@ -71,7 +71,7 @@ from securetune.train.model import (
     quiet,
 )
 from securetune.train.plan import Prepared, prepare
-from securetune.train.secrets import RESUME, RunSecrets
+from securetune.train.secrets import AUDIT, RESUME, RunSecrets, key_name
 from securetune.workspace import Workspace
 
 OnStep = Callable[[int, int], None]
@@ -156,7 +156,7 @@ def _end(
     def act() -> None:
         payload["secrets_destroyed"] = [
             secrets.destroy(ws, kind=kind)
-            for kind in ((RESUME, "audit") if everything else (RESUME,))
+            for kind in ((RESUME, AUDIT) if everything else (RESUME,))
         ]
         ws.record(event, payload)
 
@@ -361,8 +361,20 @@ def _start(
             keyring.add(ws.kek(), run_key_name(run_id), key)
             keyring.save(ws.keyring_path)
         secrets = RunSecrets.create(ws, run_id, run_dir)
-        RunStore(run_dir, run_id, key).write("split.json", p.split.to_json(manifest.content_sha256))
-        ws.record(budget.START, payload)
+        try:
+            RunStore(run_dir, run_id, key).write(
+                "split.json", p.split.to_json(manifest.content_sha256)
+            )
+            ws.record(budget.START, payload)
+        except BaseException:  # not started: its keys go with it
+            keyring = ws.keyring()
+            for name in (
+                run_key_name(run_id),
+                *(key_name(run_id, kind) for kind in (RESUME, AUDIT)),
+            ):
+                keyring.remove(name)
+            keyring.save(ws.keyring_path)
+            raise
         return key, secrets
 
     return _locked(ws, begin)
@@ -412,6 +424,45 @@ def _check_budget(ws: Workspace, p: Prepared, payload: dict[str, Any]) -> None:
     payload["lifetime_delta_cap"] = p.rules.lifetime_delta
 
 
+def abandon_run(ws: Workspace, run_id: str) -> dict[str, Any]:
+    """End a resumable run for good: destroy its resume secrets and ledger ``train.fail``
+    (``final: true``), charged the epsilon of its last checkpoint (nothing after it was
+    released: metrics are written with checkpoints). Returns the ledgered payload."""
+    ws.verify_ledger()
+    events = budget.runs_in_ledger(ws).get(run_id)
+    if events is None:
+        raise TrainingError(f"no training run {run_id} in the ledger")
+    if events.finish is not None or budget.ended(events):
+        raise TrainingError(f"run {run_id} has already ended")
+    run_dir = ws.runs_dir / run_id
+    make_private_dir(run_dir)  # gone by hand: its keys still go
+    lock = filelock.FileLock(str(run_dir / ".lock"), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise LockError(f"run {run_id} is being trained by another process") from None
+    try:
+        last = events.checkpoints[-1] if events.checkpoints else {}
+        payload: dict[str, Any] = {
+            "run_id": run_id,
+            "error": "abandoned",
+            "released": bool(events.checkpoints),
+            "final": True,
+            "steps": int(last.get("step", 0)),
+            "epsilon_spent": last.get("epsilon_spent") or 0.0,
+        }
+        _end(
+            ws,
+            RunSecrets.open(ws, run_id, run_dir),
+            budget.FAIL,
+            payload,
+            everything=not events.checkpoints,
+        )
+        return payload
+    finally:
+        lock.release()
+
+
 def _run_key(ws: Workspace, run_id: str, start: dict[str, Any]) -> bytes | None:
     if not start.get("encrypt_adapter"):
         return None
@@ -427,9 +478,7 @@ def _open_resume(ws: Workspace, run_id: str) -> tuple[str, TrainConfig, budget.R
         raise TrainingError(f"no training run {run_id} in the ledger")
     if events.finish is not None:
         raise TrainingError(f"run {run_id} already finished; start a new run instead")
-    if events.failed is not None and (
-        events.failed.get("final") or not events.failed.get("released", True)
-    ):
+    if budget.ended(events):
         raise TrainingError(
             f"run {run_id} failed for good (its resume secrets are destroyed); start a new run"
         )
