@@ -429,7 +429,7 @@ def test_record_level_spends_count_against_subjects_and_summed_delta_is_capped(
     _write_policy(
         ws,
         "capped",
-        lifetime_epsilon=5,
+        lifetime_epsilon=7,
         lifetime_delta=1.5e-5,
         privacy_unit="any",
         encrypt_adapter=False,
@@ -437,7 +437,8 @@ def test_record_level_spends_count_against_subjects_and_summed_delta_is_capped(
     )
     first = train_run(ws, fast(policy="capped", epsilon=1.0, privacy_unit="record"))
     assert first.privacy_unit == "record"
-    # A second record-level run would fit epsilon (1 + 1 <= 5) but not the summed delta.
+    # A second record-level run fits epsilon (1 + 1 <= 7, and 3 + 3 <= 7 counted per patient)
+    # but not the summed delta.
     with pytest.raises(
         BudgetError,
         match=r"summed delta of its runs would reach 2e-05, not below the policy capped cap of 1\.5e-05",
@@ -453,9 +454,29 @@ def test_record_level_spends_count_against_subjects_and_summed_delta_is_capped(
     assert spend.converted == 1 and spend.epsilon == pytest.approx(3 * first.epsilon_spent)
     with pytest.raises(
         BudgetError,
-        match=r"lifetime budget of 5 .*\(including 1 run\(s\) at the other privacy unit",
+        match=r"lifetime budget of 7 .*\(including 1 run\(s\) at the other privacy unit",
     ):
-        train_run(ws, fast(policy="capped", epsilon=3.0, batch_size=4))
+        train_run(ws, fast(policy="capped", epsilon=4.5, batch_size=4))
+    assert [e.event for e in _events(ws)].count("train.start") == 1
+
+
+def test_a_record_run_must_also_fit_the_budget_counted_at_the_subject_level(ws, make_dataset) -> None:
+    make_dataset(subject=True)  # 24 notes, 8 patients with 3 each; no policy
+    _write_policy(
+        ws,
+        "capped",
+        lifetime_epsilon=10,
+        lifetime_delta=None,
+        privacy_unit="any",
+        encrypt_adapter=False,
+        validation_early_stopping=True,
+    )
+    subject_run = train_run(ws, fast(policy="capped", epsilon=2.0, batch_size=4))
+    assert subject_run.privacy_unit == "subject"
+    # Counted at the record unit this fits (2 x 2 + 3 = 7 <= 10); counted at the subject
+    # unit, where a patient's 3 notes make the record run cost 3 x 3, it does not (2 + 9).
+    with pytest.raises(BudgetError, match=r"exceeded at the subject level"):
+        train_run(ws, fast(policy="capped", epsilon=3.0, privacy_unit="record"))
     assert [e.event for e in _events(ws)].count("train.start") == 1
 
 

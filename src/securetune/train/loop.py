@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 import shutil
 import time
 import uuid
@@ -404,6 +405,22 @@ def _check_budget(ws: Workspace, p: Prepared, payload: dict[str, Any]) -> None:
             f"dataset {manifest.name}: lifetime budget of {cap:g} ({p.policy_label}) "
             f"would be exceeded: {already} already spent in {spent.runs} run(s){mixed}, this run targets {this:g}"
         )
+    if cap is not None and p.unit == "record" and p.corpus.fields.subject_field and not cfg.no_dp:
+        # A record-level run on data that names subjects must also fit the budget counted at
+        # the subject level, where earlier subject runs count as they are and this run costs
+        # its group-privacy conversion; otherwise record runs could push the patient-level
+        # spend past the cap unseen.
+        k = max(Counter(p.corpus.subjects or ["-"]).values())  # most notes of one patient
+        whole = budget.dataset_spend(
+            ws, identity=budget.DataIdentity.of(manifest), unit="subject", largest_unit=k
+        )
+        as_subject, _ = budget.convert(this, 0.0, source="record", target="subject", largest_unit=k)
+        if whole.epsilon + as_subject > cap:
+            raise BudgetError(
+                f"dataset {manifest.name}: lifetime budget of {cap:g} ({p.policy_label}) would be "
+                f"exceeded at the subject level: {whole.epsilon:g} already spent, and this record-level "
+                f"run costs {as_subject:g} per subject (up to {k} records each)"
+            )
     if not cfg.no_dp:
         total = spent.delta + float(p.delta or 0)
         limit = 1.0 / p.train_units

@@ -82,6 +82,8 @@ def non_private_outputs(p: Prepared, *, command: str) -> list[str]:
         "metrics.jsonl",
         "checkpoint/state.json",
         "split.json",
+        # the most records one subject has, over all records (ledgered in train.start)
+        "largest_unit_records",
     ]
     if p.patience > 0:  # the epoch count was chosen by the validation loss
         out += ["stopped", "epochs_completed"] + ([] if "steps" in out else ["steps"])
