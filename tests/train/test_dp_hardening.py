@@ -460,7 +460,9 @@ def test_record_level_spends_count_against_subjects_and_summed_delta_is_capped(
     assert [e.event for e in _events(ws)].count("train.start") == 1
 
 
-def test_a_record_run_must_also_fit_the_budget_counted_at_the_subject_level(ws, make_dataset) -> None:
+def test_a_record_run_must_also_fit_the_budget_counted_at_the_subject_level(
+    ws, make_dataset
+) -> None:
     make_dataset(subject=True)  # 24 notes, 8 patients with 3 each; no policy
     _write_policy(
         ws,

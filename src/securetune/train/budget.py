@@ -92,9 +92,8 @@ def same_data(
     a derived dataset (scrub output, a re-added export, the same records shuffled) shares its
     source's root, and so its budget.
     """
-    if (
-        lineage_root is not None
-        and lineage_root(str(start.get("dataset_id"))) == lineage_root(identity.dataset_id)
+    if lineage_root is not None and lineage_root(str(start.get("dataset_id"))) == lineage_root(
+        identity.dataset_id
     ):
         return True
     return (
@@ -206,7 +205,9 @@ def dataset_spend(
     )
 
 
-def lifetime_reader(ws: Workspace) -> Callable[[dict[str, Any]], tuple[float, float, frozenset[str]]]:
+def lifetime_reader(
+    ws: Workspace,
+) -> Callable[[dict[str, Any]], tuple[float, float, frozenset[str]]]:
     """For the report and `release`: what every run on a run's data (its lineage) has spent,
     at that run's unit, computed exactly as the budget check computes it."""
 

@@ -96,7 +96,6 @@ class RunStore:
             ) from None
 
 
-
 def tree_sha256(directory: Path) -> str:
     """Hash of every file under ``directory``: relative names and contents, sorted."""
     if not directory.is_dir():

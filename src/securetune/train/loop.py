@@ -506,8 +506,12 @@ def _open_resume(ws: Workspace, run_id: str) -> tuple[str, TrainConfig, budget.R
     except FileNotFoundError:
         raise TrainingError(f"run {run_id}: config.json is missing") from None
     cfg = TrainConfig.from_json(raw, source=f"run {run_id} config.json")
-    if hashlib.sha256(raw).hexdigest() != events.start["config_sha256"]:  # the bytes, not a re-stamp
-        raise TrainingError(f"run {run_id}: config.json does not match the ledger (modified after the run started)")
+    if (
+        hashlib.sha256(raw).hexdigest() != events.start["config_sha256"]
+    ):  # the bytes, not a re-stamp
+        raise TrainingError(
+            f"run {run_id}: config.json does not match the ledger (modified after the run started)"
+        )
     last = events.checkpoints[-1]
     if tree_sha256(run_dir / CHECKPOINT_DIR) != last["checkpoint_sha256"]:
         raise TrainingError(
