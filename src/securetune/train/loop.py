@@ -24,11 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import Counter
 import shutil
 import time
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
