@@ -9,6 +9,7 @@ import click
 
 from securetune import __version__
 from securetune.cli.audit import audit
+from securetune.cli.check import check
 from securetune.cli.context import AppContext
 from securetune.cli.data import data
 from securetune.cli.init import init
@@ -71,6 +72,7 @@ cli.add_command(scrub)
 cli.add_command(audit)
 cli.add_command(train)
 cli.add_command(plan)
+cli.add_command(check)
 
 
 def main() -> None:

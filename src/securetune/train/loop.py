@@ -47,6 +47,7 @@ from securetune.train.checkpoint import (
     save_checkpoint,
     tree_sha256,
 )
+from securetune.train.canaries import CanaryOptions, CanarySet, generate, load_canaries, save_canaries
 from securetune.train.config import TrainConfig
 from securetune.train.data import Collator, UnitDataset, pad_batch, tokenize
 from securetune.train.loss import batch_loss, ghost_criterion, ghost_loss, per_example_loss
@@ -142,15 +143,18 @@ def _versions() -> dict[str, str]:
 def train_run(
     ws: Workspace, cfg: TrainConfig | None = None, *, resume: str | None = None,
     on_step: OnStep | None = None, stop_after_epochs: int | None = None,
+    canaries: CanaryOptions | None = None,
 ) -> TrainResult:
     """Train (or resume) a run. ``stop_after_epochs`` pauses after that many epochs in this
-    call, leaving a resumable checkpoint (used by tests and for time-boxed jobs)."""
+    call, leaving a resumable checkpoint (used by tests and for time-boxed jobs).
+    ``canaries`` plants audit canaries (see :mod:`securetune.train.canaries`)."""
     with quiet():
-        return _train_run(ws, cfg, resume=resume, on_step=on_step, stop_after_epochs=stop_after_epochs)
+        return _train_run(ws, cfg, resume=resume, on_step=on_step, stop_after_epochs=stop_after_epochs,
+                          canaries=canaries)
 
 
 def _train_run(ws: Workspace, cfg: TrainConfig | None, *, resume: str | None, on_step: OnStep | None,
-               stop_after_epochs: int | None) -> TrainResult:
+               stop_after_epochs: int | None, canaries: CanaryOptions | None = None) -> TrainResult:
     started = time.perf_counter()
     if resume is not None:
         run_id, cfg, events = _open_resume(ws, resume)
@@ -158,7 +162,8 @@ def _train_run(ws: Workspace, cfg: TrainConfig | None, *, resume: str | None, on
         if cfg is None:
             raise TrainingError("internal: a config or a run to resume is required")
         run_id, events = _new_run_id(ws), None
-    prepared = prepare(ws, cfg)
+    canary_set = _canary_set(ws, run_id, events, canaries)  # --canaries
+    prepared = prepare(ws, cfg, canaries=canary_set)
     loaded = load_base_model(cfg.model)
     check_targets(loaded.model, cfg.lora_targets)
     device = resolve_device(cfg.device)
@@ -175,7 +180,9 @@ def _train_run(ws: Workspace, cfg: TrainConfig | None, *, resume: str | None, on
     try:
         if events is None:
             try:
-                key = _start(ws, run_id, run_dir, prepared, loaded)
+                key = _start(ws, run_id, run_dir, prepared, loaded, canary_set=canary_set)
+                if canary_set is not None:  # --canaries: kept (encrypted) for `check`
+                    save_canaries(RunStore(run_dir, run_id, key), canary_set)
             except BaseException:
                 shutil.rmtree(run_dir, ignore_errors=True)  # refused: leave no half-made run behind
                 raise
@@ -200,7 +207,8 @@ def _train_run(ws: Workspace, cfg: TrainConfig | None, *, resume: str | None, on
         lock.release()
 
 
-def _start(ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: LoadedModel) -> bytes | None:
+def _start(ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: LoadedModel,
+           *, canary_set: CanarySet | None = None) -> bytes | None:
     """Budget check and ``train.start``, atomically under the workspace lock."""
     cfg, manifest = p.config, p.corpus.manifest
     atomic_write_bytes(run_dir / "config.json", cfg.to_json(), mode=0o600)
@@ -245,6 +253,8 @@ def _start(ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: Loade
         "encrypt_adapter": p.rules.encrypt_adapter,
         "versions": _versions(),
     }
+    if canary_set is not None:  # --canaries: the salted commitment only, never a secret or bit
+        payload["canaries"] = canary_set.ledger_summary()
     for attempt in range(50):
         try:
             with ws.locked():
@@ -273,6 +283,21 @@ def _start(ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: Loade
                 raise
             time.sleep(0.2)
     raise AssertionError("unreachable")
+
+
+def _canary_set(ws: Workspace, run_id: str, events: budget.RunEvents | None,
+                options: CanaryOptions | None) -> CanarySet | None:
+    """--canaries: fresh canaries for a new run; a resumed run's own, checked against the ledger."""
+    if events is None:
+        return generate(options) if options is not None else None
+    committed = events.start.get("canaries")
+    if committed is None:
+        return None
+    store = RunStore(ws.runs_dir / run_id, run_id, _run_key(ws, run_id, events.start))
+    found = load_canaries(store)
+    if found is None or found.commitment != committed["commitment_sha256"]:
+        raise TrainingError(f"run {run_id}: its canary file is missing or does not match the ledger's commitment")
+    return found
 
 
 def _run_key(ws: Workspace, run_id: str, start: dict[str, Any]) -> bytes | None:
