@@ -46,5 +46,11 @@ def exposure(canary: float, references: np.ndarray, *, log2_space: float) -> Exp
     by_fit = min(log2_space, max(0.0, -log_cdf / math.log(2)))
     beyond = below == 0
     value = max(by_rank, by_fit) if beyond else by_rank
-    return Exposure(exposure=min(value, log2_space), exposure_rank=by_rank, exposure_fit=by_fit,
-                    below=below, references=int(refs.size), extrapolated=beyond)
+    return Exposure(
+        exposure=min(value, log2_space),
+        exposure_rank=by_rank,
+        exposure_fit=by_fit,
+        below=below,
+        references=int(refs.size),
+        extrapolated=beyond,
+    )

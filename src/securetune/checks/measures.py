@@ -42,6 +42,14 @@ def _prefix_len(tokenizer: Any, text: str, prefix: str) -> int:
     raise ValueError("the canary's secret is not tokenized apart from its prefix")
 
 
+def _secret_ids(tokenizer: Any, prefix: str, secrets_: list[str]) -> list[list[int]]:
+    """Token ids of prefix + secret, without what follows the secret (end-of-text tokens
+    included): a causal model's probability of the secret does not depend on it."""
+    ids = tokenizer([prefix + s for s in secrets_])["input_ids"]
+    tail = {t for t in (tokenizer.sep_token_id, tokenizer.eos_token_id) if t is not None}
+    return [seq[:-1] if seq and seq[-1] in tail else seq for seq in ids]
+
+
 def exposure_check(run: RunUnderCheck) -> Outcome:
     if run.canaries is None:
         return Outcome(skipped="the run has no canaries (train --canaries M)")
@@ -56,22 +64,30 @@ def exposure_check(run: RunUnderCheck) -> Outcome:
     chosen = (chosen + inc[half:])[: opts.exposure_canaries]
     rows = []
     for c in chosen:
-        rng = np.random.default_rng([opts.seed, c.index])  # references are public: seeded on purpose
+        rng = np.random.default_rng(
+            [opts.seed, c.index]
+        )  # references are public: seeded on purpose
         refs = []
         while len(refs) < opts.references:
             s = f"{int(rng.integers(0, SPACE_SIZE)):09d}"
             if s != c.secret:
                 refs.append(s)
         p = _prefix_len(tok, c.text(), c.prefix)
-        ids = tok([c.text(), *(c.text(s) for s in refs)], truncation=True,
-                  max_length=run.config.max_length)["input_ids"]
+        ids = _secret_ids(tok, c.prefix, [c.secret, *refs])
         if any(seq[:p] != ids[0][:p] for seq in ids):
             raise ValueError("candidate canaries do not share the canary's prefix tokens")
         nll = run.scorer.suffix_nll(p, ids) / math.log(2)  # bits: log-perplexity as in the paper
         e = exposure(float(nll[0]), nll[1:], log2_space=log2_space)
-        rows.append({"included": c.included, "exposure": round(e.exposure, 4),
-                     "exposure_rank": round(e.exposure_rank, 4), "exposure_fit": round(e.exposure_fit, 4),
-                     "references_below": e.below, "extrapolated": e.extrapolated})
+        rows.append(
+            {
+                "included": c.included,
+                "exposure": round(e.exposure, 4),
+                "exposure_rank": round(e.exposure_rank, 4),
+                "exposure_fit": round(e.exposure_fit, 4),
+                "references_below": e.below,
+                "extrapolated": e.extrapolated,
+            }
+        )
 
     def summary(included: bool) -> tuple[float | None, float | None]:
         vals = [r["exposure"] for r in rows if r["included"] == included]
@@ -81,12 +97,20 @@ def exposure_check(run: RunUnderCheck) -> Outcome:
     med_out, max_out = summary(False)
     mean_in = [r["exposure"] for r in rows if r["included"]]
     return Outcome(
-        numbers={"exposure_mean": round(float(np.mean(mean_in)), 4) if mean_in else None,
-                 "exposure_median_included": med_in, "exposure_max_included": max_in,
-                 "exposure_median_excluded": med_out, "exposure_max_excluded": max_out,
-                 "log2_space": round(log2_space, 4)},
-        details={"canaries": rows, "references": opts.references, "measured_canaries": len(rows),
-                 "method": "rank among uniform references; skew-normal fit beyond the sampled rank"},
+        numbers={
+            "exposure_mean": round(float(np.mean(mean_in)), 4) if mean_in else None,
+            "exposure_median_included": med_in,
+            "exposure_max_included": max_in,
+            "exposure_median_excluded": med_out,
+            "exposure_max_excluded": max_out,
+            "log2_space": round(log2_space, 4),
+        },
+        details={
+            "canaries": rows,
+            "references": opts.references,
+            "measured_canaries": len(rows),
+            "method": "rank among uniform references; skew-normal fit beyond the sampled rank",
+        },
     )
 
 
@@ -128,22 +152,36 @@ def mia_check(run: RunUnderCheck) -> Outcome:
     for attack in ATTACKS:
         m, n = unit_scores(members, attack), unit_scores(nonmembers, attack)
         auc = roc_auc(m, n)
-        lo, hi = bootstrap_auc_ci(m, n, rounds=opts.bootstrap, confidence=opts.confidence, seed=opts.seed)
+        lo, hi = bootstrap_auc_ci(
+            m, n, rounds=opts.bootstrap, confidence=opts.confidence, seed=opts.seed
+        )
         t1, t01 = tpr_at_fpr(m, n, 0.01), tpr_at_fpr(m, n, 0.001)
         attacks[attack] = {
-            "auc": round(auc, 4), "auc_ci": [round(lo, 4), round(hi, 4)],
-            "tpr_at_1pct_fpr": round(t1.tpr, 4), "tpr_at_1pct_fpr_certified": t1.certified,
+            "auc": round(auc, 4),
+            "auc_ci": [round(lo, 4), round(hi, 4)],
+            "tpr_at_1pct_fpr": round(t1.tpr, 4),
+            "tpr_at_1pct_fpr_certified": t1.certified,
             "tpr_at_0_1pct_fpr": round(t01.tpr, 4) if t01.certified else None,
         }
     best = max(ATTACKS, key=lambda a: attacks[a]["auc"])
     return Outcome(
-        numbers={"mia_auc": attacks[best]["auc"], "mia_auc_ci": attacks[best]["auc_ci"], "mia_attack": best,
-                 "tpr_at_1pct_fpr": attacks[best]["tpr_at_1pct_fpr"],
-                 "tpr_at_0_1pct_fpr": attacks[best]["tpr_at_0_1pct_fpr"]},
-        details={"attacks": attacks, "members": len(members), "nonmembers": len(nonmembers),
-                 "nonmembers_needed": {"1%": nonmembers_needed(0.01, confidence=opts.confidence),
-                                       "0.1%": nonmembers_needed(0.001, confidence=opts.confidence)},
-                 "unit": run.split.unit},
+        numbers={
+            "mia_auc": attacks[best]["auc"],
+            "mia_auc_ci": attacks[best]["auc_ci"],
+            "mia_attack": best,
+            "tpr_at_1pct_fpr": attacks[best]["tpr_at_1pct_fpr"],
+            "tpr_at_0_1pct_fpr": attacks[best]["tpr_at_0_1pct_fpr"],
+        },
+        details={
+            "attacks": attacks,
+            "members": len(members),
+            "nonmembers": len(nonmembers),
+            "nonmembers_needed": {
+                "1%": nonmembers_needed(0.01, confidence=opts.confidence),
+                "0.1%": nonmembers_needed(0.001, confidence=opts.confidence),
+            },
+            "unit": run.split.unit,
+        },
     )
 
 
@@ -164,19 +202,39 @@ def epsilon_check(run: RunUnderCheck) -> Outcome:
     group = cs.repetitions if run.split.unit == "record" else 1
     eps = run.finish.get("epsilon_spent")
     delta = run.finish.get("delta") or default_delta(run.start.get("train_units") or 1)
-    compare_eps, compare_delta = (group_privacy(eps, delta, group) if eps is not None else (None, delta))
-    bound = one_run_bound(scores, [c.included for c in cs.canaries], delta=min(compare_delta, 1.0),
-                          confidence=run.options.confidence)
+    compare_eps, compare_delta = (
+        group_privacy(eps, delta, group) if eps is not None else (None, delta)
+    )
+    bound = one_run_bound(
+        scores,
+        [c.included for c in cs.canaries],
+        delta=min(compare_delta, 1.0),
+        confidence=run.options.confidence,
+    )
     return Outcome(
-        numbers={"epsilon_lower_bound": round(bound.epsilon_lower_bound, 4),
-                 "epsilon_certifiable_max": round(bound.epsilon_certifiable_max, 4),
-                 "epsilon_compared": compare_eps},
-        details={"canaries": bound.canaries, "confidence": bound.confidence, "delta": bound.delta,
-                 "group_size": group, "score": "base-model loss minus adapted loss (reference-calibrated)",
-                 "guesses": [{"k_plus": g.k_plus, "k_minus": g.k_minus, "correct": g.correct,
-                              "epsilon_lb": round(g.epsilon_lb, 4),
-                              "epsilon_certifiable": round(g.epsilon_certifiable, 4)} for g in bound.guesses],
-                 "bonferroni": len(bound.guesses)},
+        numbers={
+            "epsilon_lower_bound": round(bound.epsilon_lower_bound, 4),
+            "epsilon_certifiable_max": round(bound.epsilon_certifiable_max, 4),
+            "epsilon_compared": compare_eps,
+        },
+        details={
+            "canaries": bound.canaries,
+            "confidence": bound.confidence,
+            "delta": bound.delta,
+            "group_size": group,
+            "score": "base-model loss minus adapted loss (reference-calibrated)",
+            "guesses": [
+                {
+                    "k_plus": g.k_plus,
+                    "k_minus": g.k_minus,
+                    "correct": g.correct,
+                    "epsilon_lb": round(g.epsilon_lb, 4),
+                    "epsilon_certifiable": round(g.epsilon_certifiable, 4),
+                }
+                for g in bound.guesses
+            ],
+            "bonferroni": len(bound.guesses),
+        },
     )
 
 
@@ -202,8 +260,11 @@ def _extract(run: RunUnderCheck, positions: list[int]) -> dict[str, Any]:
     outs = run.scorer.generate(prompts, max(len(t) for t in truths))
     exact = sum(o[: len(t)] == t for o, t in zip(outs, truths, strict=True))
     near = sum(_similarity(o[: len(t)], t) >= NEAR_EXACT for o, t in zip(outs, truths, strict=True))
-    return {"records": len(usable), "exact_rate": round(exact / len(usable), 4),
-            "near_exact_rate": round(near / len(usable), 4)}
+    return {
+        "records": len(usable),
+        "exact_rate": round(exact / len(usable), 4),
+        "near_exact_rate": round(near / len(usable), 4),
+    }
 
 
 def _digits(text: str) -> str:
@@ -212,19 +273,33 @@ def _digits(text: str) -> str:
 
 def extraction_check(run: RunUnderCheck) -> Outcome:
     opts = run.options
-    train = _pick(sorted(i for u in run.data_units(run.split.train) for i in u), opts.extraction_units, opts.seed)
+    train = _pick(
+        sorted(i for u in run.data_units(run.split.train) for i in u),
+        opts.extraction_units,
+        opts.seed,
+    )
     held = _pick(run.split.validation_records, opts.extraction_units, opts.seed + 1)
     on_train, on_held = _extract(run, train), _extract(run, held)
-    numbers: dict[str, Any] = {"extraction_rate": on_train["exact_rate"],
-                               "extraction_rate_heldout": on_held["exact_rate"]}
-    details: dict[str, Any] = {"prefix_tokens": opts.extraction_prefix, "suffix_tokens": opts.extraction_suffix,
-                               "train": on_train, "heldout": on_held, "near_exact_similarity": NEAR_EXACT}
+    numbers: dict[str, Any] = {
+        "extraction_rate": on_train["exact_rate"],
+        "extraction_rate_heldout": on_held["exact_rate"],
+    }
+    details: dict[str, Any] = {
+        "prefix_tokens": opts.extraction_prefix,
+        "suffix_tokens": opts.extraction_suffix,
+        "train": on_train,
+        "heldout": on_held,
+        "near_exact_similarity": NEAR_EXACT,
+    }
     if run.canaries is not None:
         tok = run.tokenizer
         cs = run.canaries.canaries
         prompts = [tok(c.text())["input_ids"][: _prefix_len(tok, c.text(), c.prefix)] for c in cs]
         outs = run.scorer.generate(prompts, 8)
-        hit = [c.secret in _digits(tok.decode(o, skip_special_tokens=True)) for c, o in zip(cs, outs, strict=True)]
+        hit = [
+            c.secret in _digits(tok.decode(o, skip_special_tokens=True))
+            for c, o in zip(cs, outs, strict=True)
+        ]
         numbers["canaries_extracted"] = sum(h for h, c in zip(hit, cs, strict=True) if c.included)
         details["canaries"] = {
             "included": sum(c.included for c in cs),
@@ -263,29 +338,51 @@ def pii_check(run: RunUnderCheck) -> Outcome:
     def mac(value: str) -> bytes:
         return hmac.new(key, _norm(value), hashlib.sha256).digest()
 
-    reference = _pick(sorted(i for u in run.data_units(run.split.train) for i in u), opts.pii_reference_records,
-                      opts.seed)
+    reference = _pick(
+        sorted(i for u in run.data_units(run.split.train) for i in u),
+        opts.pii_reference_records,
+        opts.seed,
+    )
     train_values = set()
     for i in reference:
         text = run.texts[i]
-        train_values.update(mac(text[f.start:f.end]) for f in detector.detect(text) if _norm(text[f.start:f.end]))
-    canary_secrets = {mac(c.secret) for c in run.canaries.canaries} if run.canaries is not None else set()
+        train_values.update(
+            mac(text[f.start : f.end])
+            for f in detector.detect(text)
+            if _norm(text[f.start : f.end])
+        )
+    canary_secrets = (
+        {mac(c.secret) for c in run.canaries.canaries} if run.canaries is not None else set()
+    )
     start_token = run.tokens[0][:1]
-    outs = run.scorer.generate([start_token] * opts.generations, opts.generation_tokens, sample=True, seed=opts.seed)
+    outs = run.scorer.generate(
+        [start_token] * opts.generations, opts.generation_tokens, sample=True, seed=opts.seed
+    )
     types: dict[str, int] = {}
     regurgitated = secrets_found = 0
     for o in outs:
         text = run.tokenizer.decode(o, skip_special_tokens=True)
         for f in detector.detect(text):
             types[f.entity_type] = types.get(f.entity_type, 0) + 1
-            regurgitated += mac(text[f.start:f.end]) in train_values
-        secrets_found += sum(mac(d) in canary_secrets for d in re.findall(r"\d{9}", _digits_spaced(text)))
+            regurgitated += mac(text[f.start : f.end]) in train_values
+        secrets_found += sum(
+            mac(d) in canary_secrets for d in re.findall(r"\d{9}", _digits_spaced(text))
+        )
     return Outcome(
-        numbers={"pii_regurgitated": regurgitated, "pii_types": dict(sorted(types.items())),
-                 "canary_secrets_generated": secrets_found if run.canaries is not None else None},
-        details={"generations": opts.generations, "tokens": opts.generation_tokens, "sampling": "temperature 1",
-                 "reference_records": len(reference), "training_values": len(train_values),
-                 "detector": detector.versions().get("recognizer_set"), "match": "HMAC-SHA256, per-check key"},
+        numbers={
+            "pii_regurgitated": regurgitated,
+            "pii_types": dict(sorted(types.items())),
+            "canary_secrets_generated": secrets_found if run.canaries is not None else None,
+        },
+        details={
+            "generations": opts.generations,
+            "tokens": opts.generation_tokens,
+            "sampling": "temperature 1",
+            "reference_records": len(reference),
+            "training_values": len(train_values),
+            "detector": detector.versions().get("recognizer_set"),
+            "match": "HMAC-SHA256, per-check key",
+        },
     )
 
 

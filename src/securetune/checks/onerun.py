@@ -43,8 +43,9 @@ def p_value(epsilon: float, *, m: int, r: int, v: int, delta: float) -> float:
     return min(1.0, beta + 2 * m * delta * alpha)
 
 
-def epsilon_lower_bound(*, m: int, r: int, v: int, delta: float, significance: float,
-                        tol: float = 1e-6) -> float:
+def epsilon_lower_bound(
+    *, m: int, r: int, v: int, delta: float, significance: float, tol: float = 1e-6
+) -> float:
     """Largest eps with p_value(eps) < significance (0 when even eps = 0 is not rejected)."""
     if r == 0 or p_value(0.0, m=m, r=r, v=v, delta=delta) >= significance:
         return 0.0
@@ -88,8 +89,14 @@ DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 """Share of canaries guessed (half "in" from the top, half "out" from the bottom)."""
 
 
-def one_run_bound(scores: Sequence[float], included: Sequence[bool], *, delta: float,
-                  confidence: float = 0.95, fractions: Sequence[float] = DEFAULT_FRACTIONS) -> OneRunBound:
+def one_run_bound(
+    scores: Sequence[float],
+    included: Sequence[bool],
+    *,
+    delta: float,
+    confidence: float = 0.95,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+) -> OneRunBound:
     """Guess from ``scores`` (higher = more likely included) and bound epsilon."""
     s = np.asarray(scores, float)
     bits = np.asarray(included, bool)
@@ -100,19 +107,30 @@ def one_run_bound(scores: Sequence[float], included: Sequence[bool], *, delta: f
     significance = (1 - confidence) / max(1, len(settings))
     guesses = []
     for k in settings:
-        top, bottom = order[:k], order[m - k:]
+        top, bottom = order[:k], order[m - k :]
         v = int(bits[top].sum() + (~bits[bottom]).sum())
-        guesses.append(Guess(
-            k_plus=k, k_minus=k, correct=v,
-            epsilon_lb=epsilon_lower_bound(m=m, r=2 * k, v=v, delta=delta, significance=significance),
-            epsilon_certifiable=epsilon_lower_bound(m=m, r=2 * k, v=2 * k, delta=delta,
-                                                    significance=significance),
-        ))
+        guesses.append(
+            Guess(
+                k_plus=k,
+                k_minus=k,
+                correct=v,
+                epsilon_lb=epsilon_lower_bound(
+                    m=m, r=2 * k, v=v, delta=delta, significance=significance
+                ),
+                epsilon_certifiable=epsilon_lower_bound(
+                    m=m, r=2 * k, v=2 * k, delta=delta, significance=significance
+                ),
+            )
+        )
     best = max(guesses, key=lambda g: g.epsilon_lb, default=None)
     return OneRunBound(
         epsilon_lower_bound=best.epsilon_lb if best else 0.0,
         epsilon_certifiable_max=max((g.epsilon_certifiable for g in guesses), default=0.0),
-        best=best, guesses=guesses, canaries=m, confidence=confidence, delta=delta,
+        best=best,
+        guesses=guesses,
+        canaries=m,
+        confidence=confidence,
+        delta=delta,
     )
 
 

@@ -33,7 +33,7 @@ class CheckError(TrainingError):
 class CheckOptions:
     only: tuple[str, ...] | None = None
     references: int = 10_000
-    exposure_canaries: int = 8
+    exposure_canaries: int = 4
     mia_max_units: int = 500
     bootstrap: int = 1000
     extraction_prefix: int = 32
@@ -50,9 +50,20 @@ class CheckOptions:
         if self.only is not None:
             unknown = [n for n in self.only if n not in CHECKS]
             if unknown or not self.only:
-                raise CheckError(f"unknown check {', '.join(unknown) or '(none)'}; known: {', '.join(CHECKS)}")
-        for name in ("references", "exposure_canaries", "mia_max_units", "bootstrap", "extraction_prefix",
-                     "extraction_suffix", "extraction_units", "generations", "generation_tokens"):
+                raise CheckError(
+                    f"unknown check {', '.join(unknown) or '(none)'}; known: {', '.join(CHECKS)}"
+                )
+        for name in (
+            "references",
+            "exposure_canaries",
+            "mia_max_units",
+            "bootstrap",
+            "extraction_prefix",
+            "extraction_suffix",
+            "extraction_units",
+            "generations",
+            "generation_tokens",
+        ):
             if getattr(self, name) < 1:
                 raise CheckError(f"check option {name} must be at least 1")
         if not 0.5 <= self.confidence < 1:
@@ -102,9 +113,13 @@ class Outcome:
 def _registry() -> dict[str, Callable[[RunUnderCheck], Outcome]]:
     from securetune.checks import measures
 
-    return {"exposure": measures.exposure_check, "mia": measures.mia_check,
-            "epsilon": measures.epsilon_check, "extraction": measures.extraction_check,
-            "pii": measures.pii_check}
+    return {
+        "exposure": measures.exposure_check,
+        "mia": measures.mia_check,
+        "epsilon": measures.epsilon_check,
+        "extraction": measures.extraction_check,
+        "pii": measures.pii_check,
+    }
 
 
 CHECKS = ("exposure", "mia", "epsilon", "extraction", "pii")
@@ -124,12 +139,22 @@ def _check_run(ws: Workspace, run_id: str, options: CheckOptions) -> dict[str, A
     run = open_run(ws, run_id, options)
     registry = _registry()
     result: dict[str, Any] = {
-        "run_id": run_id, "check_id": f"{ws.clock().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}",
-        "dp": run.dp, "epsilon": run.finish.get("epsilon_spent"), "delta": run.finish.get("delta"),
-        "privacy_unit": run.start.get("privacy_unit"), "model_id": run.start.get("model_id"),
-        "mia_auc": None, "mia_auc_ci": None, "tpr_at_1pct_fpr": None, "epsilon_lower_bound": None,
-        "epsilon_certifiable_max": None, "exposure_mean": None, "extraction_rate": None,
-        "canaries_extracted": None, "pii_regurgitated": None,
+        "run_id": run_id,
+        "check_id": f"{ws.clock().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}",
+        "dp": run.dp,
+        "epsilon": run.finish.get("epsilon_spent"),
+        "delta": run.finish.get("delta"),
+        "privacy_unit": run.start.get("privacy_unit"),
+        "model_id": run.start.get("model_id"),
+        "mia_auc": None,
+        "mia_auc_ci": None,
+        "tpr_at_1pct_fpr": None,
+        "epsilon_lower_bound": None,
+        "epsilon_certifiable_max": None,
+        "exposure_mean": None,
+        "extraction_rate": None,
+        "canaries_extracted": None,
+        "pii_regurgitated": None,
     }
     details: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -149,13 +174,20 @@ def _check_run(ws: Workspace, run_id: str, options: CheckOptions) -> dict[str, A
 
     rules, source = rules_for(run.policy)
     gates = apply_gates(result, rules, run=run)
-    result.update({
-        "gates": [asdict(g) for g in gates], "gates_source": source,
-        "passed": all(g.passed is not False for g in gates), "skipped": skipped, "details": details,
-        "parameters": {k: v for k, v in asdict(options).items() if k != "device"},
-        "device": str(run.scorer.device), "versions": _versions(),
-        "seconds": round(time.perf_counter() - started, 2), "seconds_by_check": timings,
-    })
+    result.update(
+        {
+            "gates": [asdict(g) for g in gates],
+            "gates_source": source,
+            "passed": all(g.passed is not False for g in gates),
+            "skipped": skipped,
+            "details": details,
+            "parameters": {k: v for k, v in asdict(options).items() if k != "device"},
+            "device": str(run.scorer.device),
+            "versions": _versions(),
+            "seconds": round(time.perf_counter() - started, 2),
+            "seconds_by_check": timings,
+        }
+    )
     _save(run, result)
     return result
 
@@ -174,7 +206,9 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
     if events is None:
         raise CheckError(f"no training run {run_id} in the ledger")
     if events.finish is None:
-        raise CheckError(f"run {run_id} has not finished; only a finished run's adapter can be checked")
+        raise CheckError(
+            f"run {run_id} has not finished; only a finished run's adapter can be checked"
+        )
     start, finish = events.start, events.finish
     run_dir = ws.runs_dir / run_id
     try:
@@ -185,7 +219,9 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
     if cfg.sha256 != start["config_sha256"]:
         raise CheckError(f"run {run_id}: config.json does not match the ledger")
     if tree_sha256(run_dir / ADAPTER_DIR) != finish["adapter_sha256"]:
-        raise CheckError(f"run {run_id}: the adapter does not match the hash in the ledger (modified or replaced)")
+        raise CheckError(
+            f"run {run_id}: the adapter does not match the hash in the ledger (modified or replaced)"
+        )
     key = ws.keyring().get(ws.kek(), run_key_name(run_id)) if start.get("encrypt_adapter") else None
     store = RunStore(run_dir, run_id, key)
     canaries = load_canaries(store)
@@ -193,14 +229,23 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
     if (canaries is None) != (committed is None) or (
         canaries is not None and canaries.commitment != committed["commitment_sha256"]
     ):
-        raise CheckError(f"run {run_id}: the canary file does not match the commitment in train.start")
+        raise CheckError(
+            f"run {run_id}: the canary file does not match the commitment in train.start"
+        )
     corpus = load_corpus(ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field)
     if corpus.manifest.content_sha256 != start["dataset_content_sha256"]:
-        raise CheckError(f"run {run_id}: dataset {cfg.data} no longer holds the records the run trained on")
+        raise CheckError(
+            f"run {run_id}: dataset {cfg.data} no longer holds the records the run trained on"
+        )
     dataset_records = len(corpus.texts)
     unit = resolve_unit(cfg.privacy_unit, corpus.fields)
-    split = make_split(units_of(corpus, unit), unit=unit, fraction=cfg.validation_fraction, seed=cfg.seed,
-                       batch_size=cfg.batch_size)
+    split = make_split(
+        units_of(corpus, unit),
+        unit=unit,
+        fraction=cfg.validation_fraction,
+        seed=cfg.seed,
+        batch_size=cfg.batch_size,
+    )
     if canaries is not None:
         corpus, split = insert(corpus, split, canaries)
     if split.sha256 != start["split_sha256"]:
@@ -209,15 +254,28 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
     if start.get("policy"):
         policy = load_policy(start["policy"], search=[ws.root / "policies"])
         if policy.sha256 != start.get("policy_sha256"):
-            raise CheckError(f"run {run_id}: policy {start['policy']} has changed since the run was trained")
+            raise CheckError(
+                f"run {run_id}: policy {start['policy']} has changed since the run was trained"
+            )
     model, tokenizer, device = _load_model(cfg, store, start)
     from securetune.checks.scoring import Scorer
 
     return RunUnderCheck(
-        ws=ws, run_id=run_id, start=start, finish=finish, config=cfg, texts=corpus.texts,
-        tokens=tokenize(tokenizer, corpus.texts, cfg.max_length), dataset_records=dataset_records,
-        split=split, canaries=canaries, scorer=Scorer(model, tokenizer, device), tokenizer=tokenizer,
-        options=options, store=store, policy=policy,
+        ws=ws,
+        run_id=run_id,
+        start=start,
+        finish=finish,
+        config=cfg,
+        texts=corpus.texts,
+        tokens=tokenize(tokenizer, corpus.texts, cfg.max_length),
+        dataset_records=dataset_records,
+        split=split,
+        canaries=canaries,
+        scorer=Scorer(model, tokenizer, device),
+        tokenizer=tokenizer,
+        options=options,
+        store=store,
+        policy=policy,
     )
 
 
@@ -232,7 +290,9 @@ def _load_model(cfg: Any, store: Any, start: dict[str, Any]) -> tuple[Any, Any, 
 
     loaded = load_base_model(cfg.model)
     if loaded.model_sha256 != start["model_sha256"]:
-        raise CheckError(f"base model {cfg.model} is not the one run {start['run_id']} was trained from")
+        raise CheckError(
+            f"base model {cfg.model} is not the one run {start['run_id']} was trained from"
+        )
     config = LoraConfig.from_pretrained(str(store.root / ADAPTER_DIR))
     model = get_peft_model(loaded.model, config)
     state = st_load(store.read(f"{ADAPTER_DIR}/{ADAPTER_WEIGHTS}"))
@@ -248,21 +308,52 @@ def _versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"securetune": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "peft": peft.__version__, "scipy": scipy.__version__}
+    return {
+        "securetune": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "scipy": scipy.__version__,
+    }
 
 
 def ledger_payload(result: dict[str, Any], result_sha256: str) -> dict[str, Any]:
     """The ``check`` event: numbers, gates, parameters and versions; details stay in the run."""
-    keep = ("run_id", "check_id", "dp", "epsilon", "delta", "mia_auc", "mia_auc_ci", "mia_attack",
-            "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr", "epsilon_lower_bound", "epsilon_certifiable_max",
-            "exposure_mean", "exposure_max_included", "exposure_median_included", "exposure_max_excluded",
-            "exposure_median_excluded", "log2_space", "extraction_rate", "extraction_rate_heldout",
-            "canaries_extracted", "pii_regurgitated", "pii_types", "passed", "skipped", "parameters",
-            "versions", "gates_source")
+    keep = (
+        "run_id",
+        "check_id",
+        "dp",
+        "epsilon",
+        "delta",
+        "mia_auc",
+        "mia_auc_ci",
+        "mia_attack",
+        "tpr_at_1pct_fpr",
+        "tpr_at_0_1pct_fpr",
+        "epsilon_lower_bound",
+        "epsilon_certifiable_max",
+        "exposure_mean",
+        "exposure_max_included",
+        "exposure_median_included",
+        "exposure_max_excluded",
+        "exposure_median_excluded",
+        "log2_space",
+        "extraction_rate",
+        "extraction_rate_heldout",
+        "canaries_extracted",
+        "pii_regurgitated",
+        "pii_types",
+        "passed",
+        "skipped",
+        "parameters",
+        "versions",
+        "gates_source",
+    )
     payload = {k: result[k] for k in keep if k in result}
-    payload["gates"] = [{"name": g["name"], "value": g["value"], "limit": g["limit"], "passed": g["passed"]}
-                        for g in result["gates"]]
+    payload["gates"] = [
+        {"name": g["name"], "value": g["value"], "limit": g["limit"], "passed": g["passed"]}
+        for g in result["gates"]
+    ]
     payload["result_sha256"] = result_sha256
     return payload
 

@@ -26,7 +26,11 @@ def roc_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
 
 
 def bootstrap_auc_ci(
-    members: np.ndarray, nonmembers: np.ndarray, *, rounds: int = 1000, confidence: float = 0.95,
+    members: np.ndarray,
+    nonmembers: np.ndarray,
+    *,
+    rounds: int = 1000,
+    confidence: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
     """Percentile interval of the AUC over ``rounds`` stratified bootstrap resamples.
@@ -79,7 +83,10 @@ def tpr_at_fpr(members: np.ndarray, nonmembers: np.ndarray, fpr: float) -> TprAt
     allowed = math.floor(fpr * n.size + 1e-9)
     threshold = float(n[allowed]) if allowed < n.size else -math.inf
     return TprAtFpr(
-        fpr=fpr, tpr=float(np.mean(m > threshold)), threshold=threshold,
-        false_positives=int(np.sum(n > threshold)), nonmembers=int(n.size),
+        fpr=fpr,
+        tpr=float(np.mean(m > threshold)),
+        threshold=threshold,
+        false_positives=int(np.sum(n > threshold)),
+        nonmembers=int(n.size),
         nonmembers_needed=nonmembers_needed(fpr),
     )

@@ -27,11 +27,13 @@ from securetune.errors import PolicyError
 @click.option(
     "--exposure-canaries",
     type=int,
-    default=8,
+    default=4,
     show_default=True,
     help="Canaries whose exposure is measured (half included, half not, when possible).",
 )
-@click.option("--bootstrap", type=int, default=1000, show_default=True, help="AUC bootstrap rounds.")
+@click.option(
+    "--bootstrap", type=int, default=1000, show_default=True, help="AUC bootstrap rounds."
+)
 @click.option(
     "--generations", type=int, default=32, show_default=True, help="Samples scanned for PII."
 )
@@ -66,7 +68,11 @@ def check(app: AppContext, run_id: str, only: str | None, as_json: bool, **kw: A
         raise PolicyError(
             f"check of run {run_id} failed {len(failed)} gate(s): "
             + "; ".join(f"{g['name']} {_v(g['value'])} > {_v(g['limit'])}" for g in failed)
-            + ("" if not any(g["note"].startswith("BUG") for g in failed) else " (" + failed[-1]["note"] + ")")
+            + (
+                ""
+                if not any(g["note"].startswith("BUG") for g in failed)
+                else " (" + failed[-1]["note"] + ")"
+            )
         )
 
 

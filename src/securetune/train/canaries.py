@@ -44,17 +44,72 @@ COMMITMENT_SCHEME = "sha256(salt || canonical JSON of {version, template, repeti
 # Names for prefixes: 32 x 32 combinations, far more than any sensible M. Invented pairs;
 # what matters is that each canary's prefix is distinct, not that the names are realistic.
 FIRST_NAMES = (
-    "Abel", "Beatrix", "Casimir", "Delphine", "Emrys", "Fenella", "Gideon", "Hester", "Ignatius",
-    "Jocasta", "Kester", "Lavinia", "Mordecai", "Nerys", "Orrin", "Petronella", "Quentin",
-    "Rosalind", "Silas", "Temperance", "Ulric", "Verity", "Wilfred", "Xanthe", "Yorick", "Zillah",
-    "Ansel", "Briony", "Cormac", "Dulcie", "Ezra", "Florian",
+    "Abel",
+    "Beatrix",
+    "Casimir",
+    "Delphine",
+    "Emrys",
+    "Fenella",
+    "Gideon",
+    "Hester",
+    "Ignatius",
+    "Jocasta",
+    "Kester",
+    "Lavinia",
+    "Mordecai",
+    "Nerys",
+    "Orrin",
+    "Petronella",
+    "Quentin",
+    "Rosalind",
+    "Silas",
+    "Temperance",
+    "Ulric",
+    "Verity",
+    "Wilfred",
+    "Xanthe",
+    "Yorick",
+    "Zillah",
+    "Ansel",
+    "Briony",
+    "Cormac",
+    "Dulcie",
+    "Ezra",
+    "Florian",
 )
 LAST_NAMES = (
-    "Ashdown", "Blackwood", "Crossley", "Dunmore", "Eastlake", "Fairweather", "Greenhalgh",
-    "Hartwell", "Ingleby", "Jessop", "Kettering", "Lockwood", "Marchbank", "Northcott", "Oakley",
-    "Pemberton", "Quarrie", "Rushworth", "Stanhope", "Thistlewood", "Underhill", "Vickery",
-    "Whitlock", "Yardley", "Ashcombe", "Brackenbury", "Coldwell", "Drinkwater", "Ellerby",
-    "Fothergill", "Gracewood", "Holloway",
+    "Ashdown",
+    "Blackwood",
+    "Crossley",
+    "Dunmore",
+    "Eastlake",
+    "Fairweather",
+    "Greenhalgh",
+    "Hartwell",
+    "Ingleby",
+    "Jessop",
+    "Kettering",
+    "Lockwood",
+    "Marchbank",
+    "Northcott",
+    "Oakley",
+    "Pemberton",
+    "Quarrie",
+    "Rushworth",
+    "Stanhope",
+    "Thistlewood",
+    "Underhill",
+    "Vickery",
+    "Whitlock",
+    "Yardley",
+    "Ashcombe",
+    "Brackenbury",
+    "Coldwell",
+    "Drinkwater",
+    "Ellerby",
+    "Fothergill",
+    "Gracewood",
+    "Holloway",
 )
 
 
@@ -134,7 +189,9 @@ class CanarySet:
         }
 
     def to_json(self) -> bytes:
-        return (json.dumps({**self._body(), "salt": self.salt.hex()}, sort_keys=True) + "\n").encode()
+        return (
+            json.dumps({**self._body(), "salt": self.salt.hex()}, sort_keys=True) + "\n"
+        ).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> CanarySet:
@@ -146,7 +203,11 @@ class CanarySet:
                 Canary(index=i, name=str(n), secret=str(s), included=bool(b))
                 for i, (n, s, b) in enumerate(doc["canaries"])
             )
-            return cls(canaries=canaries, repetitions=int(doc["repetitions"]), salt=bytes.fromhex(doc["salt"]))
+            return cls(
+                canaries=canaries,
+                repetitions=int(doc["repetitions"]),
+                salt=bytes.fromhex(doc["salt"]),
+            )
         except (ValueError, KeyError, TypeError):
             raise TrainingError("the run's canary file is malformed") from None
 
@@ -189,8 +250,10 @@ def insert(corpus: Any, split: Any, canary_set: CanarySet) -> tuple[Any, Any]:
             units.append(positions)
         else:
             units.extend([p] for p in positions)
-    return (replace(corpus, texts=texts, subjects=subjects),
-            replace(split, train=[*split.train, *units]))
+    return (
+        replace(corpus, texts=texts, subjects=subjects),
+        replace(split, train=[*split.train, *units]),
+    )
 
 
 # -- storage: the one place canaries touch the disk ---------------------------------------------

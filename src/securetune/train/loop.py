@@ -36,6 +36,13 @@ from securetune.crypto.envelope import new_data_key
 from securetune.errors import BudgetError, LockError, TrainingError
 from securetune.fsutil import atomic_write_bytes, make_private_dir
 from securetune.train import budget, privacy
+from securetune.train.canaries import (
+    CanaryOptions,
+    CanarySet,
+    generate,
+    load_canaries,
+    save_canaries,
+)
 from securetune.train.checkpoint import (
     ADAPTER_DIR,
     ADAPTER_WEIGHTS,
@@ -47,7 +54,6 @@ from securetune.train.checkpoint import (
     save_checkpoint,
     tree_sha256,
 )
-from securetune.train.canaries import CanaryOptions, CanarySet, generate, load_canaries, save_canaries
 from securetune.train.config import TrainConfig
 from securetune.train.data import Collator, UnitDataset, pad_batch, tokenize
 from securetune.train.loss import batch_loss, ghost_criterion, ghost_loss, per_example_loss

@@ -1,0 +1,94 @@
+"""The checks can fail: a memorising non-private run fails them, a DP run at small epsilon
+reads near chance, and neither result nor ledger carries text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from securetune.audit.ledger import Ledger
+from securetune.checks.runner import CheckOptions, check_run
+from tests.conftest import MARKER
+
+pytestmark = pytest.mark.filterwarnings("error:A test tried to use socket")
+
+SMALL = CheckOptions(
+    references=300,
+    exposure_canaries=4,
+    bootstrap=200,
+    generations=4,
+    generation_tokens=16,
+    extraction_prefix=8,
+    extraction_suffix=6,
+)
+
+
+@pytest.fixture(scope="module")
+def results(trained):  # type: ignore[no-untyped-def]
+    return {
+        "nodp": check_run(trained.ws, trained.nodp, SMALL),
+        "dp": check_run(trained.ws, trained.dp, SMALL),
+    }
+
+
+def test_a_memorising_non_private_run_fails_the_checks(results) -> None:  # type: ignore[no-untyped-def]
+    r = results["nodp"]
+    assert r["dp"] is False
+    assert r["exposure_median_included"] > 5 > r["exposure_median_excluded"]
+    assert r["mia_auc"] > 0.75 and r["mia_auc_ci"][0] > 0.5
+    assert r["epsilon_lower_bound"] > 0.5
+    assert r["epsilon_lower_bound"] <= r["epsilon_certifiable_max"]
+    assert r["passed"] is False
+    assert {g["name"]: g["passed"] for g in r["gates"]}["mia_auc"] is False
+
+
+def test_a_dp_run_at_small_epsilon_reads_near_chance(results, trained) -> None:  # type: ignore[no-untyped-def]
+    r = results["dp"]
+    assert r["dp"] is True and r["epsilon"] == pytest.approx(trained.dp_epsilon)
+    lo, hi = r["mia_auc_ci"]
+    assert lo < 0.5 < hi
+    assert r["epsilon_lower_bound"] <= r["epsilon"]
+    assert r["exposure_median_included"] < 5
+    gates = {g["name"]: g for g in r["gates"]}
+    assert gates["epsilon_lower_bound"]["passed"] is True
+    assert gates["epsilon_lower_bound"]["limit"] == pytest.approx(
+        4 * trained.dp_epsilon
+    )  # record mode, 4 copies
+
+
+def test_results_and_ledger_hold_numbers_never_text(results, trained) -> None:  # type: ignore[no-untyped-def]
+    events = [e for e in Ledger.open(trained.ws.ledger_dir).entries() if e.event == "check"]
+    assert [e.payload["run_id"] for e in events][-2:] == [trained.nodp, trained.dp]
+    for e in events:
+        assert "details" not in e.payload and len(e.payload["result_sha256"]) == 64
+    from securetune.train.canaries import load_canaries
+    from securetune.train.checkpoint import RunStore
+
+    secrets = [
+        c.secret
+        for c in load_canaries(
+            RunStore(trained.ws.runs_dir / trained.nodp, trained.nodp, None)
+        ).canaries
+    ]
+    ledger_bytes = b"".join(p.read_bytes() for p in trained.ws.ledger_dir.rglob("*") if p.is_file())
+    for r in results.values():
+        blob = json.dumps(r).encode()
+        assert MARKER.encode() not in blob
+        assert not any(s.encode() in blob or s.encode() in ledger_bytes for s in secrets)
+    start = next(
+        e
+        for e in Ledger.open(trained.ws.ledger_dir).entries()
+        if e.event == "train.start" and e.payload["run_id"] == trained.nodp
+    )
+    assert set(start.payload["canaries"]) == {
+        "count",
+        "repetitions",
+        "template",
+        "secret_space",
+        "log2_space",
+        "inclusion_probability",
+        "commitment_sha256",
+        "commitment_scheme",
+    }
+    assert start.payload["canaries"]["count"] == 32
