@@ -25,7 +25,7 @@ SYMPTOMS = ["fever", "cough", "headache", "nausea", "rash", "fatigue"]
 TARGETS = ("q_proj", "v_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
 
 
-def records(n: int = 48) -> list[dict[str, Any]]:
+def records(n: int = 32) -> list[dict[str, Any]]:
     rng = random.Random(5)
     return [
         {
@@ -88,7 +88,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
                 "subject_field": None,
             },
         )
-    canaries = CanaryOptions(count=32, repetitions=4)
+    canaries = CanaryOptions(count=16, repetitions=3)
     nodp = train_run(ws, memorising(no_dp=True), canaries=canaries)
     dp = train_run(ws, memorising(epsilon=1.0, epochs=2), canaries=canaries)
     yield Trained(

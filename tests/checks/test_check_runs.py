@@ -91,4 +91,4 @@ def test_results_and_ledger_hold_numbers_never_text(results, trained) -> None:  
         "commitment_sha256",
         "commitment_scheme",
     }
-    assert start.payload["canaries"]["count"] == 32
+    assert start.payload["canaries"]["count"] == 16
