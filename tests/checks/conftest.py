@@ -64,6 +64,7 @@ class Trained:
     nodp: str
     dp: str
     dp_epsilon: float
+    plain: str  # trained without canaries
 
 
 @pytest.fixture(scope="package")

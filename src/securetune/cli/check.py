@@ -60,6 +60,11 @@ def check(app: AppContext, run_id: str, only: str | None, as_json: bool, **kw: A
     ws = app.open()
     with app.progress("checking"):
         result = check_run(ws, run_id, options)
+    if options.references < 10_000 and "exposure" in result["details"]:
+        app.err.print(
+            f"note: exposure used {options.references:,} references per canary (fewer than the 10,000 "
+            "the method calls for): it saturates at a lower rank"
+        )
     for name, why in result["skipped"].items():
         app.err.print(f"note: {name} not measured: {why}")
     emit(result, as_json=as_json, human=_human(result))
