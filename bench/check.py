@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import emit  # noqa: E402
+from _report import emit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,39 +48,83 @@ def throughput(candidates: int, device: str) -> dict:
     start = time.perf_counter()
     scorer.suffix_nll(p, ids)
     cand_s = time.perf_counter() - start
-    notes = [json.loads(x)["text"] for x in (ROOT / "examples/medical/notes.jsonl").read_text().splitlines()]
+    notes = [
+        json.loads(x)["text"]
+        for x in (ROOT / "examples/medical/notes.jsonl").read_text().splitlines()
+    ]
     seqs = tok(notes, truncation=True, max_length=128)["input_ids"]
     start = time.perf_counter()
     scorer.token_logprobs(seqs)
     full_s = time.perf_counter() - start
-    return {"candidates": candidates, "candidate_sequences_per_s": round(candidates / cand_s, 1),
-            "full_sequences": len(seqs), "full_sequences_per_s": round(len(seqs) / full_s, 1),
-            "mean_tokens_full": round(sum(map(len, seqs)) / len(seqs), 1)}
+    return {
+        "candidates": candidates,
+        "candidate_sequences_per_s": round(candidates / cand_s, 1),
+        "full_sequences": len(seqs),
+        "full_sequences_per_s": round(len(seqs) / full_s, 1),
+        "mean_tokens_full": round(sum(map(len, seqs)) / len(seqs), 1),
+    }
 
 
 def demo_check() -> dict:
     st = [sys.executable, "-m", "securetune"]
     with tempfile.TemporaryDirectory(prefix="securetune-bench-check-") as tmp:
-        env = {**os.environ, "SECURETUNE_WORKSPACE": f"{tmp}/ws", "SECURETUNE_WITNESS_DIR": f"{tmp}/witness"}
+        env = {
+            **os.environ,
+            "SECURETUNE_WORKSPACE": f"{tmp}/ws",
+            "SECURETUNE_WITNESS_DIR": f"{tmp}/witness",
+        }
 
         def run(*args: str) -> str:
-            return subprocess.run([*st, *args], env=env, check=True, capture_output=True, text=True).stdout
+            return subprocess.run(
+                [*st, *args], env=env, check=True, capture_output=True, text=True
+            ).stdout
 
         run("init")
-        run("scrub", str(ROOT / "examples/medical/notes.jsonl"), "--policy", "hipaa-safe-harbor", "--name", "notes",
-            "--id-field", "id", "--subject-field", "patient_id")
+        run(
+            "scrub",
+            str(ROOT / "examples/medical/notes.jsonl"),
+            "--policy",
+            "hipaa-safe-harbor",
+            "--name",
+            "notes",
+            "--id-field",
+            "id",
+            "--subject-field",
+            "patient_id",
+        )
         start = time.perf_counter()
-        trained = json.loads(run("train", "--data", "notes", "--model", "tiny", "--epsilon", "8", "--seed", "7",
-                                 "--canaries", "64", "--json"))
+        trained = json.loads(
+            run(
+                "train",
+                "--data",
+                "notes",
+                "--model",
+                "tiny",
+                "--epsilon",
+                "8",
+                "--seed",
+                "7",
+                "--canaries",
+                "64",
+                "--json",
+            )
+        )
         train_s = time.perf_counter() - start
         start = time.perf_counter()
-        proc = subprocess.run([*st, "check", trained["run_id"], "--json"], env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [*st, "check", trained["run_id"], "--json"], env=env, capture_output=True, text=True
+        )
         check_s = time.perf_counter() - start
         result = json.loads(proc.stdout)
-        return {"train_seconds": round(train_s, 1), "check_wall_seconds": round(check_s, 1),
-                "check_exit_code": proc.returncode, "check_seconds_by_check": result["seconds_by_check"],
-                "train_units": trained["train_units"], "references": result["parameters"]["references"],
-                "exposure_canaries": result["parameters"]["exposure_canaries"]}
+        return {
+            "train_seconds": round(train_s, 1),
+            "check_wall_seconds": round(check_s, 1),
+            "check_exit_code": proc.returncode,
+            "check_seconds_by_check": result["seconds_by_check"],
+            "train_units": trained["train_units"],
+            "references": result["parameters"]["references"],
+            "exposure_canaries": result["parameters"]["exposure_canaries"],
+        }
 
 
 def main() -> None:
@@ -93,9 +137,14 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    result = {"bench": "check", "machine": platform.machine(), "cpus": os.cpu_count(),
-              "torch_threads": torch.get_num_threads(), "device": args.device,
-              "scoring": throughput(args.candidates, args.device)}
+    result = {
+        "bench": "check",
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": args.device,
+        "scoring": throughput(args.candidates, args.device),
+    }
     if not args.skip_demo:
         result["demo"] = demo_check()
     emit(result, compact=args.json, out=args.out)

@@ -41,10 +41,19 @@ def test_each_canary_is_a_distinct_prefix_and_a_nine_digit_secret() -> None:
 def test_the_commitment_binds_every_secret_bit_and_the_salt() -> None:
     cs = _set()
     first = cs.canaries[0]
-    flipped = CanarySet(canaries=(first.__class__(0, first.name, first.secret, not first.included), *cs.canaries[1:]),
-                        repetitions=1, salt=cs.salt)
-    other_secret = CanarySet(canaries=(first.__class__(0, first.name, "123456789", first.included), *cs.canaries[1:]),
-                             repetitions=1, salt=cs.salt)
+    flipped = CanarySet(
+        canaries=(
+            first.__class__(0, first.name, first.secret, not first.included),
+            *cs.canaries[1:],
+        ),
+        repetitions=1,
+        salt=cs.salt,
+    )
+    other_secret = CanarySet(
+        canaries=(first.__class__(0, first.name, "123456789", first.included), *cs.canaries[1:]),
+        repetitions=1,
+        salt=cs.salt,
+    )
     other_salt = CanarySet(canaries=cs.canaries, repetitions=1, salt=bytes(32))
     commitments = {x.commitment for x in (cs, flipped, other_secret, other_salt)}
     assert len(commitments) == 4
@@ -55,7 +64,9 @@ def test_the_ledger_summary_carries_no_secret_name_or_bit() -> None:
     summary = repr(cs.ledger_summary())
     assert not any(c.secret in summary or c.name in summary for c in cs.canaries)
     assert cs.ledger_summary()["log2_space"] == pytest.approx(29.897353)
-    assert cs.canaries[0].secret not in repr(cs.canaries[0]) and cs.canaries[0].secret not in repr(cs)
+    assert cs.canaries[0].secret not in repr(cs.canaries[0]) and cs.canaries[0].secret not in repr(
+        cs
+    )
 
 
 def test_options_are_validated() -> None:
@@ -66,8 +77,12 @@ def test_options_are_validated() -> None:
 
 
 def _corpus(n: int, subjects: bool) -> Corpus:
-    return Corpus(manifest=None, fields=None, texts=[f"t{i}" for i in range(n)],  # type: ignore[arg-type]
-                  subjects=[f"s{i}" for i in range(n)] if subjects else None)
+    return Corpus(
+        manifest=None,
+        fields=None,
+        texts=[f"t{i}" for i in range(n)],  # type: ignore[arg-type]
+        subjects=[f"s{i}" for i in range(n)] if subjects else None,
+    )
 
 
 def test_included_canaries_are_appended_as_units_record_mode_copies_each_a_unit() -> None:

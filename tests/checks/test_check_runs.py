@@ -99,7 +99,10 @@ def _cli(trained, *args: str):  # type: ignore[no-untyped-def]
 
     from securetune.cli.main import cli
 
-    env = {"SECURETUNE_WORKSPACE": str(trained.root), "SECURETUNE_WITNESS_DIR": str(trained.witness)}
+    env = {
+        "SECURETUNE_WORKSPACE": str(trained.root),
+        "SECURETUNE_WITNESS_DIR": str(trained.witness),
+    }
     return CliRunner().invoke(cli, ["check", *args], env=env, catch_exceptions=False)
 
 
@@ -107,27 +110,49 @@ def test_cli_json_prints_the_headline_numbers_and_exits_1_on_a_failed_gate(train
     result = _cli(trained, trained.nodp, "--only", "mia,epsilon", "--bootstrap", "100", "--json")
     assert result.exit_code == 1
     out = json.loads(result.stdout)
-    for key in ("mia_auc", "mia_auc_ci", "tpr_at_1pct_fpr", "epsilon_lower_bound", "epsilon_certifiable_max",
-                "exposure_mean", "extraction_rate", "pii_regurgitated", "gates"):
+    for key in (
+        "mia_auc",
+        "mia_auc_ci",
+        "tpr_at_1pct_fpr",
+        "epsilon_lower_bound",
+        "epsilon_certifiable_max",
+        "exposure_mean",
+        "extraction_rate",
+        "pii_regurgitated",
+        "gates",
+    ):
         assert key in out, key
     assert out["exposure_mean"] is None and set(out["details"]) == {"mia", "epsilon"}
     gates = {g["name"]: g["passed"] for g in out["gates"]}
-    assert gates == {"mia_auc": False, "canaries_extracted": None, "pii_regurgitated": None,
-                     "epsilon_lower_bound": None}
-    assert result.stderr.startswith(f"error: check of run {trained.nodp} failed 1 gate(s): mia_auc ")
+    assert gates == {
+        "mia_auc": False,
+        "canaries_extracted": None,
+        "pii_regurgitated": None,
+        "epsilon_lower_bound": None,
+    }
+    assert result.stderr.startswith(
+        f"error: check of run {trained.nodp} failed 1 gate(s): mia_auc "
+    )
 
 
 def test_a_run_without_canaries_runs_what_it_can_and_says_what_it_could_not(trained) -> None:  # type: ignore[no-untyped-def]
     result = _cli(trained, trained.plain, "--only", "exposure,epsilon,mia", "--bootstrap", "50")
-    assert "note: exposure not measured: the run has no canaries (train --canaries M)" in result.stderr
+    assert (
+        "note: exposure not measured: the run has no canaries (train --canaries M)" in result.stderr
+    )
     assert "note: epsilon not measured: the run has no canaries" in result.stderr
-    assert "membership:  AUC" in result.stdout and "gates (the default check gates):" in result.stdout
+    assert (
+        "membership:  AUC" in result.stdout and "gates (the default check gates):" in result.stdout
+    )
 
 
 def test_unknown_checks_and_runs_are_one_line_errors(trained) -> None:  # type: ignore[no-untyped-def]
     result = _cli(trained, trained.nodp, "--only", "mia,nope")
     assert result.exit_code == 1
-    assert result.stderr == "error: unknown check nope; known: exposure, mia, epsilon, extraction, pii\n"
+    assert (
+        result.stderr
+        == "error: unknown check nope; known: exposure, mia, epsilon, extraction, pii\n"
+    )
     result = _cli(trained, "20990101-000000-deadbeef")
     assert result.stderr == "error: no training run 20990101-000000-deadbeef in the ledger\n"
 
@@ -139,7 +164,9 @@ def test_a_modified_adapter_is_refused(trained, tmp_path) -> None:  # type: igno
         weights.write_bytes(saved[:-1] + bytes([saved[-1] ^ 1]))
         result = _cli(trained, trained.plain)
         assert result.exit_code == 1
-        assert result.stderr == (f"error: run {trained.plain}: the adapter does not match the hash in the ledger "
-                                 "(modified or replaced)\n")
+        assert result.stderr == (
+            f"error: run {trained.plain}: the adapter does not match the hash in the ledger "
+            "(modified or replaced)\n"
+        )
     finally:
         weights.write_bytes(saved)

@@ -30,7 +30,9 @@ def test_beyond_the_sample_the_skew_normal_fit_extrapolates() -> None:
     e = exposure(40 - 5 * 4, refs, log2_space=LOG2_R)  # five standard deviations better
     assert e.extrapolated and e.below == 0
     a, loc, scale = skewnorm.fit(refs)
-    assert e.exposure_fit == pytest.approx(-skewnorm.logcdf(20, a, loc=loc, scale=scale) / math.log(2))
+    assert e.exposure_fit == pytest.approx(
+        -skewnorm.logcdf(20, a, loc=loc, scale=scale) / math.log(2)
+    )
     # a normal sample: close to -log2 Phi(-5) = 21.9 bits, beyond log2(20,001) = 14.3
     assert e.exposure == pytest.approx(-norm.logcdf(-5) / math.log(2), abs=1.0)
     assert e.exposure_rank == pytest.approx(math.log2(20_001))

@@ -37,7 +37,10 @@ def _plain(scorer: Scorer, seq: list[int]) -> torch.Tensor:
 def test_suffix_nll_equals_the_plain_sum_over_the_suffix(scorer: Scorer) -> None:
     tok = scorer.tokenizer
     prefix = tok("leona marsh's mrn is")["input_ids"][:-1]
-    seqs = [prefix + tok(s, add_special_tokens=False)["input_ids"] for s in ("482913075", "000000001", "999")]
+    seqs = [
+        prefix + tok(s, add_special_tokens=False)["input_ids"]
+        for s in ("482913075", "000000001", "999")
+    ]
     got = scorer.suffix_nll(len(prefix), seqs)
     for value, seq in zip(got, seqs, strict=True):
         want = -_plain(scorer, seq)[len(prefix) - 1 :].sum().item()
@@ -46,7 +49,10 @@ def test_suffix_nll_equals_the_plain_sum_over_the_suffix(scorer: Scorer) -> None
 
 def test_token_logprobs_batched_and_padded_equal_one_at_a_time(scorer: Scorer) -> None:
     tok = scorer.tokenizer
-    seqs = [tok(t)["input_ids"] for t in ("a short note .", "a much longer note about the patient and the ward .")]
+    seqs = [
+        tok(t)["input_ids"]
+        for t in ("a short note .", "a much longer note about the patient and the ward .")
+    ]
     batched = scorer.token_logprobs(seqs)
     for got, seq in zip(batched, seqs, strict=True):
         assert got == pytest.approx(_plain(scorer, seq).numpy(), rel=1e-4, abs=1e-5)
@@ -61,7 +67,9 @@ def test_the_base_context_switches_the_adapter_off_and_back_on(scorer: Scorer) -
         plain_base = load_base_model("tiny").model
     ids = torch.tensor([seq])
     with torch.no_grad():
-        want = torch.log_softmax(plain_base(input_ids=ids).logits[0, :-1].float(), -1).gather(-1, ids[0, 1:, None])[:, 0]
+        want = torch.log_softmax(plain_base(input_ids=ids).logits[0, :-1].float(), -1).gather(
+            -1, ids[0, 1:, None]
+        )[:, 0]
     assert base == pytest.approx(want.numpy(), rel=1e-4, abs=1e-5)
     assert abs(adapted - base).max() > 0.1
     assert scorer.token_logprobs([seq])[0] == pytest.approx(adapted)

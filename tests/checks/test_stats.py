@@ -30,14 +30,19 @@ def test_bootstrap_interval_matches_a_plain_loop_over_the_same_resamples() -> No
     rng = np.random.default_rng(3)
     mi = rng.integers(0, 5, size=(500, 5))
     ni = rng.integers(0, 4, size=(500, 4))
-    aucs = [np.mean([(a > b) + 0.5 * (a == b) for a in MEMBERS[m] for b in NONMEMBERS[n]])
-            for m, n in zip(mi, ni, strict=True)]
+    aucs = [
+        np.mean([(a > b) + 0.5 * (a == b) for a in MEMBERS[m] for b in NONMEMBERS[n]])
+        for m, n in zip(mi, ni, strict=True)
+    ]
     assert (lo, hi) == pytest.approx(tuple(np.quantile(aucs, [0.025, 0.975])))
     assert lo < 0.75 < hi
 
 
 def test_a_perfect_separation_has_a_degenerate_interval() -> None:
-    assert bootstrap_auc_ci(np.array([5.0, 6.0, 7.0]), np.array([1.0, 2.0]), rounds=100) == (1.0, 1.0)
+    assert bootstrap_auc_ci(np.array([5.0, 6.0, 7.0]), np.array([1.0, 2.0]), rounds=100) == (
+        1.0,
+        1.0,
+    )
 
 
 def test_tpr_at_fpr_by_hand() -> None:
