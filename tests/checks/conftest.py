@@ -92,6 +92,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     canaries = CanaryOptions(count=16, repetitions=3)
     nodp = train_run(ws, memorising(no_dp=True), canaries=canaries)
     dp = train_run(ws, memorising(epsilon=1.0, epochs=2), canaries=canaries)
+    plain = train_run(ws, memorising(no_dp=True, epochs=1))
     yield Trained(
         ws=ws,
         root=tmp / "ws",
@@ -99,4 +100,5 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
         nodp=nodp.run_id,
         dp=dp.run_id,
         dp_epsilon=dp.epsilon_spent or 0.0,
+        plain=plain.run_id,
     )

@@ -14,7 +14,7 @@ from tests.conftest import MARKER
 pytestmark = pytest.mark.filterwarnings("error:A test tried to use socket")
 
 SMALL = CheckOptions(
-    references=300,
+    references=200,
     exposure_canaries=4,
     bootstrap=200,
     generations=4,
@@ -52,9 +52,8 @@ def test_a_dp_run_at_small_epsilon_reads_near_chance(results, trained) -> None: 
     assert r["exposure_median_included"] < 5
     gates = {g["name"]: g for g in r["gates"]}
     assert gates["epsilon_lower_bound"]["passed"] is True
-    assert gates["epsilon_lower_bound"]["limit"] == pytest.approx(
-        4 * trained.dp_epsilon
-    )  # record mode, 4 copies
+    # record mode, 3 copies of each canary: compared with the group epsilon 3 * epsilon
+    assert gates["epsilon_lower_bound"]["limit"] == pytest.approx(3 * trained.dp_epsilon)
 
 
 def test_results_and_ledger_hold_numbers_never_text(results, trained) -> None:  # type: ignore[no-untyped-def]
