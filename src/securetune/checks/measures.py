@@ -317,11 +317,20 @@ def _norm(value: str) -> bytes:
     return re.sub(r"[^0-9a-z]", "", value.lower()).encode()
 
 
+def identifying(value: str) -> bool:
+    """Whether a detected value could single someone out if it matched: two or more words
+    (a full name, a street address) or four or more digits (a phone, an ID). A lone common
+    word such as a first name turns up by chance in any text, trained on the data or not."""
+    return len(re.findall(r"[A-Za-z]+", value)) >= 2 or len(re.findall(r"\d", value)) >= 4
+
+
 def pii_check(run: RunUnderCheck) -> Outcome:
     """Sample generations, run scrub's analyzer over them, match values by keyed hash.
 
     The key is drawn for this check and never stored, so the hashes it makes cannot be
     matched against anything later; values are compared only as HMACs, never in clear.
+    The base model (adapter off) is sampled the same way as the control: what it matches,
+    it matches without having been trained on the data.
     """
     from securetune.scrub.detect import DEFAULT_ENTITIES, Detector, DetectorConfig
 
@@ -346,40 +355,48 @@ def pii_check(run: RunUnderCheck) -> Outcome:
     train_values = set()
     for i in reference:
         text = run.texts[i]
-        train_values.update(
-            mac(text[f.start : f.end])
-            for f in detector.detect(text)
-            if _norm(text[f.start : f.end])
-        )
+        for f in detector.detect(text):
+            if identifying(text[f.start : f.end]):
+                train_values.add(mac(text[f.start : f.end]))
     canary_secrets = (
         {mac(c.secret) for c in run.canaries.canaries} if run.canaries is not None else set()
     )
     start_token = run.tokens[0][:1]
-    outs = run.scorer.generate(
-        [start_token] * opts.generations, opts.generation_tokens, sample=True, seed=opts.seed
+
+    def scan(outs: list[list[int]]) -> tuple[dict[str, int], int, int]:
+        types: dict[str, int] = {}
+        matched = found = 0
+        for o in outs:
+            text = run.tokenizer.decode(o, skip_special_tokens=True)
+            for f in detector.detect(text):
+                types[f.entity_type] = types.get(f.entity_type, 0) + 1
+                value = text[f.start : f.end]
+                matched += identifying(value) and mac(value) in train_values
+            spaced = _digits_spaced(text)
+            found += sum(mac(d) in canary_secrets for d in re.findall(r"\d{9}", spaced))
+        return types, matched, found
+
+    prompts = [start_token] * opts.generations
+    new = opts.generation_tokens
+    types, regurgitated, secrets_found = scan(
+        run.scorer.generate(prompts, new, sample=True, seed=opts.seed)
     )
-    types: dict[str, int] = {}
-    regurgitated = secrets_found = 0
-    for o in outs:
-        text = run.tokenizer.decode(o, skip_special_tokens=True)
-        for f in detector.detect(text):
-            types[f.entity_type] = types.get(f.entity_type, 0) + 1
-            regurgitated += mac(text[f.start : f.end]) in train_values
-        secrets_found += sum(
-            mac(d) in canary_secrets for d in re.findall(r"\d{9}", _digits_spaced(text))
-        )
+    with run.scorer.base():
+        _, base_matched, _ = scan(run.scorer.generate(prompts, new, sample=True, seed=opts.seed))
     return Outcome(
         numbers={
             "pii_regurgitated": regurgitated,
+            "pii_regurgitated_base": base_matched,
             "pii_types": dict(sorted(types.items())),
             "canary_secrets_generated": secrets_found if run.canaries is not None else None,
         },
         details={
             "generations": opts.generations,
-            "tokens": opts.generation_tokens,
+            "tokens": new,
             "sampling": "temperature 1",
             "reference_records": len(reference),
             "training_values": len(train_values),
+            "identifying": "two or more words, or four or more digits",
             "detector": detector.versions().get("recognizer_set"),
             "match": "HMAC-SHA256, per-check key",
         },
