@@ -37,9 +37,13 @@ echo "a scrubbed record (exported on purpose; the export is ledgered):"
 head -n 1 "$WS.export.jsonl"
 if grep -q "Okafor" "$WS.export.jsonl"; then echo "FAIL: a planted name survived scrubbing"; exit 1; fi
 
-step "6. Plan, then fine-tune the built-in tiny model with DP-SGD LoRA at epsilon 8"
+step "6. Plan, then fine-tune the built-in tiny model with DP-SGD LoRA at epsilon 8 (64 audit canaries)"
 "$ST" plan --data notes --model tiny --epsilon 8
-"$ST" train --data notes --model tiny --epsilon 8 --seed 7
+"$ST" train --data notes --model tiny --epsilon 8 --seed 7 --canaries 64
+RUN="$(ls -t "$WS/runs" | head -n 1)"
+
+step "6b. Measure memorisation: exposure, membership inference, one-run epsilon bound, extraction, PII"
+"$ST" check "$RUN" || echo "(check exited non-zero: a gate failed, see above)"
 
 step "7. Rotate the workspace key (re-wraps data keys; data is not re-encrypted)"
 "$ST" keys rotate
@@ -52,5 +56,5 @@ step "8. Verify the signed audit ledger"
 cat <<'TXT'
 
 Done. Coming next in securetune (tracked as issues):
-  securetune check   memorization measurements; securetune report for compliance review
+  securetune report  for compliance review
 TXT

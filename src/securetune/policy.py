@@ -124,6 +124,30 @@ class TrainingPolicy(_Strict):
     encrypt_adapter: bool = Field(False, description="Store trained adapters encrypted at rest.")
 
 
+class ChecksPolicy(_Strict):
+    """Gates ``securetune check`` applies to a trained run (docs/CHECKS.md). ``None`` = not gated."""
+
+    mia_auc_max: float | None = Field(
+        0.60, gt=0, le=1, description="Largest membership-inference ROC AUC (strongest attack)."
+    )
+    canaries_extracted_max: int | None = Field(
+        0, ge=0, description="Most included canary secrets greedy decoding may reproduce."
+    )
+    pii_regurgitated_max: int | None = Field(
+        0, ge=0, description="Most generated PII values that match a training-set value."
+    )
+    exposure_max: float | None = Field(
+        None, gt=0, description="Largest exposure (bits) of any included canary."
+    )
+    extraction_rate_max: float | None = Field(
+        None, ge=0, le=1, description="Largest exact k-extraction rate on training units."
+    )
+    epsilon_lb_within_epsilon: bool = Field(
+        True,
+        description="Fail when the empirical epsilon lower bound exceeds the accountant's epsilon.",
+    )
+
+
 class Policy(_Strict):
     version: Literal[1] = 1
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -133,6 +157,7 @@ class Policy(_Strict):
     reidentification: ReidentificationPolicy = ReidentificationPolicy()
     training: TrainingPolicy = TrainingPolicy()
     safe_harbor: list[SafeHarborCategory] | None = None
+    checks: ChecksPolicy | None = None  # None: `check` applies ChecksPolicy's defaults
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -180,7 +205,10 @@ class Policy(_Strict):
     @property
     def sha256(self) -> str:
         """Hash of the policy's canonical JSON: formatting and comments do not change it."""
-        return hashlib.sha256(rfc8785.dumps(self.model_dump(mode="json"))).hexdigest()
+        doc = self.model_dump(mode="json")
+        if doc.get("checks") is None:  # policies written before the checks section keep their hash
+            doc.pop("checks", None)
+        return hashlib.sha256(rfc8785.dumps(doc)).hexdigest()
 
 
 def builtin_dirs() -> list[Path]:

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "runs": "securetune.cli.runs:runs",
     "release": "securetune.cli.runs:release",
     "policy": "securetune.cli.policy:policy",
+    "check": "securetune.cli.check:check",
 }
 
 

@@ -196,9 +196,30 @@ def _config(kw: dict[str, Any]) -> TrainConfig:
     help="End a resumable run for good: crypto-shred its resume secrets (noise and sampling "
     "states) and charge what its last checkpoint spent.",
 )
+@click.option(
+    "--canaries",
+    "canary_count",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Plant M secret canaries (each included with p=1/2) for `securetune check`. 0: none.",
+)
+@click.option(
+    "--canary-repetitions",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Copies of each included canary.",
+)
 @pass_app
 def train(
-    app: AppContext, as_json: bool, resume: str | None, abandon: str | None, **kw: Any
+    app: AppContext,
+    as_json: bool,
+    resume: str | None,
+    abandon: str | None,
+    canary_count: int,
+    canary_repetitions: int,
+    **kw: Any,
 ) -> None:
     """Fine-tune LoRA adapters with DP-SGD (Opacus) under a target (epsilon, delta).
 
@@ -220,6 +241,11 @@ def train(
         )
         return
     cfg = None if resume else _config(kw)
+    canaries = None
+    if canary_count and not resume:
+        from securetune.train.canaries import CanaryOptions
+
+        canaries = CanaryOptions(count=canary_count, repetitions=canary_repetitions)
     if cfg is not None and cfg.allow_unscrubbed:
         app.err.print(
             "warning: --allow-unscrubbed: this run is flagged in the ledger and in every report"
@@ -229,7 +255,9 @@ def train(
             "warning: --no-dp: a NON-PRIVATE baseline; the adapter carries no privacy guarantee"
         )
     with app.progress("training (steps)") as advance:
-        result = train_run(ws, cfg, resume=resume, on_step=lambda done, _total: advance(done))
+        result = train_run(
+            ws, cfg, resume=resume, on_step=lambda done, _total: advance(done), canaries=canaries
+        )
     if result.delta_defaulted:
         app.err.print(
             f"note: delta defaulted to {result.delta:.3g} (< 1/N for N = {result.train_units} training {result.privacy_unit}s)"

@@ -42,6 +42,13 @@ from securetune.crypto.envelope import new_data_key
 from securetune.errors import BudgetError, LockError, TrainingError
 from securetune.fsutil import atomic_write_bytes, make_private_dir
 from securetune.train import budget, privacy
+from securetune.train.canaries import (
+    CanaryOptions,
+    CanarySet,
+    generate,
+    load_canaries,
+    save_canaries,
+)
 from securetune.train.checkpoint import (
     ADAPTER_DIR,
     ADAPTER_WEIGHTS,
@@ -189,12 +196,19 @@ def train_run(
     resume: str | None = None,
     on_step: OnStep | None = None,
     stop_after_epochs: int | None = None,
+    canaries: CanaryOptions | None = None,
 ) -> TrainResult:
     """Train (or resume) a run. ``stop_after_epochs`` pauses after that many epochs in this
-    call, leaving a resumable checkpoint (used by tests and for time-boxed jobs)."""
+    call, leaving a resumable checkpoint (used by tests and for time-boxed jobs).
+    ``canaries`` plants audit canaries (see :mod:`securetune.train.canaries`)."""
     with quiet():
         return _train_run(
-            ws, cfg, resume=resume, on_step=on_step, stop_after_epochs=stop_after_epochs
+            ws,
+            cfg,
+            resume=resume,
+            on_step=on_step,
+            stop_after_epochs=stop_after_epochs,
+            canaries=canaries,
         )
 
 
@@ -205,6 +219,7 @@ def _train_run(
     resume: str | None,
     on_step: OnStep | None,
     stop_after_epochs: int | None,
+    canaries: CanaryOptions | None = None,
 ) -> TrainResult:
     started = time.perf_counter()
     if resume is not None:
@@ -213,7 +228,8 @@ def _train_run(
         if cfg is None:
             raise TrainingError("internal: a config or a run to resume is required")
         run_id, events = _new_run_id(ws), None
-    prepared = prepare(ws, cfg)
+    canary_set = _canary_set(ws, run_id, events, canaries)  # --canaries
+    prepared = prepare(ws, cfg, canaries=canary_set)
     loaded = load_base_model(cfg.model)
     check_targets(loaded.model, cfg.lora_targets)
     device = resolve_device(cfg.device)
@@ -230,7 +246,7 @@ def _train_run(
     try:
         if events is None:
             try:
-                key, secrets = _start(ws, run_id, run_dir, prepared, loaded)
+                key, secrets = _start(ws, run_id, run_dir, prepared, loaded, canary_set=canary_set)
             except BaseException:
                 shutil.rmtree(run_dir, ignore_errors=True)  # refused: leave no half-made run behind
                 raise
@@ -303,7 +319,13 @@ class FinalFailure(Exception):
 
 
 def _start(
-    ws: Workspace, run_id: str, run_dir: Path, p: Prepared, loaded: LoadedModel
+    ws: Workspace,
+    run_id: str,
+    run_dir: Path,
+    p: Prepared,
+    loaded: LoadedModel,
+    *,
+    canary_set: CanarySet | None = None,
 ) -> tuple[bytes | None, RunSecrets]:
     """Budget check, run keys and ``train.start``, atomically under the workspace lock."""
     cfg, manifest = p.config, p.corpus.manifest
@@ -352,6 +374,8 @@ def _start(
         "encrypt_adapter": p.rules.encrypt_adapter,
         "versions": _versions(),
     }
+    if canary_set is not None:  # --canaries: the salted commitment only, never a secret or bit
+        payload["canaries"] = canary_set.ledger_summary()
 
     def begin() -> tuple[bytes | None, RunSecrets]:
         _check_budget(ws, p, payload)
@@ -363,6 +387,8 @@ def _start(
             keyring.save(ws.keyring_path)
         secrets = RunSecrets.create(ws, run_id, run_dir)
         try:
+            if canary_set is not None:  # --canaries: an audit secret, kept for `check`
+                save_canaries(secrets, canary_set)  # before train.start: never a run without them
             RunStore(run_dir, run_id, key).write(
                 "split.json", p.split.to_json(manifest.content_sha256)
             )
@@ -478,6 +504,23 @@ def abandon_run(ws: Workspace, run_id: str) -> dict[str, Any]:
         return payload
     finally:
         lock.release()
+
+
+def _canary_set(
+    ws: Workspace, run_id: str, events: budget.RunEvents | None, options: CanaryOptions | None
+) -> CanarySet | None:
+    """--canaries: fresh canaries for a new run; a resumed run's own, checked against the ledger."""
+    if events is None:
+        return generate(options) if options is not None else None
+    committed = events.start.get("canaries")
+    if committed is None:
+        return None
+    found = load_canaries(RunSecrets.open(ws, run_id, ws.runs_dir / run_id))
+    if found is None or found.commitment != committed["commitment_sha256"]:
+        raise TrainingError(
+            f"run {run_id}: its canary file is missing or does not match the ledger's commitment"
+        )
+    return found
 
 
 def _run_key(ws: Workspace, run_id: str, start: dict[str, Any]) -> bytes | None:

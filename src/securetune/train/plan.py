@@ -220,7 +220,9 @@ def check_delta(cfg: TrainConfig, delta: float, n: int, unit: str) -> None:
         )
 
 
-def prepare(ws: Workspace, cfg: TrainConfig) -> Prepared:
+def prepare(ws: Workspace, cfg: TrainConfig, *, canaries: Any = None) -> Prepared:
+    """``canaries``: a :class:`~securetune.train.canaries.CanarySet` whose included canaries
+    join the training units (and so count in N for the accountant)."""
     corpus = load_corpus(ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field)
     policy, dataset_policy, rules, label = resolve_policy(ws, cfg, corpus)
     check_gates(cfg, corpus, rules, label)
@@ -239,6 +241,10 @@ def prepare(ws: Workspace, cfg: TrainConfig) -> Prepared:
     split = make_split(
         units, unit=unit, fraction=cfg.validation_fraction, seed=cfg.seed, batch_size=cfg.batch_size
     )
+    if canaries is not None:  # --canaries: appended after the split, so they never validate
+        from securetune.train.canaries import insert
+
+        corpus, split = insert(corpus, split, canaries)
     n = len(split.train)
     spe = privacy.steps_per_epoch(n, cfg.batch_size)
     steps = cfg.epochs * spe

@@ -1,0 +1,379 @@
+"""``check_run``: open a finished run the ledger vouches for, and measure it.
+
+Nothing on disk is trusted that the ledger does not vouch for: the config, the dataset's
+content, the split (canaries included), the canary set (against the salted commitment in
+``train.start``) and the adapter (against ``train.finish``) are all re-hashed first.
+Then the registered checks run in order (``--only`` picks some), each adding numbers to
+one result. Results hold numbers, parameters and versions only, never text: they are
+written into the run directory (encrypted when the run is) and into a ``check`` event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from securetune import __version__
+from securetune.errors import LockError, TrainingError
+from securetune.workspace import Workspace
+
+CHECK_EVENT = "check"
+
+
+class CheckError(TrainingError):
+    """A run cannot be checked (unfinished, tampered, or a bad option)."""
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    only: tuple[str, ...] | None = None
+    references: int = 10_000
+    exposure_canaries: int = 4
+    mia_max_units: int = 500
+    bootstrap: int = 1000
+    extraction_prefix: int = 32
+    extraction_suffix: int = 32
+    extraction_units: int = 64
+    generations: int = 32
+    generation_tokens: int = 48
+    pii_reference_records: int = 500
+    confidence: float = 0.95
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.only is not None:
+            unknown = [n for n in self.only if n not in CHECKS]
+            if unknown or not self.only:
+                raise CheckError(
+                    f"unknown check {', '.join(unknown) or '(none)'}; known: {', '.join(CHECKS)}"
+                )
+        for name in (
+            "references",
+            "exposure_canaries",
+            "mia_max_units",
+            "bootstrap",
+            "extraction_prefix",
+            "extraction_suffix",
+            "extraction_units",
+            "generations",
+            "generation_tokens",
+        ):
+            if getattr(self, name) < 1:
+                raise CheckError(f"check option {name} must be at least 1")
+        if not 0.5 <= self.confidence < 1:
+            raise CheckError("check option confidence must lie in [0.5, 1)")
+
+
+@dataclass
+class RunUnderCheck:
+    """A verified run, decrypted in memory: what every check reads."""
+
+    ws: Workspace
+    run_id: str
+    start: dict[str, Any]
+    finish: dict[str, Any]
+    config: Any  # TrainConfig
+    texts: list[str]  # dataset records, then included canaries (as trained)
+    tokens: list[list[int]]
+    dataset_records: int
+    split: Any  # Split, canary units included
+    canaries: Any  # CanarySet | None
+    scorer: Any  # Scorer
+    tokenizer: Any
+    options: CheckOptions
+    store: Any  # RunStore
+    policy: Any  # Policy | None
+
+    def __repr__(self) -> str:  # never print record text
+        return f"RunUnderCheck({self.run_id})"
+
+    @property
+    def dp(self) -> bool:
+        return not self.start.get("no_dp")
+
+    def data_units(self, units: list[list[int]]) -> list[list[int]]:
+        return [u for u in units if all(i < self.dataset_records for i in u)]
+
+
+@dataclass
+class Outcome:
+    """What a check adds: headline numbers, details, or why it could not run."""
+
+    numbers: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+
+
+def _registry() -> dict[str, Callable[[RunUnderCheck], Outcome]]:
+    from securetune.checks import measures
+
+    return {
+        "exposure": measures.exposure_check,
+        "mia": measures.mia_check,
+        "epsilon": measures.epsilon_check,
+        "extraction": measures.extraction_check,
+        "pii": measures.pii_check,
+    }
+
+
+CHECKS = ("exposure", "mia", "epsilon", "extraction", "pii")
+"""Check names in the order they run (the registry refuses any other name)."""
+
+
+def check_run(ws: Workspace, run_id: str, options: CheckOptions | None = None) -> dict[str, Any]:
+    from securetune.train.model import quiet
+
+    options = options or CheckOptions()
+    with quiet():
+        return _check_run(ws, run_id, options)
+
+
+def _check_run(ws: Workspace, run_id: str, options: CheckOptions) -> dict[str, Any]:
+    started = time.perf_counter()
+    run = open_run(ws, run_id, options)
+    registry = _registry()
+    result: dict[str, Any] = {
+        "run_id": run_id,
+        "check_id": f"{ws.clock().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}",
+        "dp": run.dp,
+        "epsilon": run.finish.get("epsilon_spent"),
+        "delta": run.finish.get("delta"),
+        "privacy_unit": run.start.get("privacy_unit"),
+        "model_id": run.start.get("model_id"),
+        "mia_auc": None,
+        "mia_auc_ci": None,
+        "tpr_at_1pct_fpr": None,
+        "epsilon_lower_bound": None,
+        "epsilon_certifiable_max": None,
+        "exposure_mean": None,
+        "extraction_rate": None,
+        "canaries_extracted": None,
+        "pii_regurgitated": None,
+    }
+    details: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    timings: dict[str, float] = {"open": round(time.perf_counter() - started, 2)}
+    for name in CHECKS:
+        if options.only is not None and name not in options.only:
+            continue
+        began = time.perf_counter()
+        outcome = registry[name](run)
+        timings[name] = round(time.perf_counter() - began, 2)
+        if outcome.skipped is not None:
+            skipped[name] = outcome.skipped
+            continue
+        result.update(outcome.numbers)
+        details[name] = outcome.details
+    from securetune.checks.gates import apply_gates, rules_for
+
+    rules, source = rules_for(run.policy)
+    gates = apply_gates(result, rules, run=run)
+    result.update(
+        {
+            "gates": [asdict(g) for g in gates],
+            "gates_source": source,
+            "passed": all(g.passed is not False for g in gates),
+            "skipped": skipped,
+            "details": details,
+            "parameters": {k: v for k, v in asdict(options).items() if k != "device"},
+            "device": str(run.scorer.device),
+            "versions": _versions(),
+            "seconds": round(time.perf_counter() - started, 2),
+            "seconds_by_check": timings,
+        }
+    )
+    _save(run, result)
+    return result
+
+
+def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck:
+    """Re-derive the run from the workspace and refuse anything the ledger does not vouch for."""
+    from securetune.policy import load_policy
+    from securetune.train import budget
+    from securetune.train.canaries import insert, load_canaries
+    from securetune.train.checkpoint import ADAPTER_DIR, RunStore, run_key_name, tree_sha256
+    from securetune.train.config import TrainConfig
+    from securetune.train.data import load_corpus, make_split, resolve_unit, tokenize, units_of
+    from securetune.train.secrets import RunSecrets
+
+    ws.verify_ledger()
+    events = budget.runs_in_ledger(ws).get(run_id)
+    if events is None:
+        raise CheckError(f"no training run {run_id} in the ledger")
+    if events.finish is None:
+        raise CheckError(
+            f"run {run_id} has not finished; only a finished run's adapter can be checked"
+        )
+    start, finish = events.start, events.finish
+    run_dir = ws.runs_dir / run_id
+    try:
+        raw = (run_dir / "config.json").read_bytes()
+    except FileNotFoundError:
+        raise CheckError(f"run {run_id}: config.json is missing") from None
+    cfg = TrainConfig.from_json(raw, source=f"run {run_id} config.json")
+    if cfg.sha256 != start["config_sha256"]:
+        raise CheckError(f"run {run_id}: config.json does not match the ledger")
+    if tree_sha256(run_dir / ADAPTER_DIR) != finish["adapter_sha256"]:
+        raise CheckError(
+            f"run {run_id}: the adapter does not match the hash in the ledger (modified or replaced)"
+        )
+    key = ws.keyring().get(ws.kek(), run_key_name(run_id)) if start.get("encrypt_adapter") else None
+    store = RunStore(run_dir, run_id, key)
+    canaries = (
+        load_canaries(RunSecrets.open(ws, run_id, run_dir)) if start.get("canaries") else None
+    )
+    committed = start.get("canaries")
+    if (canaries is None) != (committed is None) or (
+        canaries is not None and canaries.commitment != committed["commitment_sha256"]
+    ):
+        raise CheckError(
+            f"run {run_id}: the canary file does not match the commitment in train.start"
+        )
+    corpus = load_corpus(ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field)
+    if corpus.manifest.content_sha256 != start["dataset_content_sha256"]:
+        raise CheckError(
+            f"run {run_id}: dataset {cfg.data} no longer holds the records the run trained on"
+        )
+    dataset_records = len(corpus.texts)
+    unit = resolve_unit(cfg.privacy_unit, corpus.fields)
+    split = make_split(
+        units_of(corpus, unit),
+        unit=unit,
+        fraction=cfg.validation_fraction,
+        seed=cfg.seed,
+        batch_size=cfg.batch_size,
+    )
+    if canaries is not None:
+        corpus, split = insert(corpus, split, canaries)
+    if split.sha256 != start["split_sha256"]:
+        raise CheckError(f"run {run_id}: the train/validation split cannot be reproduced")
+    policy = None
+    if start.get("policy"):
+        policy = load_policy(start["policy"], search=[ws.root / "policies"])
+        if policy.sha256 != start.get("policy_sha256"):
+            raise CheckError(
+                f"run {run_id}: policy {start['policy']} has changed since the run was trained"
+            )
+    model, tokenizer, device = _load_model(cfg, store, start)
+    from securetune.checks.scoring import Scorer
+
+    return RunUnderCheck(
+        ws=ws,
+        run_id=run_id,
+        start=start,
+        finish=finish,
+        config=cfg,
+        texts=corpus.texts,
+        tokens=tokenize(tokenizer, corpus.texts, cfg.max_length),
+        dataset_records=dataset_records,
+        split=split,
+        canaries=canaries,
+        scorer=Scorer(model, tokenizer, device),
+        tokenizer=tokenizer,
+        options=options,
+        store=store,
+        policy=policy,
+    )
+
+
+def _load_model(cfg: Any, store: Any, start: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The base model the run started from, with the run's adapter (decrypted in memory)."""
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from safetensors.torch import load as st_load
+
+    from securetune.train.checkpoint import ADAPTER_DIR, ADAPTER_WEIGHTS
+    from securetune.train.loop import resolve_device
+    from securetune.train.model import load_base_model
+
+    loaded = load_base_model(cfg.model)
+    if loaded.model_sha256 != start["model_sha256"]:
+        raise CheckError(
+            f"base model {cfg.model} is not the one run {start['run_id']} was trained from"
+        )
+    config = LoraConfig.from_pretrained(str(store.root / ADAPTER_DIR))
+    model = get_peft_model(loaded.model, config)
+    state = st_load(store.read(f"{ADAPTER_DIR}/{ADAPTER_WEIGHTS}"))
+    set_peft_model_state_dict(model, state)
+    device = resolve_device(cfg.device if cfg.device != "cuda" else "auto")
+    model.to(device)
+    return model, loaded.tokenizer, device
+
+
+def _versions() -> dict[str, str]:
+    import peft
+    import scipy
+    import torch
+    import transformers
+
+    return {
+        "securetune": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "scipy": scipy.__version__,
+    }
+
+
+def ledger_payload(result: dict[str, Any], result_sha256: str) -> dict[str, Any]:
+    """The ``check`` event: numbers, gates, parameters and versions; details stay in the run."""
+    keep = (
+        "run_id",
+        "check_id",
+        "dp",
+        "epsilon",
+        "delta",
+        "mia_auc",
+        "mia_auc_ci",
+        "mia_attack",
+        "tpr_at_1pct_fpr",
+        "tpr_at_0_1pct_fpr",
+        "epsilon_lower_bound",
+        "epsilon_certifiable_max",
+        "exposure_mean",
+        "exposure_max_included",
+        "exposure_median_included",
+        "exposure_max_excluded",
+        "exposure_median_excluded",
+        "log2_space",
+        "extraction_rate",
+        "extraction_rate_heldout",
+        "canaries_extracted",
+        "pii_regurgitated",
+        "pii_regurgitated_base",
+        "canary_secrets_generated",
+        "epsilon_compared",
+        "pii_types",
+        "passed",
+        "skipped",
+        "parameters",
+        "versions",
+        "gates_source",
+    )
+    payload = {k: result[k] for k in keep if k in result}
+    payload["gates"] = [
+        {"name": g["name"], "value": g["value"], "limit": g["limit"], "passed": g["passed"]}
+        for g in result["gates"]
+    ]
+    payload["result_sha256"] = result_sha256
+    return payload
+
+
+def _save(run: RunUnderCheck, result: dict[str, Any]) -> None:
+    raw = (json.dumps(result, indent=2, sort_keys=True) + "\n").encode()
+    run.store.write(f"checks/{result['check_id']}.json", raw, secret=True)
+    payload = ledger_payload(result, hashlib.sha256(raw).hexdigest())
+    for attempt in range(50):
+        try:
+            with run.ws.locked():
+                run.ws.record(CHECK_EVENT, payload)
+            return
+        except LockError:
+            if attempt == 49:
+                raise
+            time.sleep(0.2)
