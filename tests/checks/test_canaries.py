@@ -19,7 +19,6 @@ from securetune.train.canaries import (
     load_canaries,
     save_canaries,
 )
-from securetune.train.checkpoint import RunStore
 from securetune.train.data import Corpus, Split
 
 
@@ -103,20 +102,19 @@ def test_in_subject_mode_a_canary_is_one_subject_with_its_copies() -> None:
     assert corpus.subjects[3:6] == [f"canary:{cs.included[0].index}"] * 3  # type: ignore[index]
 
 
-def test_canaries_are_stored_encrypted_under_the_run_key_and_load_back(tmp_path: Path) -> None:
+def test_canaries_are_an_audit_secret_encrypted_and_bound_to_their_run(tmp_path: Path) -> None:
+    from securetune.train.secrets import AUDIT, SECRETS_DIR, RunSecrets
+
     cs = _set()
-    store = RunStore(tmp_path, "run-1", new_data_key())
-    assert load_canaries(store) is None
-    save_canaries(store, cs)
-    raw = (tmp_path / (CANARY_FILE + ".stc")).read_bytes()
-    assert not (tmp_path / CANARY_FILE).exists()
+    key = new_data_key()
+    secrets = RunSecrets("run-1", tmp_path, {AUDIT: key})
+    assert load_canaries(secrets) is None
+    save_canaries(secrets, cs)
+    [stored] = list((tmp_path / SECRETS_DIR).iterdir())
+    assert stored.name == f"{CANARY_FILE}.{AUDIT}.stc"  # never plaintext, whatever the policy
+    raw = stored.read_bytes()
     assert not any(c.secret.encode() in raw for c in cs.canaries)
-    back = load_canaries(store)
+    back = load_canaries(secrets)
     assert back is not None and back.commitment == cs.commitment and back.canaries == cs.canaries
-    with pytest.raises(TrainingError, match="failed authentication"):
-        load_canaries(RunStore(tmp_path, "run-2", store.key))  # bound to its run
-
-
-def test_an_unencrypted_run_keeps_them_in_a_private_file(tmp_path: Path) -> None:
-    save_canaries(RunStore(tmp_path, "r", None), _set())
-    assert (tmp_path / CANARY_FILE).stat().st_mode & 0o777 == 0o600
+    with pytest.raises(TrainingError, match=r"failed authentication|cannot be opened|does not open"):
+        load_canaries(RunSecrets("run-2", tmp_path, {AUDIT: key}))  # bound to its run

@@ -376,6 +376,7 @@ def test_an_encrypted_run_writes_nothing_run_derived_in_plaintext(run, ws, make_
         "metrics.jsonl",
         "checkpoint/state.json",
         "split.json",
+        "largest_unit_records",
     ]
     start = _events(ws)[0]
     assert start.payload["non_private_outputs"] == out["non_private_outputs"]
