@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from securetune import datastore
 from securetune.train.canaries import CanaryOptions
@@ -90,9 +91,22 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
             },
         )
     canaries = CanaryOptions(count=16, repetitions=3)
-    nodp = train_run(ws, memorising(no_dp=True), canaries=canaries)
-    dp = train_run(ws, memorising(epsilon=1.0, epochs=2), canaries=canaries)
-    plain = train_run(ws, memorising(no_dp=True, epochs=1))
+    # Canaries, sampling and noise normally come from the OS; pinned here so the runs (and
+    # what the tests assert about them) are the same on every machine.
+    from securetune.train import canaries as canaries_module
+    from securetune.train import privacy
+
+    seeds = iter(range(100, 200))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            privacy,
+            "secret_generator",
+            lambda device="cpu": torch.Generator(device=device).manual_seed(next(seeds)),
+        )
+        mp.setattr(canaries_module.secrets, "SystemRandom", lambda: random.Random(next(seeds)))
+        nodp = train_run(ws, memorising(no_dp=True), canaries=canaries)
+        dp = train_run(ws, memorising(epsilon=1.0, epochs=2), canaries=canaries)
+        plain = train_run(ws, memorising(no_dp=True, epochs=1))
     yield Trained(
         ws=ws,
         root=tmp / "ws",

@@ -33,7 +33,7 @@ class CheckError(TrainingError):
 class CheckOptions:
     only: tuple[str, ...] | None = None
     references: int = 10_000
-    exposure_canaries: int = 4
+    exposure_canaries: int = 2
     mia_max_units: int = 500
     bootstrap: int = 1000
     extraction_prefix: int = 32

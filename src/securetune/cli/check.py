@@ -27,9 +27,9 @@ from securetune.errors import PolicyError
 @click.option(
     "--exposure-canaries",
     type=int,
-    default=4,
+    default=2,
     show_default=True,
-    help="Canaries whose exposure is measured (half included, half not, when possible).",
+    help="Canaries whose exposure is measured (half included, half not, when possible); each costs --references scored candidates.",
 )
 @click.option(
     "--bootstrap", type=int, default=1000, show_default=True, help="AUC bootstrap rounds."
