@@ -116,5 +116,7 @@ def test_canaries_are_an_audit_secret_encrypted_and_bound_to_their_run(tmp_path:
     assert not any(c.secret.encode() in raw for c in cs.canaries)
     back = load_canaries(secrets)
     assert back is not None and back.commitment == cs.commitment and back.canaries == cs.canaries
-    with pytest.raises(TrainingError, match=r"failed authentication|cannot be opened|does not open"):
+    with pytest.raises(
+        TrainingError, match=r"failed authentication|cannot be opened|does not open"
+    ):
         load_canaries(RunSecrets("run-2", tmp_path, {AUDIT: key}))  # bound to its run
