@@ -7,6 +7,7 @@ cd "$(dirname "$0")/../.."
 ST="${ST:-.venv/bin/securetune}"
 PY="${PY:-.venv/bin/python}"
 MODEL="${DEMO_MODEL:-minilm}"
+case "$MODEL" in minilm) TARGETS="query,value,dense" ;; *) TARGETS="q_proj,v_proj" ;; esac
 WS="demo-workspace"
 export SECURETUNE_WORKSPACE="$WS"
 # Keep the demo's witness (the copy of the last signed checkpoint) beside the demo, not in ~.
@@ -39,8 +40,9 @@ PYTHONPATH=examples/medical "$PY" examples/medical/score_demo.py "$WS.findings.j
 echo "scrubber recall on the synthetic notes' ground truth: $("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['recall'])" "$WS.scrub-score.json")"
 
 step "5. Plan, then fine-tune $MODEL with DP-SGD LoRA at epsilon 8, planting 64 audit canaries"
-"$ST" plan --data notes --model "$MODEL" --epsilon 8 --epochs 2
-"$ST" train --data notes --model "$MODEL" --epsilon 8 --epochs 2 --canaries 64 --json > "$WS.train.json"
+"$ST" plan --data notes --model "$MODEL" --lora-targets "$TARGETS" --epsilon 8 --epochs 2
+"$ST" train --data notes --model "$MODEL" --lora-targets "$TARGETS" --epsilon 8 --epochs 2 \
+  --canaries 64 --json > "$WS.train.json"
 RUN="$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['run_id'])" "$WS.train.json")"
 echo "trained run $RUN"
 

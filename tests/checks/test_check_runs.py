@@ -62,14 +62,10 @@ def test_results_and_ledger_hold_numbers_never_text(results, trained) -> None:  
     for e in events:
         assert "details" not in e.payload and len(e.payload["result_sha256"]) == 64
     from securetune.train.canaries import load_canaries
-    from securetune.train.checkpoint import RunStore
+    from securetune.train.secrets import RunSecrets
 
-    secrets = [
-        c.secret
-        for c in load_canaries(
-            RunStore(trained.ws.runs_dir / trained.nodp, trained.nodp, None)
-        ).canaries
-    ]
+    run_secrets = RunSecrets.open(trained.ws, trained.nodp, trained.ws.runs_dir / trained.nodp)
+    secrets = [c.secret for c in load_canaries(run_secrets).canaries]
     ledger_bytes = b"".join(p.read_bytes() for p in trained.ws.ledger_dir.rglob("*") if p.is_file())
     for r in results.values():
         blob = json.dumps(r).encode()

@@ -483,6 +483,18 @@ def test_a_record_run_must_also_fit_the_budget_counted_at_the_subject_level(
     assert [e.event for e in _events(ws)].count("train.start") == 1
 
 
+def test_runs_accounted_for_different_neighbouring_relations_are_not_added_up(
+    ws, make_dataset
+) -> None:
+    make_dataset()
+    train_run(ws, fast(epsilon=2.0))  # add/remove
+    with pytest.raises(
+        BudgetError, match=r"accounted for add-remove neighbours and this one for replace-one"
+    ):
+        train_run(ws, fast(epsilon=2.0, neighbours="replace-one", accountant="pld"))
+    assert [e.event for e in _events(ws)].count("train.start") == 1
+
+
 # -- 7. smaller items --------------------------------------------------------------------------------
 
 

@@ -67,6 +67,7 @@ class Spend:
     unit: str = "record"  # the unit the spend is expressed at
     converted: int = 0  # runs at the other unit, converted (see the module docstring)
     run_ids: frozenset[str] = frozenset()  # the runs counted
+    relations: frozenset[str] = frozenset()  # neighbouring relations of the private runs counted
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ def dataset_spend(
     eps = delta = 0.0
     runs = unfinished = non_private = converted = 0
     counted: set[str] = set()
+    relations: set[str] = set()
     for run in runs_in_ledger(ws).values():
         if run.run_id == exclude_run or not same_data(run.start, identity, lineage_root):
             continue
@@ -186,6 +188,8 @@ def dataset_spend(
             continue
         runs += 1
         counted.add(run.run_id)
+        if not run.start.get("no_dp"):
+            relations.add(str(run.start.get("neighbours") or "add-remove"))
         non_private += bool(run.start.get("no_dp"))
         unfinished += run.finish is None and not ended(run)
         source = run.start.get("privacy_unit") or "record"
@@ -202,6 +206,7 @@ def dataset_spend(
         unit=unit,
         converted=converted,
         run_ids=frozenset(counted),
+        relations=frozenset(relations),
     )
 
 

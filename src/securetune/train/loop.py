@@ -415,6 +415,15 @@ def _check_budget(ws: Workspace, p: Prepared, payload: dict[str, Any]) -> None:
     )
     cap = p.rules.lifetime_epsilon
     this = math.inf if cfg.no_dp else float(cfg.epsilon or 0)
+    others = spent.relations - {cfg.neighbours}
+    if not cfg.no_dp and others:
+        # An add/remove epsilon and a replace-one epsilon bound different things; their sum
+        # bounds neither, so a dataset's runs keep to one relation (fail closed).
+        raise BudgetError(
+            f"dataset {manifest.name}: earlier runs were accounted for {', '.join(sorted(others))} "
+            f"neighbours and this one for {cfg.neighbours}; their budgets cannot be added up. "
+            "Use the same --neighbours as the earlier runs"
+        )
     mixed = (
         (
             f" (including {spent.converted} run(s) at the other privacy unit, converted to the "

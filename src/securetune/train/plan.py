@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -155,13 +156,31 @@ def resolve_policy(
         policy, rules = named, named.training
     else:
         policy, rules = named, stricter(named.training, dataset_policy.training)
-    names = list(dict.fromkeys(p.name for p in (policy, dataset_policy) if p is not None))
+    ancestor = _lineage_policy(provenance, dataset_policy, search)
+    if ancestor is not None:  # derived data keeps its source's caps (see securetune.lineage)
+        rules = stricter(rules, ancestor.training)
+    names = list(dict.fromkeys(p.name for p in (policy, dataset_policy, ancestor) if p is not None))
     label = (
         ("policy " + names[0] if len(names) == 1 else "policies " + " + ".join(names))
         if names
         else "the default training rules"
     )
     return policy, dataset_policy, rules, label
+
+
+def _lineage_policy(
+    provenance: dict[str, Any], own: Policy | None, search: list[Path]
+) -> Policy | None:
+    """The policy of the data this dataset derives from, when it is not the dataset's own."""
+    name, recorded = provenance.get("lineage_policy"), provenance.get("lineage_policy_sha256")
+    if not name or (own is not None and own.sha256 == recorded):
+        return None
+    ancestor = load_policy(name, search=search)
+    if ancestor.sha256 != recorded:
+        raise PolicyError(
+            f"policy {name} of the data this dataset derives from has changed since; restore it"
+        )
+    return ancestor
 
 
 def check_gates(cfg: TrainConfig, corpus: Corpus, rules: TrainingPolicy, label: str) -> None:
