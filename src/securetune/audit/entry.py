@@ -135,7 +135,7 @@ def _where(line_no: int, seq: int | None = None) -> str:
 def _parse_line(line: bytes, line_no: int) -> Entry:
     """Parse one line (without its newline) strictly into an :class:`Entry`."""
     obj, view_has_floats = _check_line(line, line_no)
-    if view_has_floats:  # the view holds float placeholders; the payload needs real floats
+    if view_has_floats:  # the view holds stand-ins for floats; the payload needs the real values
         obj = {**obj, "payload": parse_json(line)["payload"]}
     return Entry(**obj)
 
