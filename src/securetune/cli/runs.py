@@ -100,24 +100,13 @@ def show(app: AppContext, run_id: str, as_json: bool) -> None:
 
 
 def _new_directory(out: Path, protected: list[Path]) -> Path:
-    """``out`` must not exist (not even as a link) and must lie outside the protected areas."""
+    """``out`` must not exist (not even as a link); the rest is every output path's rule."""
     from securetune.errors import InputError
+    from securetune.fsutil import check_output_path
 
     if out.is_symlink() or out.exists():
         raise InputError(f"refusing to write {out}: it already exists; give a new directory")
-    try:
-        parent = out.parent.resolve(strict=True)
-    except (FileNotFoundError, NotADirectoryError):
-        raise InputError(f"cannot write {out}: the directory above it does not exist") from None
-    target = parent / out.name
-    for area in protected:
-        inside = area.resolve()
-        if target == inside or inside in target.parents:
-            raise InputError(
-                f"refusing to write {out}: it is inside {inside}, which securetune protects"
-                " (the workspace or its witness); choose a path outside it"
-            )
-    return target
+    return check_output_path(out, protected=protected, force=False)
 
 
 @click.command()

@@ -175,12 +175,31 @@ def dataset_spend(
     ``largest_unit`` is the most records one subject has, for converting record-level runs.
     """
     ws.verify_ledger()
-    lineage_root = lineage_root_namer(ws.ledger_dir)  # data, not names: see securetune.lineage
+    return spend_of(
+        runs_in_ledger(ws),
+        lineage_root_namer(ws.ledger_dir),  # data, not names: see securetune.lineage
+        identity=identity,
+        unit=unit,
+        largest_unit=largest_unit,
+        exclude_run=exclude_run,
+    )
+
+
+def spend_of(
+    all_runs: dict[str, RunEvents],
+    lineage_root: Callable[[str], str],
+    *,
+    identity: DataIdentity,
+    unit: str,
+    largest_unit: int,
+    exclude_run: str | None = None,
+) -> Spend:
+    """The spend of the runs (from a verified ledger) on this dataset's lineage, at ``unit``."""
     eps = delta = 0.0
     runs = unfinished = non_private = converted = 0
     counted: set[str] = set()
     relations: set[str] = set()
-    for run in runs_in_ledger(ws).values():
+    for run in all_runs.values():
         if run.run_id == exclude_run or not same_data(run.start, identity, lineage_root):
             continue
         cost = run_cost(run)
@@ -214,11 +233,19 @@ def lifetime_reader(
     ws: Workspace,
 ) -> Callable[[dict[str, Any]], tuple[float, float, frozenset[str]]]:
     """For the report and `release`: what every run on a run's data (its lineage) has spent,
-    at that run's unit, computed exactly as the budget check computes it."""
+    at that run's unit, computed exactly as the budget check computes it.
+
+    The ledger is read on the first question, after the caller has verified it, and once
+    only, however many runs are asked about (the workspace report asks about every run)."""
+    read: list[tuple[dict[str, RunEvents], Callable[[str], str]]] = []
 
     def of(start: dict[str, Any]) -> tuple[float, float, frozenset[str]]:
-        spend = dataset_spend(
-            ws,
+        if not read:
+            read.append((runs_in_ledger(ws), lineage_root_namer(ws.ledger_dir)))
+        all_runs, lineage_root = read[0]
+        spend = spend_of(
+            all_runs,
+            lineage_root,
             identity=DataIdentity(
                 str(start.get("dataset_id")), str(start.get("dataset_content_sha256"))
             ),

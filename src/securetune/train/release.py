@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from securetune.controls import Control, evaluate
+from securetune.controls import evaluate
 from securetune.errors import LedgerError, TrainingError
 from securetune.evidence import gather, run_evidence
 from securetune.fsutil import fsync_dir
@@ -53,17 +53,14 @@ class ReleaseResult:
     ledger_seq: int
 
 
-def release_controls(ws: Workspace, run_id: str) -> list[Control]:
-    """The run's controls as the report shows them; raises when the ledger does not verify."""
+def release(ws: Workspace, run_id: str, out: Path) -> ReleaseResult:
+    """Write ``out/`` as a peft adapter directory, after every control passed. Hold the lock."""
     evidence = gather(ws, lifetime=lifetime_reader(ws))
     if not evidence.ok:
         raise LedgerError(f"the ledger did not verify: {evidence.error}")
-    return evaluate(run_evidence(evidence, run_id), ledger_ok=True)
-
-
-def release(ws: Workspace, run_id: str, out: Path) -> ReleaseResult:
-    """Write ``out/`` as a peft adapter directory, after every control passed. Hold the lock."""
-    controls = release_controls(ws, run_id)
+    run = run_evidence(evidence, run_id)
+    # The run's controls exactly as the report shows them.
+    controls = evaluate(run, ledger_ok=True)
     blocking = [c for c in controls if c.status != "passed"]
     if blocking:
         first = blocking[0]
@@ -72,8 +69,6 @@ def release(ws: Workspace, run_id: str, out: Path) -> ReleaseResult:
             f"release refused: control {first.id!r} {first.status.replace('_', ' ')}: "
             f"{first.observed}{more}"
         )
-    evidence = gather(ws, lifetime=lifetime_reader(ws))
-    run = run_evidence(evidence, run_id)
     if run.finish is None:  # unreachable while the epsilon control passes; kept explicit
         raise ReleaseRefused(f"release refused: run {run_id} has not finished")
     finish = run.finish.payload
