@@ -12,25 +12,9 @@ from click.testing import CliRunner
 
 from securetune.cli.main import cli
 from tests.conftest import MARKER, write_jsonl
+from tests.train.conftest import FAST_ARGS
 
-FAST = [
-    "--model",
-    "tiny",
-    "--batch-size",
-    "8",
-    "--max-physical-batch",
-    "4",
-    "--max-length",
-    "32",
-    "--lora-r",
-    "4",
-    "--lora-alpha",
-    "8",
-    "--accountant",
-    "rdp",
-    "--epochs",
-    "1",
-]
+FAST = [*FAST_ARGS, "--accountant", "rdp", "--epochs", "1"]
 
 
 def _notes(n: int = 40) -> list[dict[str, Any]]:

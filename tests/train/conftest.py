@@ -102,3 +102,15 @@ def fast(**overrides: Any) -> TrainConfig:
     )
     base.update(overrides)
     return TrainConfig(**base)
+
+
+#: `securetune train` flags that train the tiny preset in seconds (the CLI twin of :func:`fast`).
+FAST_ARGS = ["--model", "tiny", "--batch-size", "8", "--max-physical-batch", "4",
+             "--max-length", "32", "--lora-r", "4", "--lora-alpha", "8"]  # fmt: skip
+
+
+def train_events(ws: Workspace, prefix: str = "train.") -> list:
+    """The ledger's entries whose event starts with ``prefix``, in order."""
+    from securetune.audit.ledger import Ledger
+
+    return [e for e in Ledger.open(ws.ledger_dir).entries() if e.event.startswith(prefix)]

@@ -13,7 +13,6 @@ import torch
 import yaml
 from torch import nn
 
-from securetune.audit.ledger import Ledger
 from securetune.crypto.stream import decrypt_bytes
 from securetune.errors import BudgetError, DecryptionError, PolicyError, TrainingError
 from securetune.policy import builtin_dirs
@@ -21,11 +20,9 @@ from securetune.train import budget, privacy
 from securetune.train.data import UnitDataset
 from securetune.train.loop import train_run
 from securetune.train.plan import prepare
-from tests.train.conftest import fast
+from tests.train.conftest import FAST_ARGS, fast, train_events
 
-
-def _events(ws, prefix: str = "train.") -> list:
-    return [e for e in Ledger.open(ws.ledger_dir).entries() if e.event.startswith(prefix)]
+_events = train_events
 
 
 def _write_policy(ws, name: str, **training) -> None:
@@ -317,26 +314,7 @@ def test_plan_states_the_relation_and_a_policy_can_require_replace_one(
 def test_an_encrypted_run_writes_nothing_run_derived_in_plaintext(run, ws, make_dataset) -> None:
     make_dataset(policy="hipaa-safe-harbor")
     result = run(
-        "train",
-        "--data",
-        "notes",
-        "--epsilon",
-        "8",
-        "--json",
-        "--accountant",
-        "rdp",
-        "--model",
-        "tiny",
-        "--batch-size",
-        "8",
-        "--max-physical-batch",
-        "4",
-        "--max-length",
-        "32",
-        "--lora-r",
-        "4",
-        "--lora-alpha",
-        "8",
+        "train", "--data", "notes", "--epsilon", "8", "--json", "--accountant", "rdp", *FAST_ARGS
     )
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)

@@ -11,17 +11,14 @@ import yaml
 from safetensors.torch import load_file
 from torch import nn
 
-from securetune.audit.ledger import Ledger
 from securetune.errors import BudgetError, PolicyError, TrainingError
 from securetune.policy import TrainingPolicy, builtin_dirs
 from securetune.train import privacy
 from securetune.train.loop import train_run
 from securetune.train.plan import prepare, stricter
-from tests.train.conftest import fast
+from tests.train.conftest import fast, train_events
 
-
-def _events(ws, prefix: str = "train.") -> list:
-    return [e for e in Ledger.open(ws.ledger_dir).entries() if e.event.startswith(prefix)]
+_events = train_events
 
 
 def _write_policy(ws, name: str, *, base: str = "hipaa-safe-harbor", **training) -> None:

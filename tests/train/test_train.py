@@ -9,34 +9,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from securetune.audit.ledger import Ledger
 from securetune.errors import BudgetError, PolicyError
 from securetune.train.loop import train_run
 from tests.conftest import MARKER
-from tests.train.conftest import fast
+from tests.train.conftest import FAST_ARGS, fast, train_events
 
 # pytest-socket raises on any socket use, but libraries that swallow the error (peft's hub
 # lookups) would hide it; its warning is turned into a failure here.
 pytestmark = pytest.mark.filterwarnings("error:A test tried to use socket")
 
-FAST = [
-    "--model",
-    "tiny",
-    "--batch-size",
-    "8",
-    "--max-physical-batch",
-    "4",
-    "--max-length",
-    "32",
-    "--lora-r",
-    "4",
-    "--lora-alpha",
-    "8",
-]
+FAST = FAST_ARGS
 
 
-def _events(ws, prefix: str = "train.") -> list:
-    return [e for e in Ledger.open(ws.ledger_dir).entries() if e.event.startswith(prefix)]
+_events = train_events
 
 
 def _no_marker_under(path: Path) -> None:
