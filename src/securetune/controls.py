@@ -284,7 +284,7 @@ def _gate_controls(run: RunEvidence, ended: Entry | None) -> list[Control]:
                 title=f"Check gate: {name}",
                 clause="EDPB Opinion 28/2024; GDPR Art. 35",
                 requirement=f"{name} within {limit}" if limit is not None else name,
-                observed=f"{value}" if value is not None else ("passed" if passed else "failed"),
+                observed=_observed(value, passed, gate.get("note") if isinstance(gate, dict) else None),
                 status="not_run" if passed is None else ("passed" if passed else "failed"),
                 evidence=_refs(latest),
             )
@@ -302,6 +302,14 @@ def _gate_controls(run: RunEvidence, ended: Entry | None) -> list[Control]:
             )
         )
     return out
+
+
+def _observed(value: Any, passed: bool | None, note: str | None) -> str:
+    if value is not None:
+        shown = f"{value}"
+    else:
+        shown = "not measured" if passed is None else ("passed" if passed else "failed")
+    return f"{shown} ({note})" if note and note != shown else shown
 
 
 def tally(controls: list[Control]) -> dict[str, int]:

@@ -31,9 +31,33 @@ def _at_most(name: str, value: Any, limit: Any) -> Gate | None:
     return Gate(name, value, limit, value <= limit)
 
 
+def _mia_gate(result: dict[str, Any], limit: float | None) -> Gate | None:
+    """Three outcomes, because a held-out set of a few units cannot tell 0.75 from 0.5.
+
+    Pass: the strongest attack's AUC is within the limit. Fail: even the low end of its
+    interval (widened for having picked the strongest of four attacks) is above the limit,
+    so the excess is not sampling noise. Otherwise the check could not decide, which is
+    reported as not measured (a report then reads "incomplete", never "passed")."""
+    value, interval = result.get("mia_auc"), result.get("mia_auc_ci_adjusted")
+    gate = _at_most("mia_auc", value, limit)
+    if gate is None or gate.passed is not False or interval is None:
+        return gate
+    low, high = interval
+    if low > limit:  # type: ignore[operator]
+        return Gate("mia_auc", value, limit, False, f"adjusted interval [{low}, {high}]")
+    return Gate(
+        "mia_auc",
+        value,
+        limit,
+        None,
+        f"inconclusive: the adjusted interval [{low}, {high}] includes the limit; "
+        "hold out more units (--validation-fraction) to decide",
+    )
+
+
 def apply_gates(result: dict[str, Any], rules: ChecksPolicy, *, run: Any) -> list[Gate]:
     gates = [
-        _at_most("mia_auc", result.get("mia_auc"), rules.mia_auc_max),
+        _mia_gate(result, rules.mia_auc_max),
         _at_most(
             "canaries_extracted", result.get("canaries_extracted"), rules.canaries_extracted_max
         ),

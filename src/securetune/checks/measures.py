@@ -148,6 +148,9 @@ def mia_check(run: RunUnderCheck) -> Outcome:
     def unit_scores(units: list[list[int]], attack: str) -> np.ndarray:
         return np.array([np.mean([feats[i][attack] for i in u]) for u in units])
 
+    # Reporting the strongest of four attacks is four tries at a high number: the interval the
+    # gate reads is widened for that (Bonferroni), so chance alone does not fail a run.
+    adjusted_confidence = 1 - (1 - opts.confidence) / len(ATTACKS)
     attacks = {}
     for attack in ATTACKS:
         m, n = unit_scores(members, attack), unit_scores(nonmembers, attack)
@@ -155,10 +158,14 @@ def mia_check(run: RunUnderCheck) -> Outcome:
         lo, hi = bootstrap_auc_ci(
             m, n, rounds=opts.bootstrap, confidence=opts.confidence, seed=opts.seed
         )
+        adj_lo, adj_hi = bootstrap_auc_ci(
+            m, n, rounds=opts.bootstrap, confidence=adjusted_confidence, seed=opts.seed
+        )
         t1, t01 = tpr_at_fpr(m, n, 0.01), tpr_at_fpr(m, n, 0.001)
         attacks[attack] = {
             "auc": round(auc, 4),
             "auc_ci": [round(lo, 4), round(hi, 4)],
+            "auc_ci_adjusted": [round(adj_lo, 4), round(adj_hi, 4)],
             "tpr_at_1pct_fpr": round(t1.tpr, 4),
             "tpr_at_1pct_fpr_certified": t1.certified,
             "tpr_at_0_1pct_fpr": round(t01.tpr, 4) if t01.certified else None,
@@ -168,6 +175,7 @@ def mia_check(run: RunUnderCheck) -> Outcome:
         numbers={
             "mia_auc": attacks[best]["auc"],
             "mia_auc_ci": attacks[best]["auc_ci"],
+            "mia_auc_ci_adjusted": attacks[best]["auc_ci_adjusted"],
             "mia_attack": best,
             "tpr_at_1pct_fpr": attacks[best]["tpr_at_1pct_fpr"],
             "tpr_at_0_1pct_fpr": attacks[best]["tpr_at_0_1pct_fpr"],
@@ -176,6 +184,7 @@ def mia_check(run: RunUnderCheck) -> Outcome:
             "attacks": attacks,
             "members": len(members),
             "nonmembers": len(nonmembers),
+            "adjusted_confidence": adjusted_confidence,
             "nonmembers_needed": {
                 "1%": nonmembers_needed(0.01, confidence=opts.confidence),
                 "0.1%": nonmembers_needed(0.001, confidence=opts.confidence),
@@ -347,45 +356,52 @@ def pii_check(run: RunUnderCheck) -> Outcome:
     def mac(value: str) -> bytes:
         return hmac.new(key, _norm(value), hashlib.sha256).digest()
 
-    reference = _pick(
-        sorted(i for u in run.data_units(run.split.train) for i in u),
-        opts.pii_reference_records,
-        opts.seed,
-    )
-    train_values = set()
+    unit_of = {i: n for n, u in enumerate(run.data_units(run.split.train)) for i in u}
+    reference = _pick(sorted(unit_of), opts.pii_reference_records, opts.seed)
+    holders: dict[bytes, set[int]] = {}  # value -> the training units it occurs in
     for i in reference:
         text = run.texts[i]
         for f in detector.detect(text):
             if identifying(text[f.start : f.end]):
-                train_values.add(mac(text[f.start : f.end]))
+                holders.setdefault(mac(text[f.start : f.end]), set()).add(unit_of[i])
+    # A value in one unit's records only (a patient's phone, an MRN) says something about that
+    # unit if generated; one that many units share (the hospital's name) is population-level
+    # knowledge, which DP does not hide and the gate should not count.
+    unique = {v for v, units in holders.items() if len(units) == 1}
+    shared = set(holders) - unique
     canary_secrets = (
         {mac(c.secret) for c in run.canaries.canaries} if run.canaries is not None else set()
     )
     start_token = run.tokens[0][:1]
 
-    def scan(outs: list[list[int]]) -> tuple[dict[str, int], int, int]:
+    def scan(outs: list[list[int]]) -> tuple[dict[str, int], int, int, int]:
         types: dict[str, int] = {}
-        matched = found = 0
+        matched = matched_shared = found = 0
         for o in outs:
             text = run.tokenizer.decode(o, skip_special_tokens=True)
             for f in detector.detect(text):
                 types[f.entity_type] = types.get(f.entity_type, 0) + 1
                 value = text[f.start : f.end]
-                matched += identifying(value) and mac(value) in train_values
+                if identifying(value):
+                    matched += mac(value) in unique
+                    matched_shared += mac(value) in shared
             spaced = _digits_spaced(text)
             found += sum(mac(d) in canary_secrets for d in re.findall(r"\d{9}", spaced))
-        return types, matched, found
+        return types, matched, matched_shared, found
 
     prompts = [start_token] * opts.generations
     new = opts.generation_tokens
-    types, regurgitated, secrets_found = scan(
+    types, regurgitated, regurgitated_shared, secrets_found = scan(
         run.scorer.generate(prompts, new, sample=True, seed=opts.seed)
     )
     with run.scorer.base():
-        _, base_matched, _ = scan(run.scorer.generate(prompts, new, sample=True, seed=opts.seed))
+        _, base_matched, _, _ = scan(
+            run.scorer.generate(prompts, new, sample=True, seed=opts.seed)
+        )
     return Outcome(
         numbers={
             "pii_regurgitated": regurgitated,
+            "pii_regurgitated_shared": regurgitated_shared,
             "pii_regurgitated_base": base_matched,
             "pii_types": dict(sorted(types.items())),
             "canary_secrets_generated": secrets_found if run.canaries is not None else None,
@@ -395,7 +411,8 @@ def pii_check(run: RunUnderCheck) -> Outcome:
             "tokens": new,
             "sampling": "temperature 1",
             "reference_records": len(reference),
-            "training_values": len(train_values),
+            "training_values": len(holders),
+            "training_values_unique_to_one_unit": len(unique),
             "identifying": "two or more words, or four or more digits",
             "detector": detector.versions().get("recognizer_set"),
             "match": "HMAC-SHA256, per-check key",

@@ -330,6 +330,7 @@ def ledger_payload(result: dict[str, Any], result_sha256: str) -> dict[str, Any]
         "delta",
         "mia_auc",
         "mia_auc_ci",
+        "mia_auc_ci_adjusted",
         "mia_attack",
         "tpr_at_1pct_fpr",
         "tpr_at_0_1pct_fpr",
@@ -345,6 +346,7 @@ def ledger_payload(result: dict[str, Any], result_sha256: str) -> dict[str, Any]
         "extraction_rate_heldout",
         "canaries_extracted",
         "pii_regurgitated",
+        "pii_regurgitated_shared",
         "pii_regurgitated_base",
         "canary_secrets_generated",
         "epsilon_compared",
@@ -356,12 +358,16 @@ def ledger_payload(result: dict[str, Any], result_sha256: str) -> dict[str, Any]
         "gates_source",
     )
     payload = {k: result[k] for k in keep if k in result}
-    payload["gates"] = [
-        {"name": g["name"], "value": g["value"], "limit": g["limit"], "passed": g["passed"]}
-        for g in result["gates"]
-    ]
+    payload["gates"] = [_gate_entry(g) for g in result["gates"]]
     payload["result_sha256"] = result_sha256
     return payload
+
+
+def _gate_entry(gate: dict[str, Any]) -> dict[str, Any]:
+    entry = {k: gate[k] for k in ("name", "value", "limit", "passed")}
+    if gate.get("note"):  # fixed wording and numbers, e.g. why a gate could not decide
+        entry["note"] = gate["note"]
+    return entry
 
 
 def _save(run: RunUnderCheck, result: dict[str, Any]) -> None:
