@@ -284,7 +284,9 @@ def _gate_controls(run: RunEvidence, ended: Entry | None) -> list[Control]:
                 title=f"Check gate: {name}",
                 clause="EDPB Opinion 28/2024; GDPR Art. 35",
                 requirement=f"{name} within {limit}" if limit is not None else name,
-                observed=_observed(value, passed, gate.get("note") if isinstance(gate, dict) else None),
+                observed=_observed(
+                    value, passed, gate.get("note") if isinstance(gate, dict) else None
+                ),
                 status="not_run" if passed is None else ("passed" if passed else "failed"),
                 evidence=_refs(latest),
             )

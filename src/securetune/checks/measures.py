@@ -395,9 +395,7 @@ def pii_check(run: RunUnderCheck) -> Outcome:
         run.scorer.generate(prompts, new, sample=True, seed=opts.seed)
     )
     with run.scorer.base():
-        _, base_matched, _, _ = scan(
-            run.scorer.generate(prompts, new, sample=True, seed=opts.seed)
-        )
+        _, base_matched, _, _ = scan(run.scorer.generate(prompts, new, sample=True, seed=opts.seed))
     return Outcome(
         numbers={
             "pii_regurgitated": regurgitated,
