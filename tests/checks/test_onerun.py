@@ -76,3 +76,19 @@ def test_group_privacy() -> None:
     assert group_privacy(1.0, 1e-5, 1) == (1.0, 1e-5)
     eps, delta = group_privacy(1.0, 1e-5, 3)
     assert eps == 3.0 and delta == pytest.approx(3 * math.exp(2) * 1e-5)
+
+
+def test_a_replace_one_run_is_audited_against_its_add_remove_epsilon() -> None:
+    from securetune.checks.measures import add_remove_epsilon
+
+    # sigma 0.499, q 1/92, 184 steps, delta 1e-5: 8.425 replace-one, 7.989 add/remove (PLD)
+    finish = {
+        "neighbours": "replace-one",
+        "epsilon_spent": 8.425,
+        "noise_multiplier": 0.499,
+        "sample_rate": 1 / 92,
+        "steps": 184,
+    }
+    assert add_remove_epsilon(finish, 1e-5) == pytest.approx(7.989, abs=0.01)
+    assert add_remove_epsilon({**finish, "neighbours": "add-remove"}, 1e-5) == 8.425
+    assert add_remove_epsilon({"epsilon_spent": None}, 1e-5) is None

@@ -195,6 +195,23 @@ def mia_check(run: RunUnderCheck) -> Outcome:
 
 
 # -- one-run epsilon lower bound -----------------------------------------------------------------
+def add_remove_epsilon(finish: dict[str, Any], delta: float) -> float | None:
+    """The epsilon the one-run audit can be held to: the add/remove one.
+
+    The audit includes or leaves out each canary, which is adding or removing one unit. A
+    replace-one run's headline epsilon bounds a different (larger) relation; holding the
+    measured bound to it would let an accounting bug between the two go unnoticed. The same
+    noise, rate and steps are accounted again under add/remove (PLD, as replace-one runs are).
+    """
+    eps = finish.get("epsilon_spent")
+    if eps is None or finish.get("neighbours") != "replace-one":
+        return eps
+    from securetune.train.privacy import epsilon_of
+
+    history = [(finish["noise_multiplier"], finish["sample_rate"], finish["steps"])]
+    return epsilon_of(history, delta=delta, accountant="pld", neighbours="add-remove")
+
+
 def epsilon_check(run: RunUnderCheck) -> Outcome:
     if run.canaries is None:
         return Outcome(skipped="the run has no canaries (train --canaries M)")
@@ -209,8 +226,8 @@ def epsilon_check(run: RunUnderCheck) -> Outcome:
     scores = [float(lp.mean() - b.mean()) for lp, b in zip(adapted, base, strict=True)]
     # A canary repeated in record mode is a group of that many units: compare with group privacy.
     group = cs.repetitions if run.split.unit == "record" else 1
-    eps = run.finish.get("epsilon_spent")
     delta = run.finish.get("delta") or default_delta(run.start.get("train_units") or 1)
+    eps = add_remove_epsilon(run.finish, delta)
     compare_eps, compare_delta = (
         group_privacy(eps, delta, group) if eps is not None else (None, delta)
     )
@@ -231,6 +248,7 @@ def epsilon_check(run: RunUnderCheck) -> Outcome:
             "confidence": bound.confidence,
             "delta": bound.delta,
             "group_size": group,
+            "compared_with": "the add/remove epsilon of the run's noise, rate and steps",
             "score": "base-model loss minus adapted loss (reference-calibrated)",
             "guesses": [
                 {
