@@ -165,3 +165,17 @@ def test_a_modified_adapter_is_refused(trained, tmp_path) -> None:  # type: igno
         )
     finally:
         weights.write_bytes(saved)
+
+
+def test_a_check_limited_to_one_measure_ledgers_the_others_as_not_measured(trained) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    r = check_run(trained.ws, trained.dp, replace(SMALL, only=("epsilon",)))
+    assert r["mia_auc"] is None and "mia_attack" not in r
+    assert {g["name"]: g["passed"] for g in r["gates"]}["mia_auc"] is None
+    (event,) = [
+        e
+        for e in Ledger.open(trained.ws.ledger_dir).entries()
+        if e.event == "check" and e.payload["check_id"] == r["check_id"]
+    ]
+    assert event.payload["skipped"] == {} and event.payload["mia_auc"] is None
