@@ -36,14 +36,22 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from securetune.errors import TrainingError
 from securetune.train.data import IGNORE_INDEX, tokenize
 
+if TYPE_CHECKING:
+    from securetune.train.data import Corpus
+
 FORMATS = ("text", "prompt-completion", "chat")
 PROMPT_FIELD, COMPLETION_FIELD, MESSAGES_FIELD = "prompt", "completion", "messages"
 ASSISTANT = "assistant"
+FORMAT_FIELDS: dict[str, tuple[str, ...]] = {
+    "prompt-completion": (PROMPT_FIELD, COMPLETION_FIELD),
+    "chat": (MESSAGES_FIELD,),
+}
+"""The fields each structured format reads (the text format reads the text fields)."""
 
 DEFAULT_CHAT_TEMPLATE = "{Role}: {content}\n"
 """How a chat is rendered when the tokenizer has no chat template of its own: one line per
@@ -285,6 +293,23 @@ def _merged(segments: list[Segment]) -> list[Segment]:
         else:
             out.append(s)
     return out
+
+
+def corpus_examples(corpus: Corpus, tokenizer: Any | None) -> list[Example]:
+    """One example per corpus position: records in the corpus's format, canaries as text."""
+    if corpus.records is None:
+        return [Example.plain(t) for t in corpus.texts]
+    fields = corpus.fields.text_fields
+    made = [
+        example_of(r, corpus.format, text_fields=fields, tokenizer=tokenizer)
+        for r in corpus.records
+    ]
+    return made + [Example.plain(t) for t in corpus.texts[len(made) :]]
+
+
+def corpus_tokens(corpus: Corpus, tokenizer: Any, max_length: int) -> list[Tokenized]:
+    """What training, planning and the checks feed the model: one :class:`Tokenized` per position."""
+    return tokenize_examples(tokenizer, corpus_examples(corpus, tokenizer), max_length)
 
 
 # -- tokenization ----------------------------------------------------------------------------
