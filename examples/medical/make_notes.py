@@ -29,11 +29,11 @@ from securetune.scrub.synthetic import generate_notes
 HERE = Path(__file__).parent
 PATIENTS = 60
 NOTES = 228
-SUMMARIES = 240
-SUMMARY_PATIENTS = 120
+SUMMARIES = 160
+SUMMARY_PATIENTS = 80
 SUMMARY_SEED = 2027
 FIRST_DAY, LAST_DAY = date(2021, 1, 1), date(2024, 12, 31)  # fixed: not relative to today
-INSTRUCTION = "Summarize the admission note in one sentence."
+INSTRUCTION = "Summarize the note."
 
 # (presenting complaint, diagnosis, finding that shows it, treatment)
 CASES = (
@@ -111,11 +111,6 @@ DISPOSITIONS = (
     "discharged to a nursing facility",
     "discharged home with home health",
 )
-FOLLOW_UPS = ("primary care in one week", "cardiology in two weeks", "the clinic in ten days")
-VITALS = (
-    "BP {sys}/{dia}, HR {hr}, temp {temp}.",
-    "Vitals on arrival: HR {hr}, BP {sys}/{dia}, T {temp}.",
-)
 
 
 def main() -> None:
@@ -168,25 +163,17 @@ def summary_records() -> list[dict[str, str]]:
         number = i if i < SUMMARY_PATIENTS else rng.randrange(SUMMARY_PATIENTS)
         pt = patients[number]
         complaint, diagnosis, finding, treatment = rng.choice(CASES)
-        disposition, follow_up = rng.choice(DISPOSITIONS), rng.choice(FOLLOW_UPS)
+        disposition = rng.choice(DISPOSITIONS)
         admitted = fake.date_between(start_date=FIRST_DAY, end_date=LAST_DAY)
-        vitals = rng.choice(VITALS).format(
-            sys=rng.randint(95, 175),
-            dia=rng.randint(55, 100),
-            hr=rng.randint(58, 128),
-            temp=f"{rng.uniform(36.4, 39.2):.1f}",
-        )
-        workup = f"Workup showed {finding}."
-        middle = [workup, vitals] if rng.random() < 0.5 else [vitals, workup]
         note = " ".join(
             [
                 f"{pt['name']} (MRN {pt['mrn']}) is {_a(pt['age'])} {pt['age']} year old {pt['sex']} admitted to "
                 f"{fake.last_name()} Memorial Hospital on {admitted:%m/%d/%Y} with {complaint}.",
-                *middle,
+                f"Workup showed {finding}.",
                 f"Treated with {treatment}.",
                 f"Seen by Dr. {fake.last_name()}.",
                 f"Assessment: {diagnosis}.",
-                f"Plan: {disposition}, follow up with {follow_up}.",
+                f"Plan: {disposition}.",
                 f"Contact {pt['phone']}.",
             ]
         )
