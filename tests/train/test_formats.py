@@ -17,6 +17,7 @@ from securetune.train.formats import (
     Segment,
     detect_format,
     example_of,
+    prompt_ids,
     tokenize_examples,
     truncated_count,
 )
@@ -217,6 +218,19 @@ def test_a_long_chat_loses_its_first_turns_and_keeps_the_last_assistant_turn(tok
     assert t.truncated and len(t.input_ids) == 20
     assert t.input_ids[-4:] == [*bare(tok, "All fine."), tok.sep_token_id]
     assert t.labels[-4:] == t.input_ids[-4:]
+
+
+def test_a_generation_starts_from_exactly_the_tokens_training_put_before_the_completion(
+    tok, chatml_tok
+) -> None:
+    e = example_of(PC, "prompt-completion")
+    assert prompt_ids(tok, e, 128) == [tok.cls_token_id, *bare(tok, e.prompt)]  # no [SEP]
+    long = example_of({"prompt": "word " * 60, "completion": "the end"}, "prompt-completion")
+    (t,) = tokenize_examples(tok, [long], 16)
+    assert prompt_ids(tok, long, 16) == t.input_ids[: -len(bare(tok, "the end")) - 1]
+    chat = example_of(CHAT, "chat", tokenizer=chatml_tok)
+    assert prompt_ids(chatml_tok, chat, 128) == bare(chatml_tok, chat.prompt)
+    assert prompt_ids(tok, Example.plain("all trained"), 128) == [tok.cls_token_id]
 
 
 def test_the_truncated_count_is_the_number_of_examples_cut(tok) -> None:

@@ -7,9 +7,9 @@ Three shapes of record, chosen with ``--format`` or detected from the dataset's 
     and a long record keeps its start (the behaviour of securetune 0.1).
 ``prompt-completion``
     A ``prompt`` string and a ``completion`` string. The model reads
-    ``prompt + SEP + completion`` (SEP is a newline unless one side already has whitespace at
-    the join) and is trained on the completion only. A long record keeps its completion and
-    loses the start of its prompt.
+    the prompt, a newline (none when one side already has whitespace at the join) and the
+    completion, and is trained on the completion only. A long record keeps its completion and
+    loses the start of its prompt (a completion longer than the limit on its own keeps its end).
 ``chat``
     A ``messages`` list of ``{"role": ..., "content": ...}``. Rendered with the tokenizer's
     chat template when it has one, else with :data:`DEFAULT_CHAT_TEMPLATE`. Every assistant
@@ -23,7 +23,8 @@ not carry loss, so the per-example mean of :mod:`.loss` runs over trained tokens
 clipping still bounds one unit's whole contribution.
 
 Segments are tokenized one by one (not the joined string), so the prompt's tokens are
-exactly ``tokenizer(prompt)``: the tokens a generation at evaluation starts from.
+exactly the tokenizer's tokens for the prompt alone; :func:`prompt_ids` gives them with the
+special tokens training put in front: what a generation at evaluation starts from.
 
 Tokens after the last trained segment are dropped: in a causal model they change no loss.
 The end of a prompt-completion or default-chat example is the tokenizer's own closing
@@ -335,8 +336,22 @@ def tokenize_examples(
     frame = _Frame.of(tokenizer)
     for i, e in enumerate(examples):
         if out[i] is None:
-            out[i] = _tokenize_segments(tokenizer, e, max_length, frame)
+            out[i] = _tokenize_segments(tokenizer, e, max_length, frame)[0]
     return [t for t in out if t is not None]
+
+
+def prompt_ids(tokenizer: Any, example: Example, max_length: int) -> list[int]:
+    """The ids training put before ``example``'s completion: what generating it starts from.
+
+    Special tokens are as in training (BERT's ``[CLS]`` in front and no ``[SEP]``, which
+    would announce the end); an example longer than ``max_length`` is cut from the left as in
+    training. A text-format example has an empty prompt: only the leading special tokens.
+    """
+    frame = _Frame.of(tokenizer)
+    if len(example.segments) == 1 and not example.templated:
+        return list(frame.prefix)
+    tokenized, start = _tokenize_segments(tokenizer, example, max_length, frame)
+    return tokenized.input_ids[:start]
 
 
 @dataclass(frozen=True)
@@ -362,7 +377,10 @@ class _Frame:
         return cls(prefix=prefix, end=end)
 
 
-def _tokenize_segments(tokenizer: Any, e: Example, max_length: int, frame: _Frame) -> Tokenized:
+def _tokenize_segments(
+    tokenizer: Any, e: Example, max_length: int, frame: _Frame
+) -> tuple[Tokenized, int]:
+    """The example's tokens, and the position where its last trained segment starts."""
     last = e._last_trained
     kept = e.segments[: last + 1]  # later tokens change no loss in a causal model
     pieces = tokenizer([s.text for s in kept], add_special_tokens=False, verbose=False)["input_ids"]
@@ -371,16 +389,18 @@ def _tokenize_segments(tokenizer: Any, e: Example, max_length: int, frame: _Fram
     for s, piece in zip(kept, pieces, strict=True):
         ids += piece
         labels += piece if s.trained else [IGNORE_INDEX] * len(piece)
+    start = len(ids) - len(pieces[-1])
     prefix, end = ([], []) if e.templated else (frame.prefix, frame.end)
     budget = max(0, max_length - len(prefix) - len(end))
     truncated = len(ids) > budget
     if truncated:
-        ids, labels = ids[len(ids) - budget :], labels[len(labels) - budget :]
+        cut = len(ids) - budget
+        ids, labels, start = ids[cut:], labels[cut:], max(0, start - cut)
     ids = [*prefix, *ids, *end]
     labels = [IGNORE_INDEX] * len(prefix) + labels + list(end)
     if len(ids) < 2:  # a next-token loss needs two tokens (as data.tokenize pads)
         ids, labels = [*ids, tokenizer.pad_token_id], [*labels, IGNORE_INDEX]
-    return Tokenized(ids, labels, truncated)
+    return Tokenized(ids, labels, truncated), len(prefix) + start
 
 
 def truncated_count(tokenized: Sequence[Tokenized]) -> int:
