@@ -199,7 +199,8 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
     from securetune.train.canaries import insert, load_canaries
     from securetune.train.checkpoint import ADAPTER_DIR, RunStore, run_key_name, tree_sha256
     from securetune.train.config import TrainConfig
-    from securetune.train.data import load_corpus, make_split, resolve_unit, tokenize, units_of
+    from securetune.train.data import load_corpus, make_split, resolve_unit, units_of
+    from securetune.train.formats import corpus_tokens
     from securetune.train.secrets import RunSecrets
 
     ws.verify_ledger()
@@ -235,7 +236,9 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
         raise CheckError(
             f"run {run_id}: the canary file does not match the commitment in train.start"
         )
-    corpus = load_corpus(ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field)
+    corpus = load_corpus(
+        ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field, fmt=cfg.format
+    )
     if corpus.manifest.content_sha256 != start["dataset_content_sha256"]:
         raise CheckError(
             f"run {run_id}: dataset {cfg.data} no longer holds the records the run trained on"
@@ -270,7 +273,8 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
         finish=finish,
         config=cfg,
         texts=corpus.texts,
-        tokens=tokenize(tokenizer, corpus.texts, cfg.max_length),
+        # the ids the run trained on (a prompt-completion record's prompt included)
+        tokens=[t.input_ids for t in corpus_tokens(corpus, tokenizer, cfg.max_length)],
         dataset_records=dataset_records,
         split=split,
         canaries=canaries,
