@@ -116,6 +116,14 @@ def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "record choice never use it (os.urandom).",
         ),
         click.option(
+            "--dedup",
+            type=click.Choice(["group", "off"]),
+            default="group",
+            show_default=True,
+            help="group: near-duplicate records (copy-forward) share one privacy unit and one "
+            "side of the split; off: no grouping (docs/DEDUP.md).",
+        ),
+        click.option(
             "--no-dp",
             is_flag=True,
             help="Non-private baseline: recorded as such; a policy can forbid it.",
@@ -169,6 +177,7 @@ def _config(kw: dict[str, Any]) -> TrainConfig:
         early_stopping_patience=kw["early_stopping_patience"],
         text_fields=tuple(kw["text_fields"]) or None,
         subject_field=kw["subject_field"],
+        dedup=kw["dedup"],
         no_dp=kw["no_dp"],
         allow_unscrubbed=kw["allow_unscrubbed"],
         policy=kw["policy"],
@@ -287,6 +296,15 @@ def train(
     emit(doc, as_json=as_json, human=human)
 
 
+def _dedup_plan_line(summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return "  dedup:    off (near-duplicate records may fall in different units)\n"
+    return (
+        f"  dedup:    {summary['clusters']} group(s) of near-duplicates ({summary['records_in_clusters']} "
+        f"records) each kept in one unit\n"
+    )
+
+
 def _f(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
@@ -315,7 +333,8 @@ def plan(app: AppContext, as_json: bool, **kw: Any) -> None:
         f"  noise:    multiplier {noise}, sample rate {r.sample_rate:.4f}, "
         f"{r.steps} steps ({r.steps_per_epoch}/epoch x {r.epochs})\n"
         f"  model:    {r.model}, {r.model_parameters:,} parameters, {r.trainable_parameters:,} trainable\n"
-        f"  estimate: ~{r.estimated_seconds:.0f} s on cpu, peak ~{r.estimated_peak_memory_mb:.0f} MB ({r.estimate_method})\n"
+        + _dedup_plan_line(r.dedup)
+        + f"  estimate: ~{r.estimated_seconds:.0f} s on cpu, peak ~{r.estimated_peak_memory_mb:.0f} MB ({r.estimate_method})\n"
         f"  not covered by epsilon: {', '.join(r.non_private_outputs)}"
     )
     emit(dataclasses.asdict(result), as_json=as_json, human=human)

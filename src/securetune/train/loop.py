@@ -39,6 +39,8 @@ import torch
 
 from securetune import __version__
 from securetune.crypto.envelope import new_data_key
+from securetune.dedup import DEDUP_EVENT
+from securetune.dedup import event_payload as dedup_event
 from securetune.errors import BudgetError, LockError, TrainingError
 from securetune.fsutil import atomic_write_bytes, make_private_dir
 from securetune.train import budget, privacy
@@ -392,6 +394,17 @@ def _start(
             RunStore(run_dir, run_id, key).write(
                 "split.json", p.split.to_json(manifest.content_sha256)
             )
+            if p.split.dedup is not None:  # the groups this run's units were merged by
+                ws.record(
+                    DEDUP_EVENT,
+                    dedup_event(
+                        manifest,
+                        p.split.dedup,
+                        trigger="train",
+                        text_fields=p.corpus.fields.text_fields,
+                        run_id=run_id,
+                    ),
+                )
             ws.record(budget.START, payload)
         except BaseException:  # not started: its keys go with it
             keyring = ws.keyring()
