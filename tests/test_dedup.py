@@ -58,6 +58,8 @@ def test_identical_texts_form_one_exact_group() -> None:
             "num_perm": 128,
             "threshold": 0.5,
             "seed": 1,
+            "lsh_bands": 25,
+            "lsh_rows": 5,
         },
         "records": 5,
         "clusters": 1,

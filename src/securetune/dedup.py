@@ -13,7 +13,7 @@ Method (docs/DEDUP.md gives the reasons for each number):
   three words or fewer is one shingle of all its words; a text with no word has none);
 * a 128-permutation MinHash of that set (datasketch's 32-bit SHA-1 hash, permutations drawn
   from the fixed public seed 1, so every command finds the same groups);
-* candidate pairs from datasketch's ``MinHashLSH`` tuned for the threshold, kept when their
+* candidate pairs from datasketch's ``MinHashLSH`` (25 bands of 5 rows), kept when their
   MinHash-estimated Jaccard similarity is at least 0.5; identical texts are always paired;
 * groups are the connected components of the kept pairs (union-find).
 
@@ -43,6 +43,11 @@ class DedupParams:
     num_perm: int = 128
     threshold: float = 0.5
     seed: int = 1
+    #: LSH layout, 25 bands of 5 rows: what datasketch's optimiser picks for 0.5 and 128,
+    #: pinned so that a datasketch upgrade cannot change the groups of a run being resumed
+    #: or checked. A pair at similarity 0.5 is a candidate with probability 0.55; at 0.7, 0.99.
+    bands: int = 25
+    rows: int = 5
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +56,8 @@ class DedupParams:
             "num_perm": self.num_perm,
             "threshold": self.threshold,
             "seed": self.seed,
+            "lsh_bands": self.bands,
+            "lsh_rows": self.rows,
         }
 
 
@@ -139,7 +146,9 @@ def find_clusters(texts: Iterable[str], params: DedupParams = DEFAULT_PARAMS) ->
     digests: list[bytes] = []
     first: dict[bytes, int] = {}
     edges: list[tuple[int, int]] = []
-    lsh = MinHashLSH(threshold=params.threshold, num_perm=params.num_perm)
+    lsh = MinHashLSH(
+        threshold=params.threshold, num_perm=params.num_perm, params=(params.bands, params.rows)
+    )
     sketches: dict[int, MinHash] = {}
     for i, text in enumerate(texts):
         if not text:  # nothing to compare (a record without text is nobody's copy)
