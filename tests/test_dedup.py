@@ -263,3 +263,26 @@ def test_fields_default_to_every_field_but_subject_and_id(ws: Workspace) -> None
     assert record_text(records[0], ("messages",)) == "hello there\nuser"
     with pytest.raises(DatasetError, match="has no field 'body'"):
         dataset_fields(m, ["body"])
+
+
+def test_scrub_counts_duplicates_in_the_scrubbed_text(run, clinic, tmp_path) -> None:
+    run("init")
+    result = run(
+        "scrub", str(clinic), "--policy", "hipaa-safe-harbor", "--name", "clean",
+        "--id-field", "id", "--subject-field", "patient_id", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert (out["dedup"]["clusters"], out["dedup"]["records_in_clusters"]) == (2, 4)
+    [event] = ledger_events(opened(tmp_path), "data.dedup")
+    assert (event["trigger"], event["dataset"], event["text_fields"]) == (
+        "scrub",
+        "clean",
+        ["text"],
+    )
+    assert MARKER not in result.output
+    skipped = run(
+        "scrub", str(clinic), "--policy", "hipaa-safe-harbor", "--name", "clean2", "--no-dedup",
+        "--json",
+    )  # fmt: skip
+    assert json.loads(skipped.stdout)["dedup"] is None
