@@ -134,6 +134,7 @@ def test_a_run_ledgers_its_groups_and_check_reproduces_its_split(ws: Workspace, 
     from securetune.train.loop import train_run
 
     result = train_run(ws, fast(privacy_unit="record", dedup="group", early_stopping_patience=0))
+    assert result.protects == "each record together with its near-copies, one added or removed"
     entries = list(Ledger.open(ws.ledger_dir).entries())
     events = [e.event for e in entries]
     at = events.index("train.start")

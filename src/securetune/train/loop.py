@@ -1126,6 +1126,16 @@ class _Trainer:
             protects=(
                 f"each {p.unit}"
                 + (f" ({p.corpus.fields.subject_field})" if p.unit == "subject" else "")
+                # merged units (docs/DEDUP.md): the guarantee covers the group as one
+                + (
+                    (
+                        " together with its near-copies"
+                        if p.unit == "record"
+                        else " together with every subject it shares a near-copy with"
+                    )
+                    if (p.split.dedup or {}).get("clusters")
+                    else ""
+                )
                 + (", one added or removed" if cfg.neighbours == "add-remove" else ", one replaced")
             )
             if dp
