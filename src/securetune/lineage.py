@@ -9,7 +9,8 @@ to the dataset it was derived from, when the ledger shows one:
 3. its input file is the one an earlier dataset was made from (a re-scrub, or a scrub of
    a file that was also added raw);
 4. a command made it from a named dataset (``data dedup --remove`` keeps a subset of its
-   records, so neither the records nor an input file match): that dataset, named by id.
+   records, so neither the records nor an input file match): that dataset, named by id
+   (checked first: the command knows its source).
 
 A dataset's *lineage root* is the first dataset of that chain; the budget counts every run
 on any dataset with the same root (``train/budget.py``), and a derived dataset without a
