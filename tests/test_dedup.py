@@ -58,6 +58,7 @@ def test_identical_texts_form_one_exact_group() -> None:
             "num_perm": 128,
             "threshold": 0.5,
             "seed": 1,
+            "scheme": "affine32",
             "lsh_bands": 25,
             "lsh_rows": 5,
         },

@@ -11,8 +11,9 @@ Method (docs/DEDUP.md gives the reasons for each number):
 
 * text -> lower-cased words (``\\w+``, Unicode) -> the set of 3-word shingles (a text of
   three words or fewer is one shingle of all its words; a text with no word has none);
-* a 128-permutation MinHash of that set (datasketch's 32-bit SHA-1 hash, permutations drawn
-  from the fixed public seed 1, so every command finds the same groups);
+* a 128-permutation MinHash of that set (datasketch's ``affine32`` scheme over its 32-bit
+  SHA-1 hash, permutations drawn from the fixed public seed 1, so every command finds the
+  same groups);
 * candidate pairs from datasketch's ``MinHashLSH`` (25 bands of 5 rows), kept when their
   MinHash-estimated Jaccard similarity is at least 0.5; identical texts are always paired;
 * groups are the connected components of the kept pairs (union-find).
@@ -43,6 +44,9 @@ class DedupParams:
     num_perm: int = 128
     threshold: float = 0.5
     seed: int = 1
+    #: datasketch's permutation scheme since 2.0 (``a*h+b mod 2**32`` over a mixed SHA-1
+    #: 32-bit hash); named, so a change of library default cannot change the groups.
+    scheme: str = "affine32"
     #: LSH layout, 25 bands of 5 rows: what datasketch's optimiser picks for 0.5 and 128,
     #: pinned so that a datasketch upgrade cannot change the groups of a run being resumed
     #: or checked. A pair at similarity 0.5 is a candidate with probability 0.55; at 0.7, 0.99.
@@ -56,6 +60,7 @@ class DedupParams:
             "num_perm": self.num_perm,
             "threshold": self.threshold,
             "seed": self.seed,
+            "scheme": self.scheme,
             "lsh_bands": self.bands,
             "lsh_rows": self.rows,
         }
@@ -139,17 +144,19 @@ def find_clusters(texts: Iterable[str], params: DedupParams = DEFAULT_PARAMS) ->
     """Group ``texts`` by exact and near duplication (see the module docstring).
 
     Streams: what stays in memory is a SHA-256 digest and a MinHash per distinct text
-    (about 1 KiB a record at 128 permutations), never the texts.
+    (half a KiB of hash values at 128 permutations, plus LSH keys), never the texts.
     """
-    from datasketch import MinHash, MinHashLSH
+    from datasketch import LeanMinHash, MinHash, MinHashLSH
 
+    # One set of permutations for every sketch (datasketch would redraw them per sketch).
+    template = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=params.scheme)
     digests: list[bytes] = []
     first: dict[bytes, int] = {}
     edges: list[tuple[int, int]] = []
     lsh = MinHashLSH(
         threshold=params.threshold, num_perm=params.num_perm, params=(params.bands, params.rows)
     )
-    sketches: dict[int, MinHash] = {}
+    sketches: dict[int, LeanMinHash] = {}
     for i, text in enumerate(texts):
         if not text:  # nothing to compare (a record without text is nobody's copy)
             digests.append(b"")
@@ -163,8 +170,14 @@ def find_clusters(texts: Iterable[str], params: DedupParams = DEFAULT_PARAMS) ->
         grams = shingles(text, params.shingle_words)
         if not grams:  # no words: only an identical text (paired above) is its duplicate
             continue
-        sketch = MinHash(num_perm=params.num_perm, seed=params.seed)
-        sketch.update_batch([g.encode("utf-8", "surrogatepass") for g in sorted(grams)])
+        full = MinHash(
+            num_perm=params.num_perm,
+            seed=params.seed,
+            permutations=template.permutations,
+            scheme=params.scheme,
+        )
+        full.update_batch([g.encode("utf-8", "surrogatepass") for g in sorted(grams)])
+        sketch = LeanMinHash(full)  # hash values only: half a KiB
         # Candidates share an LSH band with this sketch: a symmetric relation, so querying
         # before inserting finds every pair once, whatever the order.
         edges += [

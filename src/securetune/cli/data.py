@@ -16,7 +16,7 @@ json_option = click.option(
 no_dedup_option = click.option(
     "--no-dedup",
     is_flag=True,
-    help="Skip counting duplicate and near-duplicate records (about 1,000 records/s on one "
+    help="Skip counting duplicate and near-duplicate records (about 2,000 records/s on one "
     "core); count later with `securetune data dedup`.",
 )
 
