@@ -46,6 +46,7 @@ bench: $(STAMP)
 	  $(PY) bench/deid.py --corpus "$(DEID_CORPUS)" --json --out bench/results/deid.json; \
 	  $(PY) bench/deid_pipeline.py --corpus "$(DEID_CORPUS)" --json --out bench/results/deid_pipeline.json; \
 	  $(PY) bench/anonymizer.py --corpus "$(DEID_CORPUS)" --json --out bench/results/anonymizer.json; \
+	  $(PY) bench/dedup.py --corpus "$(DEID_CORPUS)" --json --out bench/results/dedup.json; \
 	else echo "skipping bench/deid.py: no corpus at $(DEID_CORPUS) (set DEID_CORPUS=PATH)"; fi
 
 docs: $(STAMP)

@@ -135,5 +135,5 @@ def test_a_published_checkpoint_catches_a_rollback_without_the_witness(
     assert caught.exit_code == 1
     assert caught.stderr == (
         "error: ledger was rolled back: its checkpoint covers 1 entries but the trusted"
-        " checkpoint covers 2 (entries 1..1 are gone)\n"
+        " checkpoint covers 3 (entries 1..2 are gone)\n"
     )

@@ -170,6 +170,7 @@ def create_dataset(
             reconcile.ledger_state(ws.ledger_dir),
             input_sha256=provenance.get("input_sha256"),
             fingerprint=fingerprint.hexdigest(),
+            source_dataset_id=provenance.get("source_dataset_id"),
         )
         traced = {"records_fingerprint": fingerprint.hexdigest(), **lineage.fields()}
         origin = {**provenance, **traced}

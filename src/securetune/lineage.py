@@ -7,7 +7,10 @@ to the dataset it was derived from, when the ledger shows one:
 2. its records are the same multiset as an earlier dataset's (shuffled, or converted
    between JSONL, CSV and Parquet: values are compared as the text they export to);
 3. its input file is the one an earlier dataset was made from (a re-scrub, or a scrub of
-   a file that was also added raw).
+   a file that was also added raw);
+4. a command made it from a named dataset (``data dedup --remove`` keeps a subset of its
+   records, so neither the records nor an input file match): that dataset, named by id
+   (checked first: the command knows its source).
 
 A dataset's *lineage root* is the first dataset of that chain; the budget counts every run
 on any dataset with the same root (``train/budget.py``), and a derived dataset without a
@@ -87,12 +90,20 @@ class Lineage:
         return out
 
 
-def find_source(state: LedgerState, *, input_sha256: str | None, fingerprint: str) -> Lineage:
+def find_source(
+    state: LedgerState,
+    *,
+    input_sha256: str | None,
+    fingerprint: str,
+    source_dataset_id: str | None = None,
+) -> Lineage:
     """The dataset a new one derives from, by the rules in the module docstring."""
     source_id, how = None, ""
     if fingerprint.startswith("0:"):  # no records: nothing to protect, nothing to link
         return Lineage(None, None, None, None)
-    if input_sha256 and input_sha256 in state.exports:
+    if source_dataset_id is not None and source_dataset_id in state.datasets:
+        source_id, how = source_dataset_id, "subset"
+    if source_id is None and input_sha256 and input_sha256 in state.exports:
         source_id, how = state.exports[input_sha256], "export"
     if source_id is None:
         for known in state.datasets.values():  # ledger order: the earliest match wins

@@ -31,7 +31,7 @@ def test_init_then_add_ls_show_verify_with_json(run, notes: Path, tmp_path: Path
     verified = json.loads(run("data", "verify", "raw", "--json").stdout)
     assert verified == {"dataset": "raw", "ok": True, "records": 25, "shards": 1}
     ledger = json.loads(run("audit", "verify", "--json").stdout)
-    assert ledger["ok"] is True and ledger["events"] == {"data.add": 1, "init": 1}
+    assert ledger["ok"] is True and ledger["events"] == {"data.add": 1, "data.dedup": 1, "init": 1}
 
 
 def test_outside_a_workspace_every_command_says_so_in_one_line(run, tmp_path: Path) -> None:

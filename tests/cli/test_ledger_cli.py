@@ -45,6 +45,6 @@ def test_a_v1_workspace_refuses_writes_until_audit_upgrade(run, notes: Path, tmp
     }
     assert run("data", "add", str(notes), "--name", "raw").exit_code == 0
     events = json.loads(run("audit", "verify", "--json").stdout)["events"]
-    assert events == {"init": 1, "ledger.upgrade": 1, "data.add": 1}
+    assert events == {"init": 1, "ledger.upgrade": 1, "data.add": 1, "data.dedup": 1}
     again = run("audit", "upgrade")
     assert again.exit_code == 1 and "already format v2" in again.stderr

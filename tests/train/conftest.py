@@ -99,6 +99,9 @@ def fast(**overrides: Any) -> TrainConfig:
         lora_r=4,
         lora_alpha=8,
         validation_fraction=0.2,
+        # records() fills one template: every note is a near-copy of others, which would merge
+        # the units these tests count. Grouping is tests/train/test_dedup_units.py's subject.
+        dedup="off",
     )
     base.update(overrides)
     return TrainConfig(**base)
@@ -106,7 +109,8 @@ def fast(**overrides: Any) -> TrainConfig:
 
 #: `securetune train` flags that train the tiny preset in seconds (the CLI twin of :func:`fast`).
 FAST_ARGS = ["--model", "tiny", "--batch-size", "8", "--max-physical-batch", "4",
-             "--max-length", "32", "--lora-r", "4", "--lora-alpha", "8"]  # fmt: skip
+             "--max-length", "32", "--lora-r", "4", "--lora-alpha", "8",
+             "--dedup", "off"]  # fmt: skip
 
 
 def train_events(ws: Workspace, prefix: str = "train.") -> list:

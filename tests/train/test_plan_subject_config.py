@@ -28,6 +28,8 @@ def test_plan_prints_what_train_then_uses(run, ws, make_dataset) -> None:
         "rdp",
         "--max-length",
         "32",
+        "--dedup",
+        "off",  # the fixture's notes fill one template (see conftest.fast)
     ]
     planned = run("plan", *args, "--json")
     assert planned.exit_code == 0, planned.stderr

@@ -207,11 +207,15 @@ def test_unknown_dataset_and_missing_models_fail_without_network(
     assert unknown.exit_code == 1 and unknown.stderr.startswith("error: no dataset named nope")
     # The socket guard (pytest-socket) would fail these tests on any network attempt.
     missing = run(
-        "train", "--data", "notes", "--epsilon", "8", "--model", str(tmp_path / "no-model")
-    )
+        "train", "--data", "notes", "--epsilon", "8", "--dedup", "off",
+        "--model", str(tmp_path / "no-model"),
+    )  # fmt: skip
     assert missing.exit_code == 1
     assert "does not exist (models are loaded from local files only)" in missing.stderr
-    hub = run("train", "--data", "notes", "--epsilon", "8", "--model", "someorg/not-cached-model")
+    hub = run(
+        "train", "--data", "notes", "--epsilon", "8", "--dedup", "off",
+        "--model", "someorg/not-cached-model",
+    )  # fmt: skip
     assert hub.exit_code == 1
     assert hub.stderr.startswith(
         "error: cannot load model someorg/not-cached-model from local files (no network is used"

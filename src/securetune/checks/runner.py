@@ -199,7 +199,13 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
     from securetune.train.canaries import insert, load_canaries
     from securetune.train.checkpoint import ADAPTER_DIR, RunStore, run_key_name, tree_sha256
     from securetune.train.config import TrainConfig
-    from securetune.train.data import load_corpus, make_split, resolve_unit, units_of
+    from securetune.train.data import (
+        load_corpus,
+        make_split,
+        near_duplicates,
+        resolve_unit,
+        units_of,
+    )
     from securetune.train.formats import corpus_tokens
     from securetune.train.secrets import RunSecrets
 
@@ -246,7 +252,7 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
     dataset_records = len(corpus.texts)
     unit = resolve_unit(cfg.privacy_unit, corpus.fields)
     split = make_split(
-        units_of(corpus, unit),
+        units_of(corpus, unit, clusters=near_duplicates(corpus, cfg.dedup)),
         unit=unit,
         fraction=cfg.validation_fraction,
         seed=cfg.seed,

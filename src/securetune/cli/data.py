@@ -1,9 +1,10 @@
-"""``securetune data``: add, ls, show, verify, export, rm (the library is imported per command)."""
+"""``securetune data``: add, ls, show, verify, dedup, export, rm (the library is imported per command)."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,6 +13,25 @@ from securetune.cli.context import AppContext, emit, format_option, on_error_opt
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the result as one JSON object."
 )
+no_dedup_option = click.option(
+    "--no-dedup",
+    is_flag=True,
+    help="Skip counting duplicate and near-duplicate records (about 2,000 records/s on one "
+    "core); count later with `securetune data dedup`.",
+)
+
+
+def dedup_line(summary: dict | None) -> str:
+    """One line of duplicate counts (never text) for a command's human output."""
+    if summary is None:
+        return ""
+    if not summary["clusters"]:
+        return "\nDuplicates: none found (exact or near)."
+    return (
+        f"\nDuplicates: {summary['clusters']} group(s) ({summary['exact_clusters']} exact, "
+        f"{summary['near_clusters']} near) holding {summary['records_in_clusters']} records; "
+        f"largest {summary['largest_cluster']}. Training keeps each group in one privacy unit."
+    )
 
 
 @click.group()
@@ -24,17 +44,28 @@ def data() -> None:
 @click.option("--name", "-n", required=True, help="Dataset name (letters, digits, . _ -).")
 @format_option
 @on_error_option
+@no_dedup_option
 @json_option
 @pass_app
-def add(app: AppContext, file: Path, name: str, fmt: str, on_error: str, as_json: bool) -> None:
+def add(
+    app: AppContext,
+    file: Path,
+    name: str,
+    fmt: str,
+    on_error: str,
+    no_dedup: bool,
+    as_json: bool,
+) -> None:
     """Encrypt FILE's records as they are, marked *unscrubbed* (use `scrub` for PHI)."""
     from securetune import datastore
 
     ws = app.open()
-    with ws.locked(), app.progress(f"encrypting {name}") as advance:
-        result = datastore.add_dataset(
-            ws, file, name, fmt=fmt, on_error=on_error, on_record=advance
-        )  # type: ignore[arg-type]
+    with ws.locked():
+        with app.progress(f"encrypting {name}") as advance:
+            result = datastore.add_dataset(
+                ws, file, name, fmt=fmt, on_error=on_error, on_record=advance
+            )  # type: ignore[arg-type]
+        dedup = None if no_dedup else count_duplicates(app, ws, name, trigger="data add")
     ds = result.dataset
     if result.skipped:
         app.warn(f"skipped {result.skipped} malformed record(s)")
@@ -45,10 +76,76 @@ def add(app: AppContext, file: Path, name: str, fmt: str, on_error: str, as_json
             "dataset": dataclasses.asdict(ds),
             "skipped": result.skipped,
             "input_sha256": result.input_sha256,
+            "dedup": dedup,
         },
         as_json=as_json,
-        human=f"Added dataset {name}: {ds.records} records in {ds.shards} encrypted shard(s), unscrubbed.",
+        human=f"Added dataset {name}: {ds.records} records in {ds.shards} encrypted shard(s), unscrubbed."
+        + dedup_line(dedup),
     )
+
+
+def count_duplicates(app: AppContext, ws: Any, name: str, *, trigger: str) -> dict:
+    """The duplicate counts of a dataset just made (also recorded in the ledger)."""
+    from securetune.dedup import dedup_dataset
+
+    with app.progress(f"counting duplicates in {name}"):
+        return dedup_dataset(ws, name, trigger=trigger).summary
+
+
+@data.command("dedup")
+@click.argument("name")
+@click.option(
+    "--text-field",
+    "text_fields",
+    multiple=True,
+    help="Field(s) to compare. Default: as scrubbed, else 'text', else every field but the "
+    "subject and id fields.",
+)
+@click.option(
+    "--remove",
+    is_flag=True,
+    help="Also write a new encrypted dataset (--name) keeping one record of each group.",
+)
+@click.option("--name", "-n", "new_name", help="Name of the dataset --remove writes.")
+@json_option
+@pass_app
+def dedup(
+    app: AppContext,
+    name: str,
+    text_fields: tuple[str, ...],
+    remove: bool,
+    new_name: str | None,
+    as_json: bool,
+) -> None:
+    """Count exact and near-duplicate records (MinHash over word shingles; docs/DEDUP.md).
+
+    Reports counts only, never text, and records them in the ledger. With --remove, the
+    first record of each group and every record outside a group go into dataset --name,
+    linked to NAME so both share one privacy budget.
+    """
+    from securetune.dedup import dedup_dataset
+    from securetune.errors import InputError
+
+    if remove and not new_name:
+        raise InputError("--remove needs --name NEW for the deduplicated dataset")
+    if new_name and not remove:
+        raise InputError("--name names the dataset --remove writes; pass --remove too")
+    ws = app.open()
+    with ws.locked(), app.progress(f"counting duplicates in {name}"):
+        result = dedup_dataset(
+            ws, name, trigger="data dedup", text_fields=text_fields or None, remove_into=new_name
+        )
+    s = result.summary
+    human = (
+        f"Dataset {name}: {s['records']} records compared on {', '.join(result.text_fields)}."
+        + dedup_line(s)
+    )
+    if result.removed_into:
+        human += (
+            f"\nWrote dataset {result.removed_into}: {result.records_kept} records kept, "
+            f"{s['records'] - (result.records_kept or 0)} removed (encrypted, derived from {name})."
+        )
+    emit(dataclasses.asdict(result), as_json=as_json, human=human)
 
 
 @data.command("ls")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from securetune.cli.context import AppContext, emit, format_option, on_error_option, pass_app
+from securetune.cli.data import count_duplicates, dedup_line, no_dedup_option
 
 
 @click.command()
@@ -56,6 +57,7 @@ from securetune.cli.context import AppContext, emit, format_option, on_error_opt
 )
 @on_error_option
 @format_option
+@no_dedup_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
 def scrub(
@@ -72,6 +74,7 @@ def scrub(
     ner_backend: str | None,
     on_error: str,
     fmt: str,
+    no_dedup: bool,
     as_json: bool,
 ) -> None:
     """Detect and transform PHI/PII in INPUT under a policy; store the result encrypted.
@@ -95,18 +98,21 @@ def scrub(
         from securetune.fsutil import check_output_path
 
         findings = check_output_path(findings, protected=ws.protected_dirs(), force=force)
-    with ws.locked(), app.progress(f"scrubbing into {name}") as advance:
-        summary = scrub_file(
-            ws,
-            input_path,
-            name=name,
-            policy=policy,
-            options=options,
-            fmt=fmt,
-            findings_path=findings,
-            on_record=advance,  # type: ignore[arg-type]
-            ner_backend=ner_backend,
-        )
+    with ws.locked():
+        with app.progress(f"scrubbing into {name}") as advance:
+            summary = scrub_file(
+                ws,
+                input_path,
+                name=name,
+                policy=policy,
+                options=options,
+                fmt=fmt,
+                findings_path=findings,
+                on_record=advance,  # type: ignore[arg-type]
+                ner_backend=ner_backend,
+            )
+        # Counted on the scrubbed text, the text a run trains on (after the scrub's event).
+        dedup = None if no_dedup else count_duplicates(app, ws, name, trigger="scrub")
     if summary.records == 0:
         app.warn(f"{input_path} held no records; dataset {name} is empty")
     if summary.skipped:
@@ -115,7 +121,7 @@ def scrub(
         app.warn(f"fields not scanned and dropped: {', '.join(summary.dropped_fields)}")
     spans = ", ".join(f"{k} {v}" for k, v in summary.spans_per_type.items()) or "none"
     emit(
-        dataclasses.asdict(summary),
+        {**dataclasses.asdict(summary), "dedup": dedup},
         as_json=as_json,
         human=(
             f"Scrubbed {summary.records} records under {summary.policy} into dataset {name} "
@@ -127,6 +133,7 @@ def scrub(
                 else ""
             )
             + _risk_line(summary.residual_risk)
+            + dedup_line(dedup)
         ),
     )
 

@@ -126,6 +126,14 @@ def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "record choice never use it (os.urandom).",
         ),
         click.option(
+            "--dedup",
+            type=click.Choice(["group", "off"]),
+            default="group",
+            show_default=True,
+            help="group: near-duplicate records (copy-forward) share one privacy unit and one "
+            "side of the split; off: no grouping (docs/DEDUP.md).",
+        ),
+        click.option(
             "--no-dp",
             is_flag=True,
             help="Non-private baseline: recorded as such; a policy can forbid it.",
@@ -180,6 +188,7 @@ def _config(kw: dict[str, Any]) -> TrainConfig:
         text_fields=tuple(kw["text_fields"]) or None,
         format=None if kw["data_format"] == "auto" else kw["data_format"],
         subject_field=kw["subject_field"],
+        dedup=kw["dedup"],
         no_dp=kw["no_dp"],
         allow_unscrubbed=kw["allow_unscrubbed"],
         policy=kw["policy"],
@@ -300,6 +309,15 @@ def train(
     emit(doc, as_json=as_json, human=human)
 
 
+def _dedup_plan_line(summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return "  dedup:    off (near-duplicate records may fall in different units)\n"
+    return (
+        f"  dedup:    {summary['clusters']} group(s) of near-duplicates ({summary['records_in_clusters']} "
+        f"records) each kept in one unit\n"
+    )
+
+
 def _f(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
@@ -334,7 +352,8 @@ def plan(app: AppContext, as_json: bool, **kw: Any) -> None:
         f"  data:     {_data_line(r.format, r.truncated_examples)}; {r.mean_tokens:g} tokens "
         f"on average, {r.max_tokens} at most\n"
         f"  model:    {r.model}, {r.model_parameters:,} parameters, {r.trainable_parameters:,} trainable\n"
-        f"  estimate: ~{r.estimated_seconds:.0f} s on cpu, peak ~{r.estimated_peak_memory_mb:.0f} MB ({r.estimate_method})\n"
+        + _dedup_plan_line(r.dedup)
+        + f"  estimate: ~{r.estimated_seconds:.0f} s on cpu, peak ~{r.estimated_peak_memory_mb:.0f} MB ({r.estimate_method})\n"
         f"  not covered by epsilon: {', '.join(r.non_private_outputs)}"
     )
     emit(dataclasses.asdict(result), as_json=as_json, human=human)

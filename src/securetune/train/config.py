@@ -26,6 +26,7 @@ Neighbours = Literal["add-remove", "replace-one"]
 Clipping = Literal["hooks", "ghost"]
 Device = Literal["auto", "cpu", "cuda"]
 Format = Literal["text", "prompt-completion", "chat"]
+Dedup = Literal["group", "off"]
 
 CONFIG_VERSION = 1
 DEFAULT_PATIENCE = 2
@@ -93,6 +94,11 @@ class _Fields(BaseModel):
     )
     subject_field: str | None = Field(
         None, description="Field naming the subject; default from the dataset."
+    )
+    dedup: Dedup = Field(
+        "group",
+        description="group: near-duplicate records share one privacy unit and one side of the "
+        "split (docs/DEDUP.md); off: every record is grouped by the unit alone.",
     )
     no_dp: bool = Field(False, description="Non-private baseline (recorded as such).")
     allow_unscrubbed: bool = Field(
@@ -167,6 +173,8 @@ class TrainConfig(_Fields):
             # A config from before formats existed serialises as it did, so its hash in the
             # ledger still matches; every run trained since names its (detected) format.
             del doc["format"]
+        if doc["dedup"] == "off":  # how every config saved before dedup existed reads (below)
+            del doc["dedup"]
         for key, value in doc.items():
             if isinstance(value, tuple):
                 doc[key] = list(value)
@@ -199,6 +207,9 @@ class TrainConfig(_Fields):
         if unknown:
             raise TrainingError(f"{source}: unknown key {unknown[0]}")
         values = dict(doc)
+        # A config without the key was saved before duplicates were grouped: its run's split
+        # and config hash (in train.start) are those of "off", so resume and check reproduce them.
+        values.setdefault("dedup", "off")
         for key in ("lora_targets", "text_fields"):
             if isinstance(values.get(key), list):
                 values[key] = tuple(values[key])

@@ -35,6 +35,7 @@ from torch.utils.data import Dataset
 
 from securetune import datastore
 from securetune.crypto.dataset import Manifest
+from securetune.dedup import Clusters, UnionFind, find_clusters
 from securetune.errors import TrainingError
 from securetune.workspace import Workspace
 
@@ -56,6 +57,8 @@ class Split:
     train: list[list[int]]
     validation: list[list[int]]
     seed: int
+    #: Near-duplicate counts and parameters (``securetune.dedup``); None with ``--dedup off``.
+    dedup: dict[str, Any] | None = None
 
     @property
     def train_records(self) -> list[int]:
@@ -75,6 +78,8 @@ class Split:
             "train_records": self.train_records,
             "validation_records": self.validation_records,
         }
+        if self.dedup is not None:
+            doc["dedup"] = self.dedup
         return (json.dumps(doc, sort_keys=True) + "\n").encode()
 
     @property
@@ -195,15 +200,38 @@ def resolve_unit(requested: str, fields: Fields) -> str:
     return requested
 
 
-def units_of(corpus: Corpus, unit: str) -> list[list[int]]:
-    """Group record positions into privacy units, in first-appearance order."""
+def near_duplicates(corpus: Corpus, mode: str) -> Clusters | None:
+    """The corpus's groups of duplicate and near-duplicate texts (``securetune.dedup``), or
+    None with ``--dedup off``. Computed on the texts the run trains on, with public
+    parameters and seed, so ``plan``, ``train``, resume and ``check`` find the same groups."""
+    if mode == "off":
+        return None
+    return find_clusters(corpus.texts)
+
+
+def units_of(corpus: Corpus, unit: str, *, clusters: Clusters | None = None) -> list[list[int]]:
+    """Group record positions into privacy units, in first-appearance order.
+
+    With ``clusters``, near-copies share a unit: at the record unit each group of
+    near-duplicates becomes one unit; at the subject unit every subject a group touches is
+    merged into one unit (union-find, so chains merge too). Merging only makes units
+    coarser: the unit keeps one clipped gradient per step, so its guarantee covers all of
+    it, and a split over units can never separate two near-copies (docs/DEDUP.md).
+    """
     if unit == "record":
-        return [[i] for i in range(len(corpus.texts))]
-    assert corpus.subjects is not None  # resolve_unit guarantees it
-    groups: dict[str, list[int]] = {}
-    for i, subject in enumerate(corpus.subjects):
-        groups.setdefault(subject, []).append(i)
-    return list(groups.values())
+        keys = list(range(len(corpus.texts)))
+    else:
+        assert corpus.subjects is not None  # resolve_unit guarantees it
+        index: dict[str, int] = {}
+        keys = [index.setdefault(subject, len(index)) for subject in corpus.subjects]
+    merged = UnionFind(max(keys, default=-1) + 1)
+    for group in clusters.groups if clusters is not None else []:
+        for position in group[1:]:
+            merged.union(keys[group[0]], keys[position])
+    units: dict[int, list[int]] = {}
+    for position, key in enumerate(keys):
+        units.setdefault(merged.find(key), []).append(position)
+    return list(units.values())
 
 
 def make_split(

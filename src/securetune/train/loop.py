@@ -39,6 +39,8 @@ import torch
 
 from securetune import __version__
 from securetune.crypto.envelope import new_data_key
+from securetune.dedup import DEDUP_EVENT
+from securetune.dedup import event_payload as dedup_event
 from securetune.errors import BudgetError, LockError, TrainingError
 from securetune.fsutil import atomic_write_bytes, make_private_dir
 from securetune.train import budget, privacy
@@ -394,6 +396,17 @@ def _start(
             RunStore(run_dir, run_id, key).write(
                 "split.json", p.split.to_json(manifest.content_sha256)
             )
+            if p.split.dedup is not None:  # the groups this run's units were merged by
+                ws.record(
+                    DEDUP_EVENT,
+                    dedup_event(
+                        manifest,
+                        p.split.dedup,
+                        trigger="train",
+                        text_fields=p.corpus.fields.text_fields,
+                        run_id=run_id,
+                    ),
+                )
             ws.record(budget.START, payload)
         except BaseException:  # not started: its keys go with it
             keyring = ws.keyring()
@@ -1118,6 +1131,16 @@ class _Trainer:
             protects=(
                 f"each {p.unit}"
                 + (f" ({p.corpus.fields.subject_field})" if p.unit == "subject" else "")
+                # merged units (docs/DEDUP.md): the guarantee covers the group as one
+                + (
+                    (
+                        " together with its near-copies"
+                        if p.unit == "record"
+                        else " together with every subject it shares a near-copy with"
+                    )
+                    if (p.split.dedup or {}).get("clusters")
+                    else ""
+                )
                 + (", one added or removed" if cfg.neighbours == "add-remove" else ", one replaced")
             )
             if dp

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,15 @@ from securetune.errors import BudgetError, PolicyError, TrainingError
 from securetune.policy import Policy, TrainingPolicy, load_policy
 from securetune.train import privacy
 from securetune.train.config import DEFAULT_PATIENCE, TrainConfig, default_delta
-from securetune.train.data import Corpus, Split, load_corpus, make_split, resolve_unit, units_of
+from securetune.train.data import (
+    Corpus,
+    Split,
+    load_corpus,
+    make_split,
+    near_duplicates,
+    resolve_unit,
+    units_of,
+)
 from securetune.workspace import Workspace
 
 
@@ -43,7 +51,7 @@ class Prepared:
     dataset_policy: Policy | None = None  # the policy the dataset was scrubbed under
     policy_label: str = "the default training rules"
     patience: int = DEFAULT_PATIENCE  # early stopping, resolved against the rules
-    largest_unit: int = 1  # most records any one subject has (1 at the record unit)
+    largest_unit: int = 1  # most records in one unit: a subject's, or merged near-copies'
 
     @property
     def train_units(self) -> int:
@@ -76,6 +84,8 @@ def non_private_outputs(p: Prepared, *, command: str) -> list[str]:
             out.append("delta")
     # truncated_examples: how many examples --max-length cut, a function of every record's
     # length (only the count is published, and never ledgered).
+    if p.split.dedup is not None:  # counts of near-duplicate groups, found in the text
+        out.append("dedup")
     if command == "plan":
         return [*out, "mean_tokens", "max_tokens", "truncated_examples"]
     out += [
@@ -253,7 +263,8 @@ def prepare(ws: Workspace, cfg: TrainConfig, *, canaries: Any = None) -> Prepare
     policy, dataset_policy, rules, label = resolve_policy(ws, cfg, corpus)
     check_gates(cfg, corpus, rules, label)
     unit = check_unit(cfg, corpus, rules, label)
-    units = units_of(corpus, unit)
+    clusters = near_duplicates(corpus, cfg.dedup)
+    units = units_of(corpus, unit, clusters=clusters)
     patience = cfg.early_stopping_patience
     if patience is None:
         patience = DEFAULT_PATIENCE if rules.validation_early_stopping else 0
@@ -264,9 +275,24 @@ def prepare(ws: Workspace, cfg: TrainConfig, *, canaries: Any = None) -> Prepare
         "patience": patience,
         "largest_unit": max(len(u) for u in units),
     }
-    split = make_split(
-        units, unit=unit, fraction=cfg.validation_fraction, seed=cfg.seed, batch_size=cfg.batch_size
-    )
+    try:
+        split = make_split(
+            units,
+            unit=unit,
+            fraction=cfg.validation_fraction,
+            seed=cfg.seed,
+            batch_size=cfg.batch_size,
+        )
+    except TrainingError as exc:
+        if clusters is None or not clusters.groups:
+            raise
+        raise TrainingError(
+            f"{exc} ({clusters.records_in_clusters} near-duplicate records were grouped into "
+            f"{len(clusters.groups)} unit(s); --dedup off keeps them apart, without the "
+            "protection of docs/DEDUP.md)"
+        ) from None
+    if clusters is not None:
+        split = replace(split, dedup=clusters.summary())
     if canaries is not None:  # --canaries: appended after the split, so they never validate
         from securetune.train.canaries import insert
 
@@ -329,6 +355,7 @@ class PlanResult:
     estimated_peak_memory_mb: float
     estimate_method: str
     non_private_outputs: list[str]
+    dedup: dict[str, Any] | None = None
 
 
 def estimate(ws: Workspace, prepared: Prepared, *, device: str = "cpu") -> PlanResult:
@@ -396,6 +423,7 @@ def _estimate(prepared: Prepared, *, device: str) -> PlanResult:
         estimated_peak_memory_mb=round(bytes_ / 2**20, 1),
         estimate_method="time: 2 timed physical steps on synthetic tokens; memory: analytic",
         non_private_outputs=non_private_outputs(prepared, command="plan"),
+        dedup=prepared.split.dedup,
     )
 
 
