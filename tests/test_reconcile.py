@@ -46,7 +46,7 @@ def test_a_dataset_deleted_by_hand_is_reported_and_blocks_writes(
         f"dataset notes ({dataset_id}) was created in the ledger (entry 1) and never removed,"
         " but is not on disk"
     )
-    assert ws.disagreements().datasets == [expected]
+    assert ws.disagreements().blocking == [expected]
     assert refused_write(ws, notes) == (
         f"the workspace disagrees with its ledger: {expected}; nothing was changed."
         " See `securetune audit verify` and docs/WORKSPACE.md"
@@ -79,7 +79,11 @@ def test_a_shredded_dataset_restored_from_backup_is_reported(
         f"dataset notes ({dataset_id}) was removed (data.rm, entry 2) but is on disk again:"
         " restored from a backup?"
     )
-    assert ws.disagreements().datasets == [expected]
+    key_restored = (
+        f"the keyring holds the data key of dataset notes ({dataset_id}), removed by data.rm"
+        " at entry 2: its crypto-shred was undone, the keyring restored from a backup?"
+    )
+    assert ws.disagreements().blocking == [expected, key_restored]
     assert expected in refused_write(ws, notes)
 
 
@@ -88,7 +92,7 @@ def test_a_dataset_swapped_for_another_is_reported(ws: Workspace, notes: Path) -
     b = add(ws, notes, "b")
     shutil.rmtree(ws.datasets_dir / "a")
     shutil.copytree(ws.datasets_dir / "b", ws.datasets_dir / "a")
-    assert ws.disagreements().datasets == [
+    assert ws.disagreements().blocking == [
         f"dataset a on disk is {b}, but the ledger created a as {a} (entry 1): replaced on disk"
     ]
 
@@ -97,7 +101,7 @@ def test_an_unledgered_run_directory_is_reported_but_does_not_block_writes(
     ws: Workspace, notes: Path
 ) -> None:
     (ws.runs_dir / "run-forged").mkdir()
-    assert ws.disagreements().runs == ["run run-forged is on disk but the ledger never started it"]
+    assert ws.disagreements().reported == ["run run-forged is on disk but the ledger never started it"]
     add(ws, notes)
 
 
