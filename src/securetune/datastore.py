@@ -272,7 +272,7 @@ def commit_datasets(ws: Workspace, staged: list[StagedDataset]) -> None:
         ids = [s.manifest.dataset_id for s in staged]
         ledgered = set(reconcile.ledger_state(ws.ledger_dir).datasets) & set(ids)
         if not ledgered:  # nothing committed: nothing may remain
-            _discard(ws, ids, [s.tmp for s in staged])
+            discard_staged(ws, staged)
             if journal is not None:
                 ws.close_commit_journal(journal)
         elif journal is None:  # committed; a kill here would be finished by the next command
@@ -282,6 +282,11 @@ def commit_datasets(ws: Workspace, staged: list[StagedDataset]) -> None:
     _reveal(ws, staged)
     if journal is not None:
         ws.close_commit_journal(journal)
+
+
+def discard_staged(ws: Workspace, staged: list[StagedDataset]) -> None:
+    """Give up staged datasets that were never committed (keys, then ciphertext)."""
+    _discard(ws, [s.manifest.dataset_id for s in staged], [s.tmp for s in staged])
 
 
 def _reveal(ws: Workspace, staged: list[StagedDataset]) -> None:
