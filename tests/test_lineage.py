@@ -236,6 +236,7 @@ def test_a_write_refuses_a_ledger_edited_before_it_instead_of_linking_from_the_e
     # The attack: edit the source's fingerprint out of an old line, add the same data under
     # a new name (a fresh, unlinked budget), then put the line back so the ledger verifies.
     source = add(ws, notes, "notes")
+    add(ws, write_jsonl(notes.parent / "other.jsonl", [{"text": "unrelated"}]), "other")
     log = ws.ledger_dir / "log.jsonl"
     genuine = log.read_bytes()
     lines = genuine.splitlines(keepends=True)
