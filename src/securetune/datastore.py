@@ -436,8 +436,25 @@ def verify_dataset(
     return DatasetSummary.of(manifest)
 
 
-#: Export formats by output suffix; anything else is written as JSON Lines.
-EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: Export formats by output suffix; any other suffix is refused, never guessed.
+EXPORT_FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def export_format(out: Path) -> str:
+    """The format an export to ``out`` is written in, from its suffix (one-line error if none)."""
+    fmt = EXPORT_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise InputError(
+            f"cannot tell the export format of {out.name}: name the file .jsonl (JSON Lines),"
+            " .csv or .parquet"
+        )
+    return fmt
 
 
 def export_dataset(ws: Workspace, name: str, out: Path, *, force: bool = False) -> ExportResult:
@@ -445,16 +462,16 @@ def export_dataset(ws: Workspace, name: str, out: Path, *, force: bool = False) 
 
     ``out`` must be a regular file or not exist, outside the workspace and the witness
     directory, never a link; an existing file is replaced only with ``force``
-    (:func:`securetune.fsutil.check_output_path`). The format follows the suffix: ``.csv``,
-    ``.parquet``/``.pq``, else JSON Lines. The plaintext goes to a temporary file beside
+    (:func:`securetune.fsutil.check_output_path`). The format follows the suffix:
+    ``.jsonl``/``.ndjson``, ``.csv``, ``.parquet``/``.pq``; any other is refused. The plaintext goes to a temporary file beside
     ``out``; the ledger event is appended before that file is renamed to ``out``, so an
     export that cannot be ledgered never appears (a kill in between leaves a 0600
     temporary file, already ledgered).
     """
     target = check_output_path(Path(out), protected=ws.protected_dirs(), force=force)
+    fmt = export_format(target)
     ws.ledger_ready()
     directory, manifest, dek = open_dataset(ws, name)
-    fmt = EXPORT_FORMATS.get(target.suffix.lower(), "jsonl")
     records = iter_records(directory, manifest, dek)
     try:
         with atomic_writer(target, replace=force) as fh:

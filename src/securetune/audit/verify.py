@@ -47,6 +47,8 @@ def read_checkpoint(directory: Path, public_key: Ed25519PublicKey) -> Checkpoint
         note = path.read_bytes()
     except FileNotFoundError:
         raise LedgerError(f"ledger checkpoint {path} is missing") from None
+    except IsADirectoryError:
+        raise LedgerError(f"ledger checkpoint {path} is a directory, not a file") from None
     return open_signed_checkpoint(note, public_key, peek_origin(note))
 
 
@@ -100,6 +102,8 @@ def verify_ledger(
     if trusted is not None:
         _check_not_rolled_back(cp, trusted)
     log_path = directory / LOG_FILE
+    if log_path.is_dir():
+        raise LedgerError(f"ledger log {log_path} is a directory, not a file")
     if not log_path.is_file():
         raise LedgerError(f"ledger log {log_path} is missing")
     facts = verify_chain(log_path, on_entry)
