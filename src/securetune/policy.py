@@ -236,7 +236,7 @@ def load_policy(name_or_path: str | Path, *, search: Sequence[Path] = ()) -> Pol
     A path is a :class:`~pathlib.Path`, or text with a ``/`` or a ``.yaml``/``.yml``
     suffix; anything else is a name, and a file or directory of that name in the current
     directory is never read for it. A built-in name always means the built-in rules: a
-    policy file that takes one with other rules is refused (docs/POLICIES.md, "Names").
+    policy file that takes one with other rules is refused (docs/WORKSPACE.md, "Policy names").
     """
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or "/" in text or Path(text).suffix in {".yaml", ".yml"}:
