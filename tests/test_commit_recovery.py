@@ -19,7 +19,7 @@ import pytest
 import securetune
 from securetune import datastore
 from securetune.audit.ledger import Ledger
-from securetune.errors import LedgerError
+from securetune.errors import LedgerError, WorkspaceError
 from securetune.workspace import Secrets, Workspace
 
 SRC = Path(securetune.__file__).resolve().parents[1]  # the securetune under test
@@ -182,3 +182,27 @@ def test_a_witness_directory_that_cannot_be_written_refuses_before_any_effect(
     )
     assert events(ws) == ["init"] and list(ws.datasets_dir.iterdir()) == []
     assert set(ws.keyring().wrapped) <= {"ledger-signing", "lineage-key"}
+
+
+def test_a_forged_commit_journal_is_refused_never_signed(ws: Workspace, notes: Path) -> None:
+    # The journal's events are signed on recovery; one written by anyone without the KEK
+    # must not make securetune sign an event of theirs.
+    with ws.locked():
+        dataset_id = datastore.add_dataset(ws, notes, "raw").dataset.dataset_id
+    forged = {
+        "members": [
+            {"dataset_id": dataset_id, "name": "raw", "event": "data.add", "payload": {}},
+            {"dataset_id": "x", "name": "x", "event": "data.create", "payload": {"records": 0}},
+        ],
+        "mac": "0" * 64,
+    }
+    journal = ws.datasets_dir / ".commit-forged.json"
+    journal.write_text(json.dumps(forged))
+    before = events(ws)
+    with pytest.raises(WorkspaceError) as err, ws.locked():
+        pass
+    assert str(err.value) == (
+        f"the commit journal {journal} of an interrupted command is unreadable or was modified;"
+        " see docs/WORKSPACE.md"
+    )
+    assert events(ws) == before

@@ -74,6 +74,8 @@ COMMIT_MARKER = "COMMIT"
 ROTATION_ID_FILE = "new_kek_id"
 #: ``datasets/.commit-<id>.json``: datasets committed together (all or none), see commit_journal.
 COMMIT_JOURNAL_PREFIX = ".commit-"
+#: The events a commit journal may carry (each creates one dataset).
+JOURNAL_EVENTS = frozenset({"data.add", "data.create", "scrub", "scrub.reid"})
 
 ProviderKind = Literal["file", "passphrase", "env"]
 Clock = Callable[[], datetime]
@@ -462,10 +464,20 @@ class Workspace:
         renamed into place (roll forward); before that, every member is deleted, key included.
         """
         self._require_lock()
+        if any(m["event"] not in JOURNAL_EVENTS for m in members):
+            raise WorkspaceError("internal: only dataset-creating events go in a commit journal")
         path = self.datasets_dir / f"{COMMIT_JOURNAL_PREFIX}{uuid.uuid4()}.json"
-        atomic_write_bytes(path, json.dumps({"members": members}, sort_keys=True).encode())
+        doc = {"members": members, "mac": self._journal_mac(members)}
+        atomic_write_bytes(path, json.dumps(doc, sort_keys=True).encode())
         self._own_journals.add(path.name)
         return path
+
+    def _journal_mac(self, members: list[dict[str, Any]]) -> str:
+        """The journal's events are signed into the ledger on recovery: without this MAC,
+        anyone who can write ``datasets/`` could have securetune sign events of their own."""
+        key = hmac.new(self.kek(), b"securetune commit journal v1", hashlib.sha256).digest()
+        body = json.dumps(members, sort_keys=True, separators=(",", ":")).encode()
+        return hmac.new(key, body, hashlib.sha256).hexdigest()
 
     def close_commit_journal(self, path: Path) -> None:
         path.unlink()
@@ -478,14 +490,21 @@ class Workspace:
             if path.name in self._own_journals:
                 continue
             try:
-                members = json.loads(path.read_text(encoding="utf-8"))["members"]
-                if not all(isinstance(m["dataset_id"], str) for m in members):
-                    raise TypeError
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                members, mac = doc["members"], doc["mac"]
+                valid = isinstance(mac, str) and all(
+                    isinstance(m["dataset_id"], str)
+                    and isinstance(m["name"], str)
+                    and m["event"] in JOURNAL_EVENTS
+                    for m in members
+                )
             except (OSError, ValueError, KeyError, TypeError):
+                valid = False
+            if not valid or not hmac.compare_digest(mac, self._journal_mac(members)):
                 raise WorkspaceError(
-                    f"the commit journal {path} of an interrupted command is unreadable; see"
-                    " docs/WORKSPACE.md"
-                ) from None
+                    f"the commit journal {path} of an interrupted command is unreadable or was"
+                    " modified; see docs/WORKSPACE.md"
+                )
             found.append((path, members))
         return found
 
