@@ -11,6 +11,8 @@ shared CPU) then hits all modes of a round alike. Within a round each mode runs 
 steps back to back and its fastest counts (contention only ever adds time); the ratio
 reported is the median over rounds of the round's ratio to the non-private step, and
 ``time_ratio_halves`` gives it over each half of the rounds, to show how stable it is.
+``fastest_step_ratio`` divides the mode's fastest step of the whole run by the fastest
+non-private step.
 
 On a CPU the clock is the worker's **CPU time** (``time.process_time``) with torch held to
 ``--threads`` threads (default 1): on a shared machine wall time mostly measures how long a
@@ -248,6 +250,9 @@ def main() -> None:
         return {
             "time_ratio": round(statistics.median(per_round), 3),
             "wall_time_ratio": round(statistics.median(wall_ratio), 3),
+            # the fastest step of the mode over the fastest non-private one: contention only
+            # ever adds time, so the minima are the steadiest statistic on a shared machine
+            "fastest_step_ratio": round(min(times[mode]) / min(times["nonprivate"]), 3),
             # the same statistic over each half of the rounds: how stable the figure is
             "time_ratio_halves": [
                 round(statistics.median(per_round[:half]), 3),

@@ -515,7 +515,8 @@ class Workspace:
             if any(m["dataset_id"] in state.datasets for m in members):
                 signing_key = self.signing_key()
                 for m in members:
-                    if m["dataset_id"] not in state.datasets:
+                    staged = (self.datasets_dir / f".tmp-{m['dataset_id']}").is_dir()
+                    if m["dataset_id"] not in state.datasets and staged:  # else: reported
                         self._append_signed(m["event"], m["payload"], signing_key)
                 for m in members:
                     tmp, target = (
