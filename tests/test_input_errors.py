@@ -358,3 +358,13 @@ def test_an_export_to_a_format_securetune_does_not_write_is_refused(
     assert not (tmp_path / name).exists()
     log = (tmp_path / "ws" / "ledger" / "log.jsonl").read_text()
     assert '"data.export"' not in log
+
+
+def test_init_with_a_witness_directory_that_is_a_file_creates_nothing(run, tmp_path: Path) -> None:
+    (tmp_path / "witness").write_text("not a directory")
+    assert one_line_error(run("init")) == (
+        f"the witness directory {tmp_path / 'witness'} is a file; remove it or set"
+        " SECURETUNE_WITNESS_DIR to a directory"
+    )
+    assert not (tmp_path / "ws" / "securetune.yaml").exists()
+    assert not (tmp_path / "ws" / "keys").exists()

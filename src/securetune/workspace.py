@@ -227,6 +227,7 @@ class Workspace:
             ledger_public_key=base64.b64encode(public_raw).decode(),
         )
         ws = cls(root, config, secrets=secrets, witness_dir=witness_dir, clock=clock, actor=actor)
+        ws._witness().check_writable()  # before anything exists: a half-made workspace is worse
         make_private_dir(ws.keys_dir)
         new = ws.provider().new_key()
         for name, content in new.files.items():
