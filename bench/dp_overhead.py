@@ -18,9 +18,12 @@ On a CPU the clock is the worker's **CPU time** (``time.process_time``) with tor
 ``--threads`` threads (default 1): on a shared machine wall time mostly measures how long a
 step waited for a core, which differs from round to round and mode to mode, while the CPU
 time a step needs does not. Wall-clock ratios are reported beside them
-(``wall_time_ratio``). On a GPU the clock is wall time after ``cuda.synchronize``. Two runs
-of ``--preset tiny --steps 200`` agreed within 5% on a 2-core machine shared by six agents
-(``bench/results/dp_overhead*.json``); write a second run with ``--out``.
+(``wall_time_ratio``). On a GPU the clock is wall time after ``cuda.synchronize``.
+
+Measured twice with ``--preset tiny --steps 120 --warmup 5 --repeat 3`` on a 2-core machine
+shared by six agents (load average 6-10): ``fastest_step_ratio`` hooks 1.053 and 1.041,
+ghost 1.491 and 1.479 (agree within 1.2%); the median-of-rounds ``time_ratio`` hooks
+1.059 and 1.058, but ghost 1.688 and 1.544 (9% apart). Write a second run with ``--out``.
 
 All modes use the same model (same seed), the same synthetic token batch and the same LoRA
 config, with the DP wiring training uses: the trainable layers kept in float32
