@@ -8,6 +8,10 @@ Usage::
 Targets (docs/ARCHITECTURE.md): ``--version`` and ``--help`` under 0.3 s, ``data ls`` and
 ``audit verify`` on a small workspace under 1 s. ``*_vs_bare_python`` divides by the time
 of ``python -c pass`` measured in the same run, the ratio to compare across machines.
+``*_cpu_s`` is the median CPU time (user + system) of the same runs: on a machine shared
+with other jobs wall time includes waiting for a core, CPU time does not (``load_average``
+says how busy the machine was). ``data_add`` is a write: it verifies the whole ledger
+before it decides anything (docs/WORKSPACE.md), which costs little on a small workspace.
 ``heavy_modules`` lists any of torch/transformers/presidio/spacy a command imported
 (must be empty).
 """
@@ -32,6 +36,7 @@ COMMANDS = {
     "help": ["--help"],
     "data_ls": ["data", "ls"],
     "audit_verify": ["audit", "verify"],
+    "data_add": ["data", "add", "{notes}", "-n", "{name}"],
 }
 HEAVY = ("torch", "transformers", "presidio_analyzer", "spacy")
 _HEAVY_PROBE = (
@@ -42,10 +47,17 @@ _HEAVY_PROBE = (
 )
 
 
-def _time(argv: list[str], env: dict[str, str]) -> float:
+def _time(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one fresh process."""
+    before = os.times()
     start = time.perf_counter()
     subprocess.run(argv, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return wall, cpu
 
 
 def run(repeat: int) -> dict[str, object]:
@@ -69,17 +81,29 @@ def run(repeat: int) -> dict[str, object]:
             check=True,
             capture_output=True,
         )
-        bare = statistics.median(_time([python, "-c", "pass"], env) for _ in range(repeat))
-        result: dict[str, object] = {"bare_python_s": round(bare, 4)}
-        for name, args in COMMANDS.items():
-            _time([*cli, *args], env)  # warm the page cache and bytecode
-            runs = [_time([*cli, *args], env) for _ in range(repeat)]
+        bare = statistics.median(_time([python, "-c", "pass"], env)[0] for _ in range(repeat))
+        result: dict[str, object] = {
+            "bare_python_s": round(bare, 4),
+            "load_average": round(os.getloadavg()[0], 2),
+        }
+        added = iter(range(10_000))
+        for name, template in COMMANDS.items():
+
+            def argv(template: list[str] = template) -> list[str]:
+                fill = {"notes": str(notes), "name": f"copy-{next(added)}"}
+                return [*cli, *(a.format(**fill) for a in template)]
+
+            _time(argv(), env)  # warm the page cache and bytecode
+            timed = [_time(argv(), env) for _ in range(repeat)]
+            runs = [wall for wall, _ in timed]
             median = statistics.median(runs)
+            args = argv()[len(cli) :]
             probe = subprocess.run(
                 [python, "-c", _HEAVY_PROBE, *args], env=env, capture_output=True, text=True
             )
             result[f"{name}_s"] = round(median, 4)
             result[f"{name}_runs_s"] = [round(t, 4) for t in runs]
+            result[f"{name}_cpu_s"] = round(statistics.median(cpu for _, cpu in timed), 4)
             result[f"{name}_vs_bare_python"] = round(median / bare, 2)
             loaded = probe.stderr.strip().splitlines()[-1].removeprefix("heavy:")
             result[f"{name}_heavy_modules"] = [m for m in loaded.split(",") if m]
@@ -89,6 +113,7 @@ def run(repeat: int) -> dict[str, object]:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "targets_s": {"version": 0.3, "help": 0.3, "data_ls": 1.0, "audit_verify": 1.0},
+        "data_add": "each run adds the same 20 records under a new name (a write)",
     }
     return result
 

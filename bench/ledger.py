@@ -11,7 +11,11 @@ the disk, not of our code. The 100,000-entry ledger that verify reads is then bu
 ``durable=False``; that rate is reported as ``appends_per_s_no_fsync``. Absolute times
 depend on the machine; ``verify_vs_json_parse`` (verify time divided by the time to merely
 ``json.loads`` every line) is the ratio to compare across machines. ``verify_s`` is the
-median of ``--repeat`` runs over the same ledger.
+median of ``--repeat`` runs over the same ledger; ``verify_cpu_s`` the median CPU time of
+the same runs, which is what verification costs when the machine is not shared (on a
+loaded machine wall time is inflated by waiting for a core: compare ``load_average``).
+``write_decision_s`` is verification plus collecting the state every write now decides
+from (``reconcile.LedgerView``: lineage, budget, agreement), once per command.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from securetune.audit.ledger import LOG_FILE, Ledger, verify_ledger
+from securetune.reconcile import LedgerView
 
 ORIGIN = "bench.securetune.invalid/ledger"
 SEED = hashlib.sha256(b"securetune bench ledger key").digest()
@@ -92,12 +97,19 @@ def run(entries: int, fsync_sample: int, repeat: int) -> dict[str, object]:
         checkpoint_s = time.perf_counter() - start
 
         del ledger  # drop the writer's in-memory state before timing the reader
-        verify_runs = []
-        for _ in range(repeat):
-            start = time.perf_counter()
+        load_before = os.getloadavg()[0]
+        verify_runs, verify_cpu, decision_runs = [], [], []
+        for _ in range(repeat):  # interleaved, so both see the same machine load
+            start, cpu = time.perf_counter(), time.process_time()
             result = verify_ledger(root / "big", key.public_key())
             verify_runs.append(time.perf_counter() - start)
+            verify_cpu.append(time.process_time() - cpu)
+            start = time.perf_counter()
+            view = LedgerView()
+            verify_ledger(root / "big", key.public_key(), on_entry=view.add_entry)
+            decision_runs.append(time.perf_counter() - start)
         verify_s = statistics.median(verify_runs)
+        load_after = os.getloadavg()[0]
 
         start = time.perf_counter()
         with (root / "big" / LOG_FILE).open("rb") as f:
@@ -122,6 +134,10 @@ def run(entries: int, fsync_sample: int, repeat: int) -> dict[str, object]:
         "verify_s_100k": round(verify_s, 3) if entries == 100_000 else None,
         "verify_s": round(verify_s, 3),
         "verify_runs_s": [round(t, 3) for t in verify_runs],
+        "verify_cpu_s": round(statistics.median(verify_cpu), 3),
+        "write_decision_s": round(statistics.median(decision_runs), 3),
+        "write_decision_vs_verify": round(statistics.median(decision_runs) / verify_s, 2),
+        "load_average": [round(load_before, 2), round(load_after, 2)],
         "verify_entries_per_s": round(entries / verify_s, 1),
         "verify_vs_json_parse": round(verify_s / parse_s, 2),
         "checkpoint_s": round(checkpoint_s, 3),

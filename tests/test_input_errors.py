@@ -241,3 +241,130 @@ def test_a_scrub_ledgers_no_dropped_field_name(ws: Workspace, tmp_path: Path) ->
     assert MARKER not in log
     event = [e for e in Ledger.open(ws.ledger_dir).entries() if e.event == "scrub"][-1]
     assert event.payload["dropped_fields"]["count"] == 1
+
+
+def one_line_error(result) -> str:
+    """The CLI's stderr for a refusal: exactly one `error:` line, exit code 1."""
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    return result.stderr.removeprefix("error: ").rstrip("\n")
+
+
+def replace_with_directory(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def test_a_manifest_that_is_a_directory_is_one_line(run, notes: Path, tmp_path: Path) -> None:
+    assert run("init").exit_code == 0 and run("data", "add", str(notes), "-n", "raw").exit_code == 0
+    replace_with_directory(tmp_path / "ws" / "datasets" / "raw" / "manifest.json")
+    assert (
+        one_line_error(run("data", "show", "raw")) == "dataset raw: manifest is not a regular file"
+    )
+
+
+def test_a_keyring_that_is_a_directory_is_one_line(run, notes: Path, tmp_path: Path) -> None:
+    assert run("init").exit_code == 0 and run("data", "add", str(notes), "-n", "raw").exit_code == 0
+    keyring = tmp_path / "ws" / "keys" / "keyring.json"
+    replace_with_directory(keyring)
+    expected = f"keyring {keyring} is a directory, not a file"
+    assert one_line_error(run("data", "ls")) == expected
+    assert one_line_error(run("audit", "verify")) == expected
+
+
+def test_a_ledger_checkpoint_that_is_a_directory_is_one_line(
+    run, notes: Path, tmp_path: Path
+) -> None:
+    assert run("init").exit_code == 0
+    checkpoint = tmp_path / "ws" / "ledger" / "checkpoint"
+    replace_with_directory(checkpoint)
+    assert one_line_error(run("audit", "verify")) == (
+        f"ledger checkpoint {checkpoint} is a directory, not a file"
+    )
+    assert one_line_error(run("data", "add", str(notes), "-n", "raw")) == (
+        f"ledger file {checkpoint} is not a regular file (a directory?)"
+    )
+
+
+def test_a_witness_directory_that_is_a_file_is_one_line(run, tmp_path: Path) -> None:
+    assert run("init").exit_code == 0
+    shutil.rmtree(tmp_path / "witness")
+    (tmp_path / "witness").write_text("not a directory")
+    assert one_line_error(run("audit", "verify")) == (
+        f"the witness directory {tmp_path / 'witness'} is a file; remove it or set"
+        " SECURETUNE_WITNESS_DIR to a directory"
+    )
+
+
+def test_a_directory_named_like_a_policy_in_the_cwd_does_not_stand_in_for_it(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("init").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hipaa-safe-harbor").mkdir()
+    (tmp_path / "gdpr-pseudonymisation").write_text("name: not-a-policy\n")
+    for name in ("hipaa-safe-harbor", "gdpr-pseudonymisation"):
+        shown = run("policy", "show", name)
+        assert shown.exit_code == 0, shown.stderr
+        assert json.loads(shown.stdout)["name"] == name  # the built-in, not the cwd entry
+    assert one_line_error(run("policy", "show", "./hipaa-safe-harbor")) == (
+        "policy file hipaa-safe-harbor is a directory, not a file"
+    )
+
+
+@pytest.mark.parametrize("file_name", ["hipaa-safe-harbor", "ward-7"])
+def test_a_workspace_policy_may_not_take_a_built_in_name_with_other_rules(
+    run, tmp_path: Path, file_name: str
+) -> None:
+    # Else "hipaa-safe-harbor" in the ledger and the report would mean rules nobody reviewed.
+    assert run("init").exit_code == 0
+    policies = tmp_path / "ws" / "policies"
+    policies.mkdir()
+    (policies / f"{file_name}.yaml").write_text(
+        "version: 1\nname: hipaa-safe-harbor\ndetection: {entities: [PERSON]}\n"
+    )
+    assert one_line_error(run("policy", "show", str(policies / f"{file_name}.yaml"))) == (
+        f"policy file {policies / f'{file_name}.yaml'} takes the name of the built-in policy"
+        " hipaa-safe-harbor with other rules; rename it (name: and file name) so that the name"
+        " keeps one meaning"
+    )
+    if file_name == "hipaa-safe-harbor":  # found first by name in the workspace: refused too
+        assert "takes the name of the built-in" in one_line_error(
+            run("policy", "show", "hipaa-safe-harbor")
+        )
+
+
+def test_audit_publish_replaces_an_existing_file_only_with_force(run, tmp_path: Path) -> None:
+    assert run("init").exit_code == 0
+    out = tmp_path / "published.txt"
+    out.write_text("last quarter's checkpoint")
+    assert one_line_error(run("audit", "publish", str(out))) == (
+        f"refusing to replace the existing file {out}; pass --force to replace it"
+    )
+    assert out.read_text() == "last quarter's checkpoint"
+    assert run("audit", "publish", str(out), "--force").exit_code == 0
+    assert out.read_bytes() == (tmp_path / "ws" / "ledger" / "checkpoint").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["out.xlsx", "out.json", "out"])
+def test_an_export_to_a_format_securetune_does_not_write_is_refused(
+    run, notes: Path, tmp_path: Path, name: str
+) -> None:
+    assert run("init").exit_code == 0 and run("data", "add", str(notes), "-n", "raw").exit_code == 0
+    assert one_line_error(run("data", "export", "raw", "-o", str(tmp_path / name))) == (
+        f"cannot tell the export format of {name}: name the file .jsonl (JSON Lines), .csv"
+        " or .parquet"
+    )
+    assert not (tmp_path / name).exists()
+    log = (tmp_path / "ws" / "ledger" / "log.jsonl").read_text()
+    assert '"data.export"' not in log
+
+
+def test_init_with_a_witness_directory_that_is_a_file_creates_nothing(run, tmp_path: Path) -> None:
+    (tmp_path / "witness").write_text("not a directory")
+    assert one_line_error(run("init")) == (
+        f"the witness directory {tmp_path / 'witness'} is a file; remove it or set"
+        " SECURETUNE_WITNESS_DIR to a directory"
+    )
+    assert not (tmp_path / "ws" / "securetune.yaml").exists()
+    assert not (tmp_path / "ws" / "keys").exists()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from securetune import datastore
+from securetune.errors import LedgerError
 from securetune.lineage import RecordFingerprint
 from securetune.policy import load_policy
 from securetune.train.budget import DataIdentity, dataset_spend
@@ -182,3 +183,91 @@ def test_a_writer_that_waits_gets_the_lock_when_a_long_command_releases_it(
     with trainer.locked(wait=True):
         assert released.is_set()
     thread.join()
+
+
+def units_fingerprint(records: list[dict], unit_field: str | None = "patient_id") -> str:
+    f = RecordFingerprint(b"k" * 32, unit_field=unit_field)
+    for r in records:
+        f.add(r)
+    return f.units_hexdigest()
+
+
+def test_the_units_fingerprint_ignores_subject_ids_and_order_but_not_grouping() -> None:
+    rows = [
+        {"patient_id": "p1", "text": "a"},
+        {"patient_id": "p1", "text": "b"},
+        {"patient_id": "p2", "text": "c"},
+    ]
+    renamed = [{**r, "patient_id": {"p1": "x9", "p2": "x3"}[r["patient_id"]]} for r in rows]
+    regrouped = [{**r, "patient_id": "p2" if r["text"] == "b" else r["patient_id"]} for r in rows]
+    assert units_fingerprint(rows) == units_fingerprint(list(reversed(rows)))
+    assert units_fingerprint(rows) == units_fingerprint(renamed)  # re-pseudonymised ids
+    assert units_fingerprint(rows).startswith("2:")  # two subjects
+    assert units_fingerprint(regrouped) != units_fingerprint(rows)  # b moved to another subject
+    assert units_fingerprint(rows, unit_field=None).startswith("3:")  # no subject: each record
+
+
+def create(ws: Workspace, name: str, records: list[dict]) -> datastore.DatasetSummary:
+    with ws.locked():
+        manifest = datastore.create_dataset(
+            ws, name, records, provenance={"subject_field": "patient_id"}, event="data.create"
+        )
+    return datastore.DatasetSummary.of(manifest)
+
+
+def test_data_whose_subject_ids_were_re_pseudonymised_shares_the_budget(ws: Workspace) -> None:
+    rows = [{"patient_id": f"p{i % 3}", "text": f"note {i}"} for i in range(9)]
+    source = create(ws, "notes", rows)
+    a_run_on(ws, source, epsilon=2.5)
+    renamed = create(
+        ws, "renamed", [{**r, "patient_id": "s-" + r["patient_id"]} for r in rows[::-1]]
+    )
+    assert renamed.provenance["derived_from"] == {
+        "dataset_id": source.dataset_id,
+        "dataset": "notes",
+        "how": "same units",
+    }
+    assert spend_on(ws, renamed) == 2.5
+
+
+def test_a_write_refuses_a_ledger_edited_before_it_instead_of_linking_from_the_edit(
+    ws: Workspace, notes: Path
+) -> None:
+    # The attack: edit the source's fingerprint out of an old line, add the same data under
+    # a new name (a fresh, unlinked budget), then put the line back so the ledger verifies.
+    source = add(ws, notes, "notes")
+    add(ws, write_jsonl(notes.parent / "other.jsonl", [{"text": "unrelated"}]), "other")
+    log = ws.ledger_dir / "log.jsonl"
+    genuine = log.read_bytes()
+    lines = genuine.splitlines(keepends=True)
+    entry = json.loads(lines[1])
+    for field in ("records_fingerprint", "units_fingerprint", "input_sha256"):
+        entry["payload"][field] = "0" * 64
+    lines[1] = json.dumps(entry, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+    log.write_bytes(b"".join(lines))
+    with ws.locked(), pytest.raises(LedgerError, match="entry 1"):
+        datastore.add_dataset(ws, notes, "fresh")
+    assert not (ws.datasets_dir / "fresh").exists()
+    log.write_bytes(genuine)
+    fresh = add(ws, notes, "fresh")
+    assert fresh.provenance["lineage_root"] == source.dataset_id
+
+
+def test_the_caps_of_the_source_come_from_the_verified_ledger_event(ws: Workspace) -> None:
+    from securetune.errors import PolicyError
+    from securetune.train.plan import _lineage_policy
+
+    rows = [{"patient_id": "p1", "text": "a"}]
+    with ws.locked():  # a manifest claiming a source policy its ledger event does not name
+        manifest = datastore.create_dataset(
+            ws,
+            "claimed",
+            rows,
+            provenance={"lineage_policy": "hipaa-safe-harbor", "lineage_policy_sha256": "0" * 64},
+        )
+    with pytest.raises(PolicyError) as err:
+        _lineage_policy(ws, manifest, None, [])
+    assert str(err.value) == (
+        "dataset claimed: its manifest and its ledger event name different policies for the"
+        " data it derives from; see `securetune audit verify`"
+    )

@@ -6,6 +6,7 @@ appends a ledger event; ledger payloads carry names, ids, counts and hashes, nev
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -148,31 +149,81 @@ def create_dataset(
     """Encrypt ``records`` into a new dataset; nothing is visible unless it all succeeds.
 
     The ledger event (``event`` with ``payload(manifest)``) is appended *before* the
-    dataset is renamed into place: a dataset never exists without its ledger entry. A kill
-    between the two leaves an entry for a dataset that never appeared, the safe direction.
+    dataset is renamed into place: a dataset never exists without its ledger entry. Once
+    the event is in the ledger the dataset is committed: a failure after it (a witness
+    that cannot be written) or a kill finishes the rename (here, or in the next command's
+    ``Workspace.recover``), never deletes the data the ledger says exists.
     """
+    staged = stage_dataset(
+        ws,
+        name,
+        records,
+        provenance=provenance,
+        event=event,
+        payload=payload,
+        on_record=on_record,
+        shard_bytes=shard_bytes,
+    )
+    commit_datasets(ws, [staged])
+    return staged.manifest
+
+
+@dataclass(frozen=True)
+class StagedDataset:
+    """A dataset fully written under ``datasets/.tmp-<id>``, its key in the keyring, not yet
+    ledgered; :func:`commit_datasets` makes it (and the others staged with it) appear."""
+
+    target: Path
+    tmp: Path
+    manifest: Manifest
+    event: str
+    payload: dict[str, Any]
+
+
+def stage_dataset(
+    ws: Workspace,
+    name: str,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    provenance: Mapping[str, Any],
+    event: str,
+    payload: EventPayload | None = None,
+    on_record: OnRecord | None = None,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+) -> StagedDataset:
+    """Write and key a dataset that no one can see yet. Hold the lock until it is committed."""
     target = require_absent(ws, name)
     ws.ledger_ready()
     kek = ws.kek()
-    fingerprint = RecordFingerprint(_lineage_key(ws, kek))
+    fingerprint = RecordFingerprint(
+        _lineage_key(ws, kek), unit_field=provenance.get("subject_field")
+    )
     dataset_id = str(uuid.uuid4())
     dek = new_data_key()
     tmp = ws.datasets_dir / f".tmp-{dataset_id}"
     make_private_dir(tmp)
     writer = DatasetWriter(tmp, dataset_id, dek, shard_bytes=shard_bytes)
+    keyed = False
     try:
         for count, record in enumerate(records, start=1):
             writer.write(record)
             fingerprint.add(record)
             if on_record is not None:
                 on_record(count)
+        # From the ledger as it verified under this lock (Workspace.ledger_view): a line
+        # edited before this command and restored after it must not decide the lineage.
         lineage = find_source(
-            reconcile.ledger_state(ws.ledger_dir),
+            ws.ledger_view().state,
             input_sha256=provenance.get("input_sha256"),
             fingerprint=fingerprint.hexdigest(),
             source_dataset_id=provenance.get("source_dataset_id"),
+            units_fingerprint=fingerprint.units_hexdigest(),
         )
-        traced = {"records_fingerprint": fingerprint.hexdigest(), **lineage.fields()}
+        traced = {
+            "records_fingerprint": fingerprint.hexdigest(),
+            "units_fingerprint": fingerprint.units_hexdigest(),
+            **lineage.fields(),
+        }
         origin = {**provenance, **traced}
         if not origin.get("policy") and lineage.policy:  # derived from capped data: same caps
             origin.update(policy=lineage.policy, policy_sha256=lineage.policy_sha256)
@@ -181,18 +232,80 @@ def create_dataset(
         )
         keyring = ws.keyring()
         keyring.add(kek, key_name(dataset_id), dek)
+        keyed = True
         keyring.save(ws.keyring_path)
         event_payload = {**(payload or _default_payload)(manifest), **traced}
         if provenance.get("input_sha256"):
             event_payload.setdefault("input_sha256", provenance["input_sha256"])
-        ws.record(event, event_payload)
-        os.rename(tmp, target)
-        fsync_dir(ws.datasets_dir)
     except BaseException:
         writer.abort()
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(ws, [dataset_id] if keyed else [], [tmp])
         raise
-    return manifest
+    return StagedDataset(target, tmp, manifest, event, event_payload)
+
+
+def commit_datasets(ws: Workspace, staged: list[StagedDataset]) -> None:
+    """Ledger and reveal staged datasets: all of them, or (until the first event) none.
+
+    One dataset commits at its event. Several (a scrub and its re-identification mapping)
+    go through a commit journal (``Workspace.open_commit_journal``): a kill after the first
+    event is rolled forward by the next command, so they never appear one without the other.
+    """
+    journal = (
+        ws.open_commit_journal(
+            [
+                {
+                    "dataset_id": s.manifest.dataset_id,
+                    "name": s.target.name,
+                    "event": s.event,
+                    "payload": s.payload,
+                }
+                for s in staged
+            ]
+        )
+        if len(staged) > 1
+        else None
+    )
+    try:
+        for item in staged:
+            ws.record(item.event, item.payload)
+    except BaseException:
+        ids = [s.manifest.dataset_id for s in staged]
+        ledgered = set(reconcile.ledger_state(ws.ledger_dir).datasets) & set(ids)
+        if not ledgered:  # nothing committed: nothing may remain
+            discard_staged(ws, staged)
+            if journal is not None:
+                ws.close_commit_journal(journal)
+        elif journal is None:  # committed; a kill here would be finished by the next command
+            with contextlib.suppress(OSError):
+                _reveal(ws, staged)
+        raise  # several, partly ledgered: the journal is finished by the next command
+    _reveal(ws, staged)
+    if journal is not None:
+        ws.close_commit_journal(journal)
+
+
+def discard_staged(ws: Workspace, staged: list[StagedDataset]) -> None:
+    """Give up staged datasets that were never committed (keys, then ciphertext)."""
+    _discard(ws, [s.manifest.dataset_id for s in staged], [s.tmp for s in staged])
+
+
+def _reveal(ws: Workspace, staged: list[StagedDataset]) -> None:
+    for item in staged:
+        os.rename(item.tmp, item.target)
+    fsync_dir(ws.datasets_dir)
+
+
+def _discard(ws: Workspace, dataset_ids: list[str], tmps: list[Path]) -> None:
+    """Undo staging: data keys out of the keyring first, then the ciphertext."""
+    if dataset_ids:
+        keyring = ws.keyring()
+        for dataset_id in dataset_ids:
+            if key_name(dataset_id) in keyring.wrapped:
+                keyring.remove(key_name(dataset_id))
+        keyring.save(ws.keyring_path)
+    for tmp in tmps:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 LINEAGE_KEY_NAME = "lineage-key"
@@ -324,8 +437,25 @@ def verify_dataset(
     return DatasetSummary.of(manifest)
 
 
-#: Export formats by output suffix; anything else is written as JSON Lines.
-EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: Export formats by output suffix; any other suffix is refused, never guessed.
+EXPORT_FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def export_format(out: Path) -> str:
+    """The format an export to ``out`` is written in, from its suffix (one-line error if none)."""
+    fmt = EXPORT_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise InputError(
+            f"cannot tell the export format of {out.name}: name the file .jsonl (JSON Lines),"
+            " .csv or .parquet"
+        )
+    return fmt
 
 
 def export_dataset(ws: Workspace, name: str, out: Path, *, force: bool = False) -> ExportResult:
@@ -333,16 +463,16 @@ def export_dataset(ws: Workspace, name: str, out: Path, *, force: bool = False) 
 
     ``out`` must be a regular file or not exist, outside the workspace and the witness
     directory, never a link; an existing file is replaced only with ``force``
-    (:func:`securetune.fsutil.check_output_path`). The format follows the suffix: ``.csv``,
-    ``.parquet``/``.pq``, else JSON Lines. The plaintext goes to a temporary file beside
+    (:func:`securetune.fsutil.check_output_path`). The format follows the suffix:
+    ``.jsonl``/``.ndjson``, ``.csv``, ``.parquet``/``.pq``; any other is refused. The plaintext goes to a temporary file beside
     ``out``; the ledger event is appended before that file is renamed to ``out``, so an
     export that cannot be ledgered never appears (a kill in between leaves a 0600
     temporary file, already ledgered).
     """
     target = check_output_path(Path(out), protected=ws.protected_dirs(), force=force)
+    fmt = export_format(target)
     ws.ledger_ready()
     directory, manifest, dek = open_dataset(ws, name)
-    fmt = EXPORT_FORMATS.get(target.suffix.lower(), "jsonl")
     records = iter_records(directory, manifest, dek)
     try:
         with atomic_writer(target, replace=force) as fh:

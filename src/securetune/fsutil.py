@@ -147,9 +147,11 @@ def _link_no_clobber(tmp: Path, path: Path) -> None:
     os.unlink(tmp)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = PRIVATE_FILE) -> None:
-    """Replace ``path`` with ``data`` atomically and durably."""
-    with atomic_writer(path, mode=mode) as fh:
+def atomic_write_bytes(
+    path: Path, data: bytes, *, mode: int = PRIVATE_FILE, replace: bool = True
+) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (see :func:`atomic_writer`)."""
+    with atomic_writer(path, mode=mode, replace=replace) as fh:
         fh.write(data)
 
 

@@ -5,7 +5,9 @@ to the dataset it was derived from, when the ledger shows one:
 
 1. its input file is a file ``data export`` wrote (the export's ``out_sha256``);
 2. its records are the same multiset as an earlier dataset's (shuffled, or converted
-   between JSONL, CSV and Parquet: values are compared as the text they export to);
+   between JSONL, CSV and Parquet: values are compared as the text they export to), or
+   its units are: the same records grouped under the same subjects, whatever the subject
+   ids are now and in whatever order (see :class:`RecordFingerprint`);
 3. its input file is the one an earlier dataset was made from (a re-scrub, or a scrub of
    a file that was also added raw);
 4. a command made it from a named dataset (``data dedup --remove`` keeps a subset of its
@@ -25,10 +27,9 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from securetune.reconcile import LedgerState, ledger_state
+from securetune.reconcile import LedgerState
 
 MODULUS = 1 << 256
 
@@ -45,29 +46,59 @@ def _as_text(value: Any) -> str:
 
 
 class RecordFingerprint:
-    """A keyed multiset hash of records: the sum of HMAC-SHA-256 per record, mod 2**256.
+    """Keyed multiset hashes of a dataset's records and of its privacy units.
 
-    A sum is order-independent and counts duplicates (XOR would cancel them). Keyed, so a
-    fingerprint (kept in the manifest and the ledger) cannot confirm a guessed record
-    without the workspace's lineage key.
+    * ``hexdigest()``: the sum of HMAC-SHA-256 per record, mod 2**256, with the record
+      count. A sum is order-independent and counts duplicates (XOR would cancel them).
+    * ``units_hexdigest()``: the same sum over *units*: the records of one subject (the
+      ``unit_field`` value, itself left out) hashed together as a sorted multiset, so the
+      order of subjects, the order of each subject's records, and the subject ids
+      themselves (re-pseudonymised, renumbered) do not matter; only which records belong
+      together. Without a unit field each record is its own unit.
+
+    Keyed, so a fingerprint (kept in the manifest and the ledger) cannot confirm a guessed
+    record without the workspace's lineage key.
     """
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *, unit_field: str | None = None) -> None:
         self._key = key
+        self._unit_field = unit_field
         self._total = 0
         self.records = 0
+        self._units: dict[str, list[bytes]] = {}
+        self._lone_units: list[bytes] = []
 
-    def add(self, record: Mapping[str, Any]) -> None:
-        fields = {str(k): _as_text(v) for k, v in record.items()}
+    def _digest(self, record: Mapping[str, Any], *, leave_out: str | None = None) -> bytes:
+        fields = {str(k): _as_text(v) for k, v in record.items() if k != leave_out}
         canonical = json.dumps(
             {k: v for k, v in sorted(fields.items()) if v != ""}, ensure_ascii=False
         )
-        digest = hmac.new(self._key, canonical.encode("utf-8", "surrogatepass"), hashlib.sha256)
-        self._total = (self._total + int.from_bytes(digest.digest(), "big")) % MODULUS
+        return hmac.new(
+            self._key, canonical.encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).digest()
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        digest = self._digest(record)
+        self._total = (self._total + int.from_bytes(digest, "big")) % MODULUS
         self.records += 1
+        unit = _as_text(record.get(self._unit_field)) if self._unit_field else ""
+        if unit:
+            self._units.setdefault(unit, []).append(
+                self._digest(record, leave_out=self._unit_field)
+            )
+        else:
+            self._lone_units.append(digest)
 
     def hexdigest(self) -> str:
         return f"{self.records}:{self._total:064x}"
+
+    def units_hexdigest(self) -> str:
+        groups = [*self._units.values(), *([d] for d in self._lone_units)]
+        total = 0
+        for digests in groups:
+            unit = hmac.new(self._key, b"unit\0" + b"".join(sorted(digests)), hashlib.sha256)
+            total = (total + int.from_bytes(unit.digest(), "big")) % MODULUS
+        return f"{len(groups)}:{total:064x}"
 
 
 @dataclass(frozen=True)
@@ -96,8 +127,12 @@ def find_source(
     input_sha256: str | None,
     fingerprint: str,
     source_dataset_id: str | None = None,
+    units_fingerprint: str | None = None,
 ) -> Lineage:
-    """The dataset a new one derives from, by the rules in the module docstring."""
+    """The dataset a new one derives from, by the rules in the module docstring.
+
+    ``state`` must come from a verified ledger (``Workspace.ledger_view``).
+    """
     source_id, how = None, ""
     if fingerprint.startswith("0:"):  # no records: nothing to protect, nothing to link
         return Lineage(None, None, None, None)
@@ -109,6 +144,9 @@ def find_source(
         for known in state.datasets.values():  # ledger order: the earliest match wins
             if known.payload.get("records_fingerprint") == fingerprint:
                 source_id, how = known.dataset_id, "same records"
+                break
+            if units_fingerprint and known.payload.get("units_fingerprint") == units_fingerprint:
+                source_id, how = known.dataset_id, "same units"
                 break
     if source_id is None and input_sha256:
         for known in state.datasets.values():
@@ -143,8 +181,3 @@ def root_of(state: LedgerState) -> Callable[[str], str]:
         return recorded if isinstance(recorded, str) else dataset_id
 
     return root
-
-
-def lineage_root_namer(ledger_dir: Path) -> Callable[[str], str]:
-    """What ``train/budget.py`` uses to name a dataset's lineage root, read from the ledger."""
-    return root_of(ledger_state(ledger_dir))

@@ -231,27 +231,62 @@ def parse_policy(doc: Mapping[str, Any], *, source: str) -> Policy:
 
 
 def load_policy(name_or_path: str | Path, *, search: Sequence[Path] = ()) -> Policy:
-    """Load a policy by file path, or by name from ``search`` dirs then the built-ins."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
-        path = candidate
+    """Load a policy by file path, or by name from ``search`` dirs then the built-ins.
+
+    A path is a :class:`~pathlib.Path`, or text with a ``/`` or a ``.yaml``/``.yml``
+    suffix; anything else is a name, and a file or directory of that name in the current
+    directory is never read for it. A built-in name always means the built-in rules: a
+    policy file that takes one with other rules is refused (docs/WORKSPACE.md, "Policy names").
+    """
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or "/" in text or Path(text).suffix in {".yaml", ".yml"}:
+        path = Path(name_or_path)
     else:
         dirs = [*search, *builtin_dirs()]
-        found = [d / f"{name_or_path}.yaml" for d in dirs if (d / f"{name_or_path}.yaml").is_file()]
+        found = [d / f"{text}.yaml" for d in dirs if (d / f"{text}.yaml").is_file()]
         if not found:
             raise PolicyError(
-                f"unknown policy {name_or_path!r}; known: {', '.join(list_policies(search)) or 'none'}"
+                f"unknown policy {text!r}; known: {', '.join(list_policies(search)) or 'none'}"
+                " (give a policy file as a path, e.g. ./my-policy.yaml)"
             )
         path = found[0]
+    policy = _read_policy(path)
+    builtin = _builtin_policy(policy.name, path)
+    if builtin is None and path.stem != policy.name:
+        builtin = _builtin_policy(path.stem, path)
+    if builtin is not None and builtin.sha256 != policy.sha256:
+        raise PolicyError(
+            f"policy file {path} takes the name of the built-in policy {builtin.name} with other"
+            " rules; rename it (name: and file name) so that the name keeps one meaning"
+        )
+    return policy
+
+
+def _read_policy(path: Path) -> Policy:
+    if path.is_dir():
+        raise PolicyError(f"policy file {path} is a directory, not a file")
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PolicyError(f"policy file {path} does not exist") from None
     except (yaml.YAMLError, UnicodeDecodeError):
         raise PolicyError(f"policy file {path} is not valid YAML") from None
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
     if not isinstance(doc, dict):
         raise PolicyError(f"policy file {path} must hold a mapping")
     return parse_policy(doc, source=str(path.name))
+
+
+def _builtin_policy(name: str, loaded_from: Path) -> Policy | None:
+    """The built-in policy called ``name`` (None if there is none, or it is ``loaded_from``)."""
+    for d in builtin_dirs():
+        candidate = d / f"{name}.yaml"
+        if candidate.is_file():
+            if candidate.resolve() == loaded_from.resolve():
+                return None
+            return _read_policy(candidate)
+    return None
 
 
 def list_policies(search: Sequence[Path] = ()) -> list[str]:

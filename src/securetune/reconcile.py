@@ -17,7 +17,7 @@ manifest fails authentication in every command that reads the data.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from securetune.errors import DatasetError
 REMOVE_EVENT = "data.rm"
 EXPORT_EVENT = "data.export"
 RUN_START_EVENT = "train.start"
+TRAIN_PREFIX = "train."
 #: Substrings that a line must hold to matter here; skipping the rest keeps a scan cheap.
 _INTERESTING = (
     b'"ciphertext_sha256"',
@@ -67,6 +68,24 @@ class LedgerState:
     def live_by_name(self) -> dict[str, LedgerDataset]:
         return {d.name: d for d in self.datasets.values() if d.live}
 
+    def apply(self, seq: int, event: str, payload: dict[str, Any]) -> None:
+        """Fold one event into the state (events that concern no dataset or run are no-ops)."""
+        dataset_id = payload.get("dataset_id")
+        if event == RUN_START_EVENT and isinstance(payload.get("run_id"), str):
+            self.runs.add(payload["run_id"])
+        elif event == REMOVE_EVENT and dataset_id in self.datasets:
+            self.datasets[dataset_id].removed_seq = seq
+        elif event == EXPORT_EVENT and isinstance(payload.get("out_sha256"), str):
+            self.exports.setdefault(payload["out_sha256"], str(dataset_id))
+        elif (
+            isinstance(dataset_id, str)
+            and isinstance(payload.get("dataset"), str)
+            and isinstance(payload.get("ciphertext_sha256"), str)
+        ):
+            self.datasets[dataset_id] = LedgerDataset(
+                payload["dataset"], dataset_id, payload["ciphertext_sha256"], seq, payload=payload
+            )
+
 
 def _events(ledger_dir: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(seq, event, payload) of the lines that can matter, parsed loosely: integrity is
@@ -87,47 +106,73 @@ def _events(ledger_dir: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
 
 
 def ledger_state(ledger_dir: Path) -> LedgerState:
+    """The state read loosely, unsigned tail included: for recovery after a kill only.
+
+    A decision a write makes (lineage, budget, agreement) uses :class:`LedgerView`, built
+    from the very pass that verified the ledger (``Workspace.ledger_view``).
+    """
     state = LedgerState()
     for seq, event, payload in _events(ledger_dir):
-        dataset_id = payload.get("dataset_id")
-        if event == RUN_START_EVENT and isinstance(payload.get("run_id"), str):
-            state.runs.add(payload["run_id"])
-        elif event == REMOVE_EVENT and dataset_id in state.datasets:
-            state.datasets[dataset_id].removed_seq = seq
-        elif event == EXPORT_EVENT and isinstance(payload.get("out_sha256"), str):
-            state.exports.setdefault(payload["out_sha256"], str(dataset_id))
-        elif (
-            isinstance(dataset_id, str)
-            and isinstance(payload.get("dataset"), str)
-            and isinstance(payload.get("ciphertext_sha256"), str)
-        ):
-            state.datasets[dataset_id] = LedgerDataset(
-                payload["dataset"], dataset_id, payload["ciphertext_sha256"], seq, payload=payload
-            )
+        state.apply(seq, event, payload)
     return state
+
+
+@dataclass
+class LedgerView:
+    """What writes decide from, collected while the ledger is verified (``on_entry``).
+
+    ``state`` feeds agreement and lineage; ``train_events`` (seq, event, payload) the budget.
+    """
+
+    state: LedgerState = field(default_factory=LedgerState)
+    train_events: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    size: int = 0
+
+    def add_entry(self, entry: Mapping[str, Any]) -> None:
+        self.add(int(entry["seq"]), str(entry["event"]), entry["payload"])
+
+    def add(self, seq: int, event: str, payload: dict[str, Any]) -> None:
+        self.size = seq + 1
+        if event.startswith(TRAIN_PREFIX):
+            self.train_events.append((seq, event, payload))
+        self.state.apply(seq, event, payload)
 
 
 @dataclass(frozen=True)
 class Disagreements:
-    """One line per disagreement; ``datasets`` block writes, ``runs`` are reported."""
+    """One line per disagreement; ``blocking`` ones stop writes, ``reported`` ones are shown.
 
-    datasets: list[str]
-    runs: list[str]
+    Only a run directory the ledger has not (yet) started is merely reported: a training
+    run makes its directory just before its ``train.start`` event, under its own lock.
+    """
+
+    blocking: list[str]
+    reported: list[str]
 
     def __bool__(self) -> bool:
-        return bool(self.datasets or self.runs)
+        return bool(self.blocking or self.reported)
 
     def all(self) -> list[str]:
-        return [*self.datasets, *self.runs]
+        return [*self.blocking, *self.reported]
+
+
+#: The keyring name of a dataset's data key (``datastore.key_name``).
+DATASET_KEY_PREFIX = "dataset:"
 
 
 def disagreements(
-    datasets_dir: Path, runs_dir: Path, ledger_dir: Path, state: LedgerState | None = None
+    datasets_dir: Path,
+    runs_dir: Path,
+    ledger_dir: Path,
+    state: LedgerState | None = None,
+    *,
+    key_names: Iterable[str] = (),
 ) -> Disagreements:
-    """Compare the dataset and run directories with the ledger; one line per difference."""
+    """Compare the dataset and run directories, and the keyring's data keys (``key_names``),
+    with the ledger; one line per difference."""
     state = state or ledger_state(ledger_dir)
     live = state.live_by_name()
-    found: list[str] = []
+    found: list[str] = [*_hidden_entries(datasets_dir), *_hidden_entries(runs_dir)]
     on_disk = _visible_dirs(datasets_dir)
     for name in on_disk:
         found.extend(_check_dataset_dir(datasets_dir / name, name, state, live.get(name)))
@@ -137,12 +182,55 @@ def disagreements(
                 f"dataset {name} ({known.dataset_id}) was created in the ledger (entry"
                 f" {known.created_seq}) and never removed, but is not on disk"
             )
+    found.extend(_check_data_keys(key_names, state))
     runs = [
         f"run {run_id} is on disk but the ledger never started it"
         for run_id in _visible_dirs(runs_dir)
         if run_id not in state.runs
     ]
     return Disagreements(found, runs)
+
+
+def _hidden_entries(directory: Path) -> list[str]:
+    """Dot-entries left in datasets/ or runs/ after recovery: nothing securetune keeps there.
+
+    Recovery (``Workspace.recover``) finishes or removes its own temporaries before any
+    check runs, so what is left is a copy or a rename made by hand (for instance a dataset
+    hidden as ``.backup`` to keep a readable copy past its ``data rm``).
+    """
+    if not directory.is_dir():
+        return []
+    return [
+        f"{directory.name}/{p.name} is a hidden entry the ledger does not account for:"
+        " a leftover temporary, or a copy hidden by hand"
+        for p in sorted(directory.iterdir(), key=lambda p: p.name)
+        if p.name.startswith(".")
+    ]
+
+
+def _check_data_keys(key_names: Iterable[str], state: LedgerState) -> list[str]:
+    """Every dataset key in the keyring belongs to a dataset the ledger holds live.
+
+    A key of a removed dataset undoes its crypto-shred: with the KEK, any copy of the
+    ciphertext (a backup, a snapshot) becomes readable again.
+    """
+    found = []
+    for name in sorted(key_names):
+        if not name.startswith(DATASET_KEY_PREFIX):
+            continue
+        dataset_id = name.removeprefix(DATASET_KEY_PREFIX)
+        known = state.datasets.get(dataset_id)
+        if known is None:
+            found.append(
+                f"the keyring holds a data key for {dataset_id}, a dataset no ledger event created"
+            )
+        elif not known.live:
+            found.append(
+                f"the keyring holds the data key of dataset {known.name} ({dataset_id}), removed"
+                f" by data.rm at entry {known.removed_seq}: its crypto-shred was undone, the"
+                " keyring restored from a backup?"
+            )
+    return found
 
 
 def _visible_dirs(directory: Path) -> list[str]:

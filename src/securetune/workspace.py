@@ -27,6 +27,7 @@ import dataclasses
 import getpass
 import hashlib
 import hmac
+import json
 import os
 import shutil
 import socket
@@ -53,7 +54,7 @@ from securetune.audit.ledger import (
     read_checkpoint,
     verify_ledger,
 )
-from securetune.audit.witness import Witness
+from securetune.audit.witness import Witness, WitnessError
 from securetune.crypto.keyring import Keyring
 from securetune.crypto.keys import (
     EnvKeyProvider,
@@ -71,6 +72,10 @@ SIGNING_KEY_NAME = "ledger-signing"
 ROTATION_DIR = "rotate.pending"
 COMMIT_MARKER = "COMMIT"
 ROTATION_ID_FILE = "new_kek_id"
+#: ``datasets/.commit-<id>.json``: datasets committed together (all or none), see commit_journal.
+COMMIT_JOURNAL_PREFIX = ".commit-"
+#: The events a commit journal may carry (each creates one dataset).
+JOURNAL_EVENTS = frozenset({"data.add", "data.create", "scrub", "scrub.reid"})
 
 ProviderKind = Literal["file", "passphrase", "env"]
 Clock = Callable[[], datetime]
@@ -155,8 +160,10 @@ class Workspace:
         self.actor = actor or default_actor()
         self._kek: bytes | None = None
         self._provider: KeyProvider | None = None
-        self._ledger_checked: bytes | None = None  # checkpoint we signed under this lock hold
+        self._view: reconcile.LedgerView | None = None  # verified content (see ledger_view)
+        self._view_note: bytes | None = None  # the signed checkpoint that view is of
         self._reconciled = False  # the disk agreed with the ledger at this lock hold's start
+        self._own_journals: set[str] = set()  # commit journals this process is carrying out
         self._lock = filelock.FileLock(str(root / ".lock"), timeout=0)
 
     # -- layout -------------------------------------------------------------------------
@@ -220,6 +227,7 @@ class Workspace:
             ledger_public_key=base64.b64encode(public_raw).decode(),
         )
         ws = cls(root, config, secrets=secrets, witness_dir=witness_dir, clock=clock, actor=actor)
+        ws._witness().check_writable()  # before anything exists: a half-made workspace is worse
         make_private_dir(ws.keys_dir)
         new = ws.provider().new_key()
         for name, content in new.files.items():
@@ -401,7 +409,12 @@ class Workspace:
             else:
                 shutil.rmtree(staging)
         if self.datasets_dir.is_dir():
-            leftovers = sorted(self.datasets_dir.glob(".tmp-*"))
+            journaled = {m["dataset_id"] for _, members in self._journals() for m in members}
+            leftovers = [
+                p
+                for p in sorted(self.datasets_dir.glob(".tmp-*"))
+                if p.name.removeprefix(".tmp-") not in journaled
+            ]
             if leftovers:
                 self._recover_datasets(leftovers)
 
@@ -439,6 +452,97 @@ class Workspace:
         for tmp in doomed:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    # -- commits of several datasets at once ---------------------------------------------
+    def open_commit_journal(self, members: list[dict[str, Any]]) -> Path:
+        """Record that the staged datasets ``members`` appear together or not at all.
+
+        Each member is ``{dataset_id, name, event, payload}``: a dataset fully written to
+        ``datasets/.tmp-<id>`` with its key in the keyring, and the ledger event that will
+        create it (names, ids, counts and hashes only). The caller then records the events
+        in order, renames the datasets into place and calls :meth:`close_commit_journal`.
+        If it is killed in between, :meth:`ledger_ready` finishes the commit: once the first
+        event is in the ledger the rest are recorded from the journal and every dataset is
+        renamed into place (roll forward); before that, every member is deleted, key included.
+        """
+        self._require_lock()
+        if any(m["event"] not in JOURNAL_EVENTS for m in members):
+            raise WorkspaceError("internal: only dataset-creating events go in a commit journal")
+        path = self.datasets_dir / f"{COMMIT_JOURNAL_PREFIX}{uuid.uuid4()}.json"
+        doc = {"members": members, "mac": self._journal_mac(members)}
+        atomic_write_bytes(path, json.dumps(doc, sort_keys=True).encode())
+        self._own_journals.add(path.name)
+        return path
+
+    def _journal_mac(self, members: list[dict[str, Any]]) -> str:
+        """The journal's events are signed into the ledger on recovery: without this MAC,
+        anyone who can write ``datasets/`` could have securetune sign events of their own."""
+        key = hmac.new(self.kek(), b"securetune commit journal v1", hashlib.sha256).digest()
+        body = json.dumps(members, sort_keys=True, separators=(",", ":")).encode()
+        return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+    def close_commit_journal(self, path: Path) -> None:
+        path.unlink()
+        fsync_dir(self.datasets_dir)
+        self._own_journals.discard(path.name)
+
+    def _journals(self) -> list[tuple[Path, list[dict[str, Any]]]]:
+        found = []
+        for path in sorted(self.datasets_dir.glob(f"{COMMIT_JOURNAL_PREFIX}*.json")):
+            if path.name in self._own_journals:
+                continue
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                members, mac = doc["members"], doc["mac"]
+                valid = isinstance(mac, str) and all(
+                    isinstance(m["dataset_id"], str)
+                    and isinstance(m["name"], str)
+                    and m["event"] in JOURNAL_EVENTS
+                    for m in members
+                )
+            except (OSError, ValueError, KeyError, TypeError):
+                valid = False
+            if not valid or not hmac.compare_digest(mac, self._journal_mac(members)):
+                raise WorkspaceError(
+                    f"the commit journal {path} of an interrupted command is unreadable or was"
+                    " modified; see docs/WORKSPACE.md"
+                )
+            found.append((path, members))
+        return found
+
+    def _finish_commits(self) -> None:
+        """Roll interrupted multi-dataset commits forward, or back (see open_commit_journal)."""
+        for path, members in self._journals():
+            state = self.ledger_view().state
+            if any(m["dataset_id"] in state.datasets for m in members):
+                signing_key = self.signing_key()
+                for m in members:
+                    staged = (self.datasets_dir / f".tmp-{m['dataset_id']}").is_dir()
+                    if m["dataset_id"] not in state.datasets and staged:  # else: reported
+                        self._append_signed(m["event"], m["payload"], signing_key)
+                for m in members:
+                    tmp, target = (
+                        self.datasets_dir / f".tmp-{m['dataset_id']}",
+                        self.datasets_dir / m["name"],
+                    )
+                    if tmp.is_dir() and not target.exists():
+                        os.rename(tmp, target)
+            else:
+                self._discard_staged([m["dataset_id"] for m in members])
+            path.unlink()
+            fsync_dir(self.datasets_dir)
+
+    def _discard_staged(self, dataset_ids: list[str]) -> None:
+        """Delete never-ledgered staged datasets, their data keys first."""
+        if self.keyring_path.exists():
+            keyring = Keyring.load(self.keyring_path)
+            names = {f"dataset:{i}" for i in dataset_ids} & set(keyring.wrapped)
+            if names:
+                for name in names:
+                    keyring.remove(name)
+                keyring.save(self.keyring_path)
+        for dataset_id in dataset_ids:
+            shutil.rmtree(self.datasets_dir / f".tmp-{dataset_id}", ignore_errors=True)
+
     # -- locking and the ledger ----------------------------------------------------------------
     @contextlib.contextmanager
     def locked(self, *, wait: bool = False) -> Iterator[Workspace]:
@@ -459,7 +563,7 @@ class Workspace:
                 self.recover()
             yield self
         finally:
-            self._ledger_checked = None
+            self._view = self._view_note = None  # another process may write once we release
             self._reconciled = False
             self._lock.release()
 
@@ -473,7 +577,9 @@ class Workspace:
         Commands call this *before* doing what they will ledger, so that an effect (an
         export, a shred) never happens when its ledger entry cannot be written. It checks:
         no unsigned entries, the signing key unwraps and matches the configured public key,
-        and the ledger still extends everything the witness has seen (no rollback).
+        the whole ledger verifies and extends everything the witness has seen (no rollback),
+        the witness can be written, any commit an interrupted command left half-done is
+        finished, and the disk agrees with the ledger.
         """
         self._require_lock()
         signing_key = self.signing_key()
@@ -483,38 +589,53 @@ class Workspace:
                 f"the ledger is in format v{ledger.version}, whose signed roots lack RFC 6962 leaf"
                 " hashes; run `securetune audit upgrade` once (it is ledgered) before other commands"
             )
-        current = read_checkpoint(self.ledger_dir, self.public_key())
-        signed = current.size
+        signed = read_checkpoint(self.ledger_dir, self.public_key()).size
         if ledger.size != signed:
             n = ledger.size - signed
             raise LedgerError(
                 f"the ledger holds {n} unsigned entr{'y' if n == 1 else 'ies'} from an interrupted "
                 "command; inspect with `securetune audit verify`, then run `securetune audit recover`"
             )
-        # The full check against the witness reads the whole log; once it passed under this lock
-        # hold, only our own appends can have happened, and write_checkpoint verifies those.
-        # When the checkpoint is the one the witness holds, nothing was rolled back, and the
-        # next checkpoint is built from that signed tree (tree.json), so an edit of an old
-        # entry cannot be signed: `audit verify` still names it. Skipping the re-read keeps
-        # a command O(log n) on a long ledger.
-        note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
-        if note != self._ledger_checked:
-            trusted = self._trusted_checkpoint(self.public_key())
-            if trusted is not None and trusted != current:
-                verify_ledger(self.ledger_dir, self.public_key(), trusted=trusted)
-            self._ledger_checked = note
+        # Every decision a write makes from the ledger (lineage, budget, agreement) reads the
+        # content that verified here, once per lock hold: an old line edited before the
+        # command and restored after it would otherwise steer the decision unseen.
+        self.ledger_view()
+        self._witness().check_writable()
+        self._finish_commits()
         self._require_agreement()
         return signing_key
 
+    def ledger_view(self) -> reconcile.LedgerView:
+        """The ledger's content as verified end to end (against the witness), for decisions.
+
+        Verified once per lock hold (or per command, outside a lock) and then kept up to
+        date with this command's own appends; a checkpoint changed by anyone else makes it
+        verify again.
+        """
+        note = self._checkpoint_note()
+        if self._view is None or note != self._view_note:
+            self.verify_ledger()
+        assert self._view is not None  # set by verify_ledger
+        return self._view
+
+    def _checkpoint_note(self) -> bytes:
+        path = self.ledger_dir / CHECKPOINT_FILE
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise LedgerError(f"ledger checkpoint {path} is missing") from None
+        except IsADirectoryError:
+            raise LedgerError(f"ledger checkpoint {path} is a directory, not a file") from None
+
     def _require_agreement(self) -> None:
-        """Refuse to write while a dataset on disk disagrees with the ledger.
+        """Refuse to write while the disk disagrees with the ledger.
 
         Once per lock hold: afterwards the disk changes only by this command, whose effects
         are ledgered before they appear (so a re-check would see them half-done).
         """
         if self._reconciled:
             return
-        found = self.disagreements().datasets
+        found = self.disagreements().blocking
         if found:
             more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
             raise WorkspaceError(
@@ -524,27 +645,56 @@ class Workspace:
         self._reconciled = True
 
     def disagreements(self) -> reconcile.Disagreements:
-        """Datasets and runs on disk that the ledger does not account for, and vice versa."""
-        return reconcile.disagreements(self.datasets_dir, self.runs_dir, self.ledger_dir)
+        """Datasets, runs and data keys that the verified ledger does not account for, and
+        live ledger datasets missing from disk (verifies the ledger if not yet done)."""
+        return reconcile.disagreements(
+            self.datasets_dir,
+            self.runs_dir,
+            self.ledger_dir,
+            self.ledger_view().state,
+            key_names=self.keyring().wrapped if self.keyring_path.exists() else (),
+        )
 
     def record(self, event: str, payload: Mapping[str, Any]) -> Entry:
-        """Append one ledger event and sign a new checkpoint covering it."""
+        """Append one ledger event and sign a new checkpoint covering it.
+
+        The entry is committed once its checkpoint is signed; a witness that cannot be
+        updated after that is reported as :class:`LedgerError` naming the committed entry,
+        so the caller can finish its effect (the next command finishes it otherwise).
+        """
         signing_key = self.ledger_ready()
+        return self._append_signed(event, payload, signing_key)
+
+    def _append_signed(
+        self, event: str, payload: Mapping[str, Any], signing_key: Ed25519PrivateKey
+    ) -> Entry:
+        view = self.ledger_view()
         ledger = Ledger.open(self.ledger_dir, clock=self.clock)
         entry = ledger.append(event, payload, actor=self.actor)
         checkpoint = ledger.write_checkpoint(signing_key)
-        self._update_witness(checkpoint)
-        self._ledger_checked = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
+        view.add(entry.seq, entry.event, dict(entry.payload))
+        self._view_note = self._checkpoint_note()
+        try:
+            self._update_witness(checkpoint)
+        except WitnessError as exc:
+            raise WitnessError(
+                f"{event} was ledgered and signed (entry {entry.seq}), but {exc}; the next"
+                " command finishes what this one started"
+            ) from None
         return entry
 
     def recover_ledger(self) -> int:
-        """Sign entries a killed command appended but could not checkpoint; ledger that we did."""
+        """Sign entries a killed command appended but could not checkpoint; ledger that we did.
+
+        The agreement check comes after: a commit the killed command left half-done can only
+        be finished on a signed ledger, and the ``audit.recover`` event concerns the ledger
+        alone, so it is recorded whatever the disk holds.
+        """
         self._require_lock()
-        self._require_agreement()  # or the seal would happen and its event be refused
-        sealed = Ledger.open(self.ledger_dir, clock=self.clock).seal_unsigned_tail(
-            self.signing_key()
-        )
-        self.record("audit.recover", {"entries_sealed_late": sealed})
+        signing_key = self.signing_key()
+        sealed = Ledger.open(self.ledger_dir, clock=self.clock).seal_unsigned_tail(signing_key)
+        self._append_signed("audit.recover", {"entries_sealed_late": sealed}, signing_key)
+        self._finish_commits()
         return sealed
 
     def upgrade_ledger(self) -> Entry:
@@ -554,6 +704,7 @@ class Workspace:
         self.verify_ledger()
         ledger = Ledger.open(self.ledger_dir, clock=self.clock)
         entry = ledger.upgrade(signing_key, actor=self.actor)
+        self._view = self._view_note = None
         self._update_witness(read_checkpoint(self.ledger_dir, self.public_key()))
         return entry
 
@@ -563,18 +714,23 @@ class Workspace:
         """Verify the ledger against the witness (if any) and move the witness forward.
 
         ``expected_note`` is a signed checkpoint kept elsewhere (``audit publish``); the
-        ledger must extend it too, whichever of it and the witness is larger.
+        ledger must extend it too, whichever of it and the witness is larger. The content
+        read by this pass is kept as :meth:`ledger_view`.
         """
         key = public_key or self.public_key()
         trusted = self._trusted_checkpoint(key)
         if expected_note is not None:  # both must hold; the witness's is checked below
             expected = open_signed_checkpoint(expected_note, key, self.config.ledger_key_name)
             verify_ledger(self.ledger_dir, key, trusted=expected)
-        result = verify_ledger(self.ledger_dir, key, trusted=trusted)  # names a missing file
-        note = (self.ledger_dir / CHECKPOINT_FILE).read_bytes()
+        note = self._checkpoint_note()
+        view = reconcile.LedgerView()
+        result = verify_ledger(self.ledger_dir, key, trusted=trusted, on_entry=view.add_entry)
+        checkpoint = open_signed_checkpoint(note, key, self.config.ledger_key_name)
+        if checkpoint.size != result.checkpoint_size or checkpoint.root.hex() != result.root:
+            raise LedgerError("the ledger checkpoint changed while it was being verified")
+        self._view, self._view_note = view, note
         if public_key is None:
-            checkpoint = open_signed_checkpoint(note, key, self.config.ledger_key_name)
-            if checkpoint.size == result.checkpoint_size and checkpoint.root.hex() == result.root:
+            with contextlib.suppress(OSError):  # a read-only check; a write reports it
                 self._update_witness(checkpoint)
         return result
 

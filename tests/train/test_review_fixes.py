@@ -110,10 +110,22 @@ def test_a_lax_policy_option_does_not_lift_the_datasets_rules(ws, make_dataset) 
 
 def test_a_policy_changed_since_scrubbing_is_refused(ws, make_dataset) -> None:
     make_dataset(policy="hipaa-safe-harbor")
-    # A workspace policy of the same name takes precedence, as it does for `scrub`.
+    # A workspace policy may not take a built-in name with other rules (docs/WORKSPACE.md,
+    # "Policy names"): the rules a dataset was scrubbed under cannot be swapped that way.
     _write_policy(ws, "hipaa-safe-harbor", max_epsilon=1000)
     with pytest.raises(
-        PolicyError, match="policy hipaa-safe-harbor has changed since dataset notes was scrubbed"
+        PolicyError,
+        match="takes the name of the built-in policy hipaa-safe-harbor with other rules",
+    ):
+        prepare(ws, fast())
+
+
+def test_a_workspace_policy_changed_since_scrubbing_is_refused(ws, make_dataset) -> None:
+    _write_policy(ws, "ward")
+    make_dataset(policy=str(ws.root / "policies" / "ward.yaml"))
+    _write_policy(ws, "ward", max_epsilon=1000)
+    with pytest.raises(
+        PolicyError, match="policy ward has changed since dataset notes was scrubbed"
     ):
         prepare(ws, fast())
 

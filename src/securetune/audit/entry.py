@@ -7,6 +7,7 @@ Shared by the writer (:mod:`securetune.audit.writer`) and the pure verifier
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -162,10 +163,11 @@ def _written_by_a_writer(line: bytes, *, exact_numbers: bool) -> dict[str, Any] 
         return None
     member = b',"hash":"' + digest.encode() + b'"'
     at = line.find(member)
-    if at < 0:
+    if at < 0 or line.find(b',"payload":') != at + len(member):
         return None
-    cut = line[:at] + line[at + len(member) :]
-    if cut.find(b',"payload":') != at or sha256_hex(cut) != digest:
+    hashed = hashlib.sha256(memoryview(line)[:at])
+    hashed.update(memoryview(line)[at + len(member) :])
+    if hashed.hexdigest() != digest:
         return None
     return obj
 

@@ -6,6 +6,7 @@ It needs only the public key: an auditor can run it on a copy of the ledger.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ def read_checkpoint(directory: Path, public_key: Ed25519PublicKey) -> Checkpoint
         note = path.read_bytes()
     except FileNotFoundError:
         raise LedgerError(f"ledger checkpoint {path} is missing") from None
+    except IsADirectoryError:
+        raise LedgerError(f"ledger checkpoint {path} is a directory, not a file") from None
     return open_signed_checkpoint(note, public_key, peek_origin(note))
 
 
@@ -69,8 +72,16 @@ class ChainFacts:
         return tree_root(self.hashes[:size], self.upgrade_at)
 
 
+OnEntry = Callable[[dict[str, Any]], None]
+"""Called with each entry (parsed, its line checked and linked) as verification reads it."""
+
+
 def verify_ledger(
-    directory: Path, public_key: Ed25519PublicKey, *, trusted: Checkpoint | None = None
+    directory: Path,
+    public_key: Ed25519PublicKey,
+    *,
+    trusted: Checkpoint | None = None,
+    on_entry: OnEntry | None = None,
 ) -> VerifyResult:
     """Verify a ledger directory end to end; raise one-line LedgerError at the first fault.
 
@@ -80,15 +91,22 @@ def verify_ledger(
     than the checkpoint (truncation); 5. the Merkle root of the first ``size`` entries
     equals the signed root (rewriting); 6. no entries beyond it (unsigned additions);
     7. the first ``trusted.size`` entries still have ``trusted.root`` (consistency).
+
+    ``on_entry`` sees every entry of the same read that is verified, so a caller that
+    decides something from the ledger's content (lineage, budget, agreement) acts on
+    exactly the bytes that verified, not on a second read an attacker could race. What it
+    collected is trustworthy only once this function returns without raising.
     """
     directory = Path(directory)
     cp = read_checkpoint(directory, public_key)
     if trusted is not None:
         _check_not_rolled_back(cp, trusted)
     log_path = directory / LOG_FILE
+    if log_path.is_dir():
+        raise LedgerError(f"ledger log {log_path} is a directory, not a file")
     if not log_path.is_file():
         raise LedgerError(f"ledger log {log_path} is missing")
-    facts = verify_chain(log_path)
+    facts = verify_chain(log_path, on_entry)
     _check_against_checkpoint(facts, cp)
     if trusted is not None and facts.root(trusted.size) != trusted.root:
         raise LedgerError(
@@ -145,7 +163,7 @@ def _check_against_checkpoint(facts: ChainFacts, cp: Checkpoint) -> None:
         )
 
 
-def verify_chain(log_path: Path) -> ChainFacts:
+def verify_chain(log_path: Path, on_entry: OnEntry | None = None) -> ChainFacts:
     """Check every line and every link; return what the checkpoint checks need."""
     hashes: list[bytes] = []
     events: Counter[str] = Counter()
@@ -173,6 +191,8 @@ def verify_chain(log_path: Path) -> ChainFacts:
                     " inserted entry"
                 )
             prev = entry["hash"]
+            if on_entry is not None:
+                on_entry(entry)
             hashes.append(bytes.fromhex(prev))
             events[entry["event"]] += 1
             first_ts = first_ts or entry["ts"]

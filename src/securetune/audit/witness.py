@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ from securetune.errors import LedgerError
 from securetune.fsutil import atomic_write_bytes
 
 WITNESS_ENV = "SECURETUNE_WITNESS_DIR"
+
+
+class WitnessError(LedgerError):
+    """The witness directory cannot be read or written (a file in its place, no permission)."""
 
 
 def default_witness_dir(environ: Mapping[str, str]) -> Path:
@@ -68,7 +73,13 @@ class Witness:
             if not path.exists():
                 continue
             try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
+                text = path.read_text(encoding="utf-8")
+            except IsADirectoryError:
+                raise WitnessError(f"the witness file {path} is a directory, not a file") from None
+            except UnicodeDecodeError:
+                raise LedgerError(f"witness file {path} is malformed") from None
+            try:
+                doc = json.loads(text)
                 seen_id = doc.get("workspace_id", self.workspace_id)
                 seen_key, note = doc["ledger_public_key"], doc["checkpoint"].encode()
             except (ValueError, KeyError, TypeError, AttributeError):
@@ -100,6 +111,32 @@ class Witness:
             "ledger_public_key": self.public_key_b64,
             "checkpoint": note.decode(),
         }
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for path in paths:
-            atomic_write_bytes(path, json.dumps(doc, indent=2).encode())
+        self.check_writable()
+        try:
+            for path in paths:
+                atomic_write_bytes(path, json.dumps(doc, indent=2).encode())
+        except OSError as exc:
+            raise WitnessError(
+                f"cannot write the witness in {self.directory}: {exc.strerror or exc}"
+            ) from None
+
+    def check_writable(self) -> None:
+        """Fail before a command's effect, not after its commit, when the witness cannot be kept."""
+        if self.directory is None:
+            return
+        if self.directory.exists() and not self.directory.is_dir():
+            raise WitnessError(
+                f"the witness directory {self.directory} is a file; remove it or set"
+                f" {WITNESS_ENV} to a directory"
+            )
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise WitnessError(
+                f"cannot create the witness directory {self.directory}: {exc.strerror or exc}"
+            ) from None
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise WitnessError(f"the witness directory {self.directory} is not writable")
+        for path in self.paths():
+            if path.is_dir():
+                raise WitnessError(f"the witness file {path} is a directory, not a file")

@@ -189,6 +189,9 @@ class Ledger:
         """
         directory = Path(directory)
         log_path, cp_path = directory / LOG_FILE, directory / CHECKPOINT_FILE
+        for path in (log_path, cp_path):
+            if path.exists() and not path.is_file():
+                raise LedgerError(f"ledger file {path} is not a regular file (a directory?)")
         if not log_path.is_file() or not cp_path.is_file():
             raise LedgerError(
                 f"no ledger in {directory} (expected {LOG_FILE} and {CHECKPOINT_FILE})"

@@ -77,20 +77,22 @@ def verify(
 
 @audit.command("publish")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace OUT if it is an existing regular file.")
 @pass_app
-def publish(app: AppContext, out: Path) -> None:
+def publish(app: AppContext, out: Path, force: bool) -> None:
     """Verify the ledger, then copy its signed checkpoint to OUT (outside the workspace).
 
     Keep OUT off this machine (a ticket, an archive, another host) and later run
     `audit verify --expect-checkpoint OUT`: a ledger rolled back to before it, or rewritten,
-    is then caught even if the local witness was deleted. OUT is replaced if it exists.
+    is then caught even if the local witness was deleted. An existing OUT (perhaps the
+    checkpoint you published last time) is replaced only with --force.
     """
     from securetune.fsutil import atomic_write_bytes, check_output_path
 
     ws = app.open()
-    target = check_output_path(out, protected=ws.protected_dirs(), force=True)
+    target = check_output_path(out, protected=ws.protected_dirs(), force=force)
     result = ws.verify_ledger()
-    atomic_write_bytes(target, ws.signed_checkpoint(), mode=0o644)
+    atomic_write_bytes(target, ws.signed_checkpoint(), mode=0o644, replace=force)
     click.echo(
         f"Published the signed checkpoint ({result.checkpoint_size} entries, root {result.root[:16]}…) to {target}."
     )

@@ -225,7 +225,7 @@ def verify(app: AppContext, name: str, as_json: bool) -> None:
     "-o",
     required=True,
     type=click.Path(path_type=Path),
-    help="Output file: .csv, .parquet, else JSON Lines. Never inside the workspace, never a link.",
+    help="Output file: .jsonl, .csv or .parquet (others are refused). Never inside the workspace, never a link.",
 )
 @click.option("--force", is_flag=True, help="Replace OUT if it is an existing regular file.")
 @json_option

@@ -286,9 +286,10 @@ def read_manifest_file(directory: Path) -> ManifestFile:
         raise DatasetError(f"dataset {directory.name}: manifest is missing") from None
     except OSError:
         raise DatasetError(f"dataset {directory.name}: manifest is not a regular file") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory opens read-only too
+        os.close(fd)
+        raise DatasetError(f"dataset {directory.name}: manifest is not a regular file")
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise DatasetError(f"dataset {directory.name}: manifest is not a regular file")
         raw = fh.read()
     try:
         doc = json.loads(raw)

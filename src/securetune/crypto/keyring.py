@@ -54,6 +54,10 @@ class Keyring:
             )
         except FileNotFoundError:
             raise KeyProviderError(f"keyring {path} is missing") from None
+        except IsADirectoryError:
+            raise KeyProviderError(f"keyring {path} is a directory, not a file") from None
+        except OSError as exc:
+            raise KeyProviderError(f"cannot read keyring {path}: {exc.strerror or exc}") from None
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
             raise KeyProviderError(f"keyring {path} is malformed") from None
 

@@ -136,7 +136,7 @@ def scrub_file(
                 "residual_risk": risk,
             }
 
-        manifest = datastore.create_dataset(
+        staged = datastore.stage_dataset(
             ws,
             name,
             scrubbed(),
@@ -154,11 +154,18 @@ def scrub_file(
             payload=event_payload,
         )
     seconds = time.perf_counter() - started
-    reid = (
-        _write_reid(ws, name, manifest.dataset_id, mapping)
-        if pol.reidentification.keep_mapping
-        else None
-    )
+    manifest = staged.manifest
+    # The mapping and the dataset commit together (datastore.commit_datasets): even under
+    # kill -9 neither appears without the other.
+    group = [staged]
+    if pol.reidentification.keep_mapping:
+        try:
+            group.append(_stage_reid(ws, name, manifest.dataset_id, mapping))
+        except BaseException:
+            datastore.discard_staged(ws, group)
+            raise
+    datastore.commit_datasets(ws, group)
+    reid = group[1].target.name if len(group) > 1 else None
     return ScrubSummary(
         dataset=name,
         dataset_id=manifest.dataset_id,
@@ -207,13 +214,13 @@ def _write_findings(fh: IO[bytes] | None, result: RecordResult) -> None:
         fh.write(json.dumps(finding.to_json(), separators=(",", ":")).encode() + b"\n")
 
 
-def _write_reid(
+def _stage_reid(
     ws: Workspace, name: str, dataset_id: str, mapping: set[tuple[str, str, str]]
-) -> str:
+) -> datastore.StagedDataset:
     """The re-identification mapping, only ever as its own encrypted, unscrubbed dataset."""
     reid_name = f"{name}{REID_SUFFIX}"
     records = ({"entity_type": e, "surrogate": s, "original": o} for e, s, o in sorted(mapping))
-    datastore.create_dataset(
+    return datastore.stage_dataset(
         ws,
         reid_name,
         records,
@@ -233,4 +240,3 @@ def _write_reid(
             "ciphertext_sha256": m.ciphertext_sha256,
         },
     )
-    return reid_name

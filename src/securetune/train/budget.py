@@ -38,8 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from securetune.audit.ledger import Ledger
-from securetune.lineage import lineage_root_namer
+from securetune.lineage import root_of
 from securetune.workspace import Workspace
 
 START = "train.start"
@@ -89,7 +88,7 @@ def same_data(
 ) -> bool:
     """Whether a run (its ``train.start`` payload) trained on this dataset or its lineage.
 
-    ``lineage_root`` names a dataset id's lineage root (:func:`securetune.lineage.lineage_root_namer`):
+    ``lineage_root`` names a dataset id's lineage root (:func:`securetune.lineage.root_of`):
     a derived dataset (scrub output, a re-added export, the same records shuffled) shares its
     source's root, and so its budget.
     """
@@ -142,23 +141,26 @@ def _exp(x: float) -> float:
 
 
 def runs_in_ledger(ws: Workspace) -> dict[str, RunEvents]:
-    """Every training run in the ledger by id. Call :meth:`Workspace.verify_ledger` first."""
+    """Every training run in the ledger by id, from the verified ledger (``ledger_view``)."""
+    return runs_of(ws.ledger_view().train_events)
+
+
+def runs_of(events: list[tuple[int, str, dict[str, Any]]]) -> dict[str, RunEvents]:
+    """Group ``train.*`` events (seq, event, payload) by run, in ledger order."""
     runs: dict[str, RunEvents] = {}
-    for entry in Ledger.open(ws.ledger_dir, clock=ws.clock).entries():
-        if not entry.event.startswith("train."):
-            continue
-        run_id = entry.payload.get("run_id")
+    for _seq, event, payload in events:
+        run_id = payload.get("run_id")
         if not isinstance(run_id, str):
             continue
-        if entry.event == START:
-            runs[run_id] = RunEvents(run_id=run_id, start=entry.payload)
+        if event == START:
+            runs[run_id] = RunEvents(run_id=run_id, start=payload)
         elif run_id in runs:
-            if entry.event == CHECKPOINT:
-                runs[run_id].checkpoints.append(entry.payload)
-            elif entry.event == FINISH:
-                runs[run_id].finish = entry.payload
-            elif entry.event == FAIL:
-                runs[run_id].failed = entry.payload
+            if event == CHECKPOINT:
+                runs[run_id].checkpoints.append(payload)
+            elif event == FINISH:
+                runs[run_id].finish = payload
+            elif event == FAIL:
+                runs[run_id].failed = payload
     return runs
 
 
@@ -170,14 +172,16 @@ def dataset_spend(
     largest_unit: int = 1,
     exclude_run: str | None = None,
 ) -> Spend:
-    """What earlier runs spent on this dataset, at ``unit`` (verifies the ledger first).
+    """What earlier runs spent on this dataset, at ``unit``, from the verified ledger.
 
     ``largest_unit`` is the most records one subject has, for converting record-level runs.
     """
-    ws.verify_ledger()
+    # Runs and lineage from the one pass that verified the ledger (signature, chain,
+    # witness): a tampered ledger makes this raise, never count a fresh budget.
+    view = ws.ledger_view()
     return spend_of(
-        runs_in_ledger(ws),
-        lineage_root_namer(ws.ledger_dir),  # data, not names: see securetune.lineage
+        runs_of(view.train_events),
+        root_of(view.state),  # data, not names: see securetune.lineage
         identity=identity,
         unit=unit,
         largest_unit=largest_unit,
@@ -235,13 +239,15 @@ def lifetime_reader(
     """For the report and `release`: what every run on a run's data (its lineage) has spent,
     at that run's unit, computed exactly as the budget check computes it.
 
-    The ledger is read on the first question, after the caller has verified it, and once
-    only, however many runs are asked about (the workspace report asks about every run)."""
+    The ledger is read on the first question, from the pass that verified it (the
+    caller's, or one made then), and once only, however many runs are asked about (the
+    workspace report asks about every run)."""
     read: list[tuple[dict[str, RunEvents], Callable[[str], str]]] = []
 
     def of(start: dict[str, Any]) -> tuple[float, float, frozenset[str]]:
         if not read:
-            read.append((runs_in_ledger(ws), lineage_root_namer(ws.ledger_dir)))
+            view = ws.ledger_view()
+            read.append((runs_of(view.train_events), root_of(view.state)))
         all_runs, lineage_root = read[0]
         spend = spend_of(
             all_runs,

@@ -169,7 +169,7 @@ def resolve_policy(
         policy, rules = named, named.training
     else:
         policy, rules = named, stricter(named.training, dataset_policy.training)
-    ancestor = _lineage_policy(provenance, dataset_policy, search)
+    ancestor = _lineage_policy(ws, corpus.manifest, dataset_policy, search)
     if ancestor is not None:  # derived data keeps its source's caps (see securetune.lineage)
         rules = stricter(rules, ancestor.training)
     names = list(dict.fromkeys(p.name for p in (policy, dataset_policy, ancestor) if p is not None))
@@ -182,10 +182,29 @@ def resolve_policy(
 
 
 def _lineage_policy(
-    provenance: dict[str, Any], own: Policy | None, search: list[Path]
+    ws: Workspace, manifest: Any, own: Policy | None, search: list[Path]
 ) -> Policy | None:
-    """The policy of the data this dataset derives from, when it is not the dataset's own."""
-    name, recorded = provenance.get("lineage_policy"), provenance.get("lineage_policy_sha256")
+    """The policy of the data this dataset derives from, when it is not the dataset's own.
+
+    Taken from the dataset's creation event in the *verified* ledger (``ledger_view``), and
+    the manifest's copy must agree: the caps of the source follow derived data only if
+    neither record of the link can be edited unseen.
+    """
+    known = ws.ledger_view().state.datasets.get(manifest.dataset_id)
+    if known is None:
+        raise PolicyError(
+            f"dataset {manifest.name} has no creation event in the ledger; see `securetune audit verify`"
+        )
+    name, recorded = known.payload.get("lineage_policy"), known.payload.get("lineage_policy_sha256")
+    provenance = manifest.provenance
+    if (provenance.get("lineage_policy"), provenance.get("lineage_policy_sha256")) != (
+        name,
+        recorded,
+    ):
+        raise PolicyError(
+            f"dataset {manifest.name}: its manifest and its ledger event name different policies"
+            " for the data it derives from; see `securetune audit verify`"
+        )
     if not name or (own is not None and own.sha256 == recorded):
         return None
     ancestor = load_policy(name, search=search)
