@@ -54,12 +54,14 @@ class RunEvidence:
     finish: Entry | None
     fail: Entry | None
     checkpoints: tuple[Entry, ...]
-    dataset_origin: Entry | None  # the data.add or scrub event that created the dataset
+    dataset_origin: Entry | None  # the data.add or scrub event that created the dataset's text
     checks: tuple[Entry, ...]
     lifetime_epsilon: float
     lifetime_runs: tuple[Entry, ...]
     lifetime_delta: float = 0.0
     sealed_late: tuple[int, ...] = ()
+    #: data dedup --remove steps between the trained dataset and ``dataset_origin``, newest first
+    dataset_subsets: tuple[Entry, ...] = ()
 
 
 def _refs(*entries: Entry | None) -> tuple[EvidenceRef, ...]:

@@ -18,7 +18,10 @@ from securetune.controls import RunEvidence
 from securetune.errors import SecuretuneError
 from securetune.workspace import Workspace
 
-DATASET_CREATED = ("data.add", "scrub")
+DATASET_CREATED = ("data.add", "scrub", "data.dedup.create")
+#: A dataset made by keeping some records of another (``data dedup --remove``): its text is
+#: its source's, so its de-identification is its source's creation event.
+SUBSET_CREATED = "data.dedup.create"
 
 
 class ReportError(SecuretuneError):
@@ -119,6 +122,15 @@ def gather(
     )
 
 
+def _created(evidence: Evidence, dataset_id: object) -> Entry | None:
+    """The event that created a dataset (the last, should an id ever be reused)."""
+    found = None
+    for entry in evidence.events(*DATASET_CREATED):
+        if entry.payload.get("dataset_id") == dataset_id:
+            found = entry
+    return found
+
+
 def run_evidence(evidence: Evidence, run_id: str) -> RunEvidence:
     entries = evidence.run_events(run_id)
     start = next((e for e in entries if e.event == "train.start"), None)
@@ -134,10 +146,11 @@ def run_evidence(evidence: Evidence, run_id: str) -> RunEvidence:
     checkpoints = tuple(e for e in entries if e.event == "train.checkpoint")
     checks = tuple(e for e in entries if e.event == "check" and e.seq not in late)
     dataset_id = start.payload.get("dataset_id")
-    origin = None
-    for entry in evidence.events(*DATASET_CREATED):
-        if entry.payload.get("dataset_id") == dataset_id:
-            origin = entry
+    origin = _created(evidence, dataset_id)
+    subsets: list[Entry] = []
+    while origin is not None and origin.event == SUBSET_CREATED and len(subsets) < 100:
+        subsets.append(origin)
+        origin = _created(evidence, origin.payload.get("source_dataset_id"))
     if evidence.lifetime is None:
         raise ReportError("internal: no lifetime budget reader was given")
     eps, delta, run_ids = evidence.lifetime(start.payload)
@@ -148,6 +161,7 @@ def run_evidence(evidence: Evidence, run_id: str) -> RunEvidence:
         fail=fail,
         checkpoints=checkpoints,
         dataset_origin=origin,
+        dataset_subsets=tuple(subsets),
         checks=checks,
         lifetime_epsilon=eps,
         lifetime_runs=runs,

@@ -390,6 +390,9 @@ def _deid(run: RunEvidence, policy_dirs: tuple[Path, ...] = ()) -> dict[str, Any
     return {
         "scrubbed": True,
         "seq": origin.seq,
+        "subset_of_scrubbed": [
+            {"seq": e.seq, "dataset": e.payload.get("dataset")} for e in run.dataset_subsets
+        ],
         "policy": p.get("policy"),
         "policy_sha256": p.get("policy_sha256"),
         "policy_file_matches": matches,
@@ -502,7 +505,7 @@ def workspace_report(evidence: Evidence, *, now: datetime) -> dict[str, Any]:
                 "created_seq": entry.seq,
                 "created": entry.ts,
                 "how": entry.event,
-                "scrubbed": entry.event == "scrub",
+                "scrubbed": entry.event == "scrub" or bool(p.get("scrubbed")),
                 "policy": p.get("policy"),
                 "records": p.get("records"),
                 "removed": False,
