@@ -111,7 +111,7 @@ def _evaluate(ws: Workspace, run_id: str, options: EvalOptions, progress: Progre
     )
     forgetting = {
         "probe_sha256": probe_sha256(),
-        **{k: probe[k] for k in ("sequences", *models, "adapter_minus_base")},
+        **{k: probe[k] for k in ("sequences", *MODELS, "adapter_minus_base")},
         "perplexity_ratio": _ratio(probe["adapter"], probe["base"]),
         "baseline_perplexity_ratio": _ratio(probe.get("baseline"), probe["base"]),
     }
