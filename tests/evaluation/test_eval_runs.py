@@ -71,7 +71,7 @@ def test_the_forgetting_probe_and_other_data_are_scored(dp_result) -> None:  # t
     _finite(o, ("base", "adapter", "baseline"))
     # text records: nothing to generate
     assert dp_result["generation"] is None
-    assert dp_result["generation_skipped"] == "text records have no single completion to generate"
+    assert dp_result["generation_skipped"] == "text records have no prompt to complete"
 
 
 def test_the_adapter_scores_the_same_with_or_without_a_baseline_loaded(dp_result, runs) -> None:  # type: ignore[no-untyped-def]
@@ -123,7 +123,7 @@ def test_the_cli_prints_one_json_object(runs) -> None:  # type: ignore[no-untype
     _finite(doc["heldout"], ("base", "adapter", "baseline"))
     human = _cli(runs, runs.dp, "--no-baseline", "--bootstrap", "50")
     assert human.exit_code == 0
-    assert human.stdout.startswith(f"Eval ")
+    assert human.stdout.startswith("Eval ")
     assert "held-out (4 units" in human.stdout and "baseline" not in human.stdout
     assert "note: no non-private baseline" in human.stderr
 

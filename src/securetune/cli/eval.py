@@ -59,9 +59,7 @@ from securetune.cli.context import AppContext, emit, pass_app
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @pass_app
-def eval_command(
-    app: AppContext, run_id: str, no_baseline: bool, as_json: bool, **kw: Any
-) -> None:
+def eval_command(app: AppContext, run_id: str, no_baseline: bool, as_json: bool, **kw: Any) -> None:
     """Loss, perplexity, generations and forgetting of a run's adapter against the base model
     and a non-private baseline, on the run's held-out units.
 
@@ -136,7 +134,10 @@ def _human(r: dict[str, Any]) -> str:
     names = ["base", "adapter"] + (["baseline"] if r["baseline_run_id"] else [])
     if r["baseline_run_id"]:
         lines.append(f"  baseline: run {r['baseline_run_id']} (--no-dp or --baseline)")
-    for title, section in (("held-out", r["heldout"]), (f"--data {r['parameters']['data']}", r["other"])):
+    for title, section in (
+        ("held-out", r["heldout"]),
+        (f"--data {r['parameters']['data']}", r["other"]),
+    ):
         if section is None:
             continue
         lines.append(

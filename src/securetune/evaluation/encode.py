@@ -30,11 +30,18 @@ class Encoded:
 
     @property
     def prompt_length(self) -> int:
-        """Tokens before the first scored one (0 when the whole sequence is scored)."""
-        for t, x in enumerate(self.labels):
-            if x != IGNORE_INDEX:
-                return t
-        return len(self.labels)
+        """Tokens before the last run of scored tokens: what a generation starts from.
+
+        For a prompt-completion record the last run is the completion (and its end token);
+        for a chat, the last assistant turn, with the earlier turns as its prompt; for a text
+        record it starts at the first token, leaving no prompt.
+        """
+        t = len(self.labels)
+        while t > 0 and self.labels[t - 1] == IGNORE_INDEX:
+            t -= 1
+        while t > 0 and self.labels[t - 1] != IGNORE_INDEX:
+            t -= 1
+        return t
 
 
 def run_format(config: Any) -> str:

@@ -69,7 +69,9 @@ def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float | No
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    scores = [scorer.score(r, p)["rougeL"].fmeasure for p, r in zip(predictions, references)]
+    scores = [
+        scorer.score(r, p)["rougeL"].fmeasure for p, r in zip(predictions, references, strict=True)
+    ]
     return float(sum(scores) / len(scores))
 
 
@@ -81,5 +83,5 @@ def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float 
     """Fraction of predictions equal to their reference, ignoring case and spacing."""
     if not references:
         return None
-    hits = sum(normalise(p) == normalise(r) for p, r in zip(predictions, references))
+    hits = sum(normalise(p) == normalise(r) for p, r in zip(predictions, references, strict=True))
     return hits / len(references)

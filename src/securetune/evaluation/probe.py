@@ -40,7 +40,7 @@ def probe_records(tokenizer: Any, max_length: int) -> list[Encoded]:
     budget = max(1, max_length - tokenizer.num_special_tokens_to_add())
     chunks: list[list[str]] = [[]]
     used = 0
-    for word, n in zip(words, lengths):
+    for word, n in zip(words, lengths, strict=True):
         if chunks[-1] and used + n > budget:
             chunks.append([])
             used = 0

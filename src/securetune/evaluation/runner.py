@@ -33,6 +33,9 @@ BASELINE = "baseline"
 MODELS = {"base": "base", "adapter": ADAPTER, "baseline": BASELINE}
 """Result key -> what :func:`securetune.evaluation.score.using` switches to."""
 
+GENERATIVE = ("prompt-completion", "chat")
+"""Formats whose records end in a completion to generate (a chat's last assistant turn)."""
+
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: what the CLI turns into a progress bar."""
 
@@ -75,7 +78,9 @@ def evaluate_run(
         return _evaluate(ws, run_id, options, progress or (lambda stage, done, total: None))
 
 
-def _evaluate(ws: Workspace, run_id: str, options: EvalOptions, progress: Progress) -> dict[str, Any]:
+def _evaluate(
+    ws: Workspace, run_id: str, options: EvalOptions, progress: Progress
+) -> dict[str, Any]:
     from securetune.evaluation.encode import encode_corpus, run_format
     from securetune.train.reopen import add_run_adapter, load_run_model, reopen_run
 
@@ -95,8 +100,8 @@ def _evaluate(ws: Workspace, run_id: str, options: EvalOptions, progress: Progre
         other, other_units = _other(ws, run, options, scorer, tokenizer)
     fmt = run_format(run.config)
     generation, generation_note = None, None
-    if fmt != "prompt-completion":
-        generation_note = f"{fmt} records have no single completion to generate"
+    if fmt not in GENERATIVE:
+        generation_note = f"{fmt} records have no prompt to complete"
     elif options.samples == 0:
         generation_note = "--samples 0"
     else:
@@ -248,10 +253,7 @@ class _Scorer:
         from securetune.evaluation.score import greedy, using
 
         candidates = sorted(
-            i
-            for u in units
-            for i in u
-            if 0 < records[i].prompt_length < len(records[i].ids) and records[i].scored > 0
+            i for u in units for i in u if 0 < records[i].prompt_length < len(records[i].ids)
         )
         random.Random(options.seed).shuffle(candidates)
         chosen = sorted(candidates[: options.samples])

@@ -181,7 +181,9 @@ def _set_weights(model: Any, run: ReopenedRun, name: str) -> None:
     set_peft_model_state_dict(model, state, adapter_name=name)
 
 
-def record_waiting(ws: Workspace, event: str, payload: dict[str, Any], *, attempts: int = 50) -> None:
+def record_waiting(
+    ws: Workspace, event: str, payload: dict[str, Any], *, attempts: int = 50
+) -> None:
     """Append a result event under the workspace lock, waiting briefly while another command
     holds it (a measurement that took minutes should not be lost to a busy lock)."""
     import time
