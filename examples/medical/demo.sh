@@ -49,13 +49,16 @@ echo "trained run $RUN"
 step "6. Measure memorization: canary exposure, membership inference, one-run epsilon bound, extraction, PII"
 "$ST" check "$RUN" || echo "(check exited non-zero: a gate failed; the report shows which)"
 
-step "7. Rotate the workspace key (re-wraps data keys; data is not re-encrypted)"
+step "7. Utility: the DP adapter against the base model on the held-out patients, and what it forgot"
+"$ST" eval "$RUN" --bootstrap 500
+
+step "8. Rotate the workspace key (re-wraps data keys; data is not re-encrypted)"
 "$ST" keys rotate
 
-step "8. Verify the signed audit ledger"
+step "9. Verify the signed audit ledger"
 "$ST" audit verify
 
-step "9. The compliance report: HTML and PDF from the same facts, JSON for machines"
+step "10. The compliance report: HTML and PDF from the same facts, JSON for machines"
 "$ST" audit report "$RUN" --format html --out "$WS.report.html"
 "$ST" audit report "$RUN" --format pdf --out "$WS.report.pdf"
 "$ST" audit report "$RUN" --format json --out "$WS.report.json"

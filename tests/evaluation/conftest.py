@@ -38,6 +38,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     with ws.locked():
         datastore.create_dataset(ws, "notes", records(32, 16), provenance=provenance)
         datastore.create_dataset(ws, "other", records(6, 3), provenance=provenance)
+        datastore.create_dataset(ws, "raw", records(6, 3), provenance={"command": "test"})
     nodp = train_run(ws, fast(no_dp=True, lr=1e-2, validation_fraction=0.25))
     dp = train_run(ws, fast(validation_fraction=0.25))
     yield Runs(ws=ws, dp=dp.run_id, nodp=nodp.run_id)

@@ -152,3 +152,7 @@ def test_bad_options_and_unknown_runs_are_one_line_errors(runs) -> None:  # type
     assert _cli(runs, runs.dp, "--samples", "-1").stderr == (
         "error: eval option samples must be at least 0\n"
     )
+    assert _cli(runs, runs.dp, "--data", "raw").stderr == (
+        f"error: --data raw is not scrubbed, and run {runs.dp} was trained under rules that "
+        "require scrubbed data; scrub it first\n"
+    )

@@ -87,6 +87,7 @@ def _evaluate(
     started = time.perf_counter()
     run = reopen_run(ws, run_id, purpose="evaluated")
     baseline, found = _baseline(ws, run, options)
+    other_corpus = _load_other(ws, run, options.data) if options.data is not None else None
     model, tokenizer, device = load_run_model(run, device=options.device)
     if baseline is not None:
         add_run_adapter(model, baseline, BASELINE)
@@ -96,8 +97,8 @@ def _evaluate(
     units = [u for u in run.split.validation if all(i < run.dataset_records for i in u)]
     heldout, heldout_units = scorer.losses("held-out", records, units, options)
     other = other_units = None
-    if options.data is not None:
-        other, other_units = _other(ws, run, options, scorer, tokenizer)
+    if other_corpus is not None:
+        other, other_units = _other(run, other_corpus, options, scorer, tokenizer)
     fmt = run_format(run.config)
     generation, generation_note = None, None
     if fmt not in GENERATIVE:
@@ -302,18 +303,31 @@ def _decode(tokenizer: Any, ids: Sequence[int]) -> str:
     return str(tokenizer.decode(list(ids), skip_special_tokens=True))
 
 
-def _other(
-    ws: Workspace, run: Any, options: EvalOptions, scorer: _Scorer, tokenizer: Any
-) -> tuple[dict[str, Any], dict[str, list[list[float]]]]:
-    """``--data``: every record of another dataset, read with the run's field options, its
-    units the dataset's subjects when it names them (else its records)."""
-    from securetune.evaluation.encode import encode_corpus
+def _load_other(ws: Workspace, run: Any, name: str) -> Any:
+    """``--data``: another dataset, read with the run's field options, held to the run's
+    rule on scrubbing (a run trained under "scrubbed data only" is not scored on raw notes)."""
     from securetune.train.data import load_corpus
 
-    assert options.data is not None
     corpus = load_corpus(
-        ws, options.data, text_fields=run.config.text_fields, subject_field=run.config.subject_field
+        ws, name, text_fields=run.config.text_fields, subject_field=run.config.subject_field
     )
+    rules = run.start.get("training_rules") or {}
+    required = rules.get("require_scrubbed", True) and not run.start.get("allow_unscrubbed")
+    if required and not corpus.manifest.scrubbed:
+        raise EvalError(
+            f"--data {name} is not scrubbed, and run {run.run_id} was trained under rules "
+            "that require scrubbed data; scrub it first"
+        )
+    return corpus
+
+
+def _other(
+    run: Any, corpus: Any, options: EvalOptions, scorer: _Scorer, tokenizer: Any
+) -> tuple[dict[str, Any], dict[str, list[list[float]]]]:
+    """Every record of the ``--data`` dataset; its units are its subjects when it names
+    them, else its records."""
+    from securetune.evaluation.encode import encode_corpus
+
     records = encode_corpus(tokenizer, corpus, run.config)
     if corpus.subjects is None:
         units = [[i] for i in range(len(records))]
