@@ -1,0 +1,115 @@
+"""`securetune eval` of a DP run and a --no-dp run of the same data: what privacy costs.
+
+    python bench/eval_utility.py --json                       # the synthetic task if present, else the notes
+    python bench/eval_utility.py --data examples/medical/notes.jsonl --json
+
+In a temporary workspace, through the CLI (the commands are listed in the result):
+scrub the data under a copy of hipaa-safe-harbor that allows a non-private baseline
+(`allow_no_dp: true`, saved as the workspace policy `hipaa-with-baseline`), train MiniLM
+with DP-SGD (epsilon 8) and then with --no-dp (same seed, so the same held-out patients),
+and evaluate both. The DP run is trained first: a --no-dp run makes the data's lifetime
+epsilon unbounded, after which no DP run of it is allowed. The held-out numbers compare
+base model, DP adapter and non-private adapter on the same patients; times are wall seconds
+of each command on this machine. Results go to stdout and bench/results/eval_utility.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import emit
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = ROOT / "examples/medical/summaries.jsonl"
+NOTES = ROOT / "examples/medical/notes.jsonl"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--data", type=Path, default=TASK if TASK.exists() else NOTES)
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--epochs", default="2")
+    parser.add_argument("--epsilon", default="8")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/eval_utility.json")
+    args = parser.parse_args()
+    targets = "query,value,dense" if args.model == "minilm" else "q_proj,v_proj"
+    st = [sys.executable, "-m", "securetune"]
+    commands: list[str] = []
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="securetune-bench-eval-") as tmp:
+        env = {
+            **os.environ,
+            "SECURETUNE_WORKSPACE": f"{tmp}/ws",
+            "SECURETUNE_WITNESS_DIR": f"{tmp}/witness",
+        }
+
+        def run(label: str, *cli: str) -> str:
+            commands.append("securetune " + " ".join(cli))
+            start = time.perf_counter()
+            out = subprocess.run(
+                [*st, *cli], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+            ).stdout
+            seconds[label] = round(time.perf_counter() - start, 1)
+            return out
+
+        run("init", "init")
+        policy = (ROOT / "policies/hipaa-safe-harbor.yaml").read_text()
+        policy = policy.replace("name: hipaa-safe-harbor", "name: hipaa-with-baseline")
+        policy = policy.replace("allow_no_dp: false", "allow_no_dp: true")
+        (Path(tmp) / "ws/policies").mkdir(exist_ok=True)
+        (Path(tmp) / "ws/policies/hipaa-with-baseline.yaml").write_text(policy)
+        commands.append("# policies/hipaa-with-baseline.yaml: hipaa-safe-harbor, allow_no_dp: true")
+        run(
+            "scrub",
+            "scrub",
+            str(args.data.relative_to(ROOT) if args.data.is_relative_to(ROOT) else args.data),
+            "--policy",
+            "hipaa-with-baseline",
+            "--name",
+            "data",
+            "--id-field",
+            "id",
+            "--subject-field",
+            "patient_id",
+        )
+        common = ["--data", "data", "--model", args.model, "--lora-targets", targets]
+        common += ["--epochs", args.epochs, "--seed", "7", "--json"]
+        dp = json.loads(run("train_dp", "train", *common, "--epsilon", args.epsilon))
+        nodp = json.loads(run("train_nodp", "train", *common, "--no-dp"))
+        dp_eval = json.loads(run("eval_dp", "eval", dp["run_id"], "--json"))
+        nodp_eval = json.loads(run("eval_nodp", "eval", nodp["run_id"], "--json"))
+    # the commands ran with cwd at the repository root
+    result = {
+        "data": str(args.data.relative_to(ROOT) if args.data.is_relative_to(ROOT) else args.data),
+        "model": args.model,
+        "commands": commands,
+        "seconds": seconds,
+        "dp": {
+            "epsilon": dp["epsilon_spent"],
+            "train_units": dp["train_units"],
+            "eval": _numbers(dp_eval),
+        },
+        "nodp": {"eval": _numbers(nodp_eval)},
+        "baseline_found": dp_eval["baseline_run_id"] == nodp["run_id"],
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+    }
+    emit(result, compact=args.json, out=args.out)
+
+
+def _numbers(r: dict) -> dict:
+    keep = ("format", "heldout", "generation", "forgetting", "seconds", "device")
+    return {k: r[k] for k in keep}
+
+
+if __name__ == "__main__":
+    main()
