@@ -18,6 +18,7 @@ from securetune.errors import BudgetError, DecryptionError, PolicyError, Trainin
 from securetune.policy import builtin_dirs
 from securetune.train import budget, privacy
 from securetune.train.data import UnitDataset
+from securetune.train.formats import Tokenized
 from securetune.train.loop import train_run
 from securetune.train.plan import prepare
 from tests.train.conftest import FAST_ARGS, fast, train_events
@@ -215,7 +216,7 @@ def test_one_subjects_presence_does_not_change_another_subjects_record_choice() 
     units = [[3 * s, 3 * s + 1, 3 * s + 2] for s in range(10)]
     names = [f"patient-{s}" for s in range(10)]
     step = [0]
-    tokens = [[i, i] for i in range(30)]
+    tokens = [Tokenized([i, i], [i, i], truncated=False) for i in range(30)]
     full = UnitDataset(units, tokens, names=names, key=key, step=lambda: step[0])
     # The same data without patient-0: positions shift, every other subject is unchanged.
     without = UnitDataset(
@@ -230,8 +231,8 @@ def test_one_subjects_presence_does_not_change_another_subjects_record_choice() 
         step[0] = s
         if s % 2 == 0:
             full[0]  # patient-0 is sampled at even steps (and only in `full`)
-        picks_full.append([full[i].tolist() for i in range(1, 10)])
-        picks_without.append([without[i].tolist() for i in range(9)])
+        picks_full.append([full[i][0].tolist() for i in range(1, 10)])
+        picks_without.append([without[i][0].tolist() for i in range(9)])
     assert picks_full == picks_without
     assert len({tuple(map(tuple, p)) for p in picks_full}) > 1  # the choice does vary by step
     other_key = UnitDataset(units, tokens, names=names, key=bytes(32), step=lambda: 7)
@@ -298,8 +299,9 @@ def test_plan_states_the_relation_and_a_policy_can_require_replace_one(
         "delta",
         "mean_tokens",
         "max_tokens",
+        "truncated_examples",
     ]
-    assert replace["non_private_outputs"] == ["mean_tokens", "max_tokens"]
+    assert replace["non_private_outputs"] == ["mean_tokens", "max_tokens", "truncated_examples"]
     _write_policy(ws, "strict", neighbours="replace-one", privacy_unit="any")
     with pytest.raises(PolicyError, match="policy strict requires --neighbours replace-one"):
         prepare(ws, fast(policy="strict", epsilon=4.0))
@@ -355,6 +357,7 @@ def test_an_encrypted_run_writes_nothing_run_derived_in_plaintext(run, ws, make_
         "checkpoint/state.json",
         "split.json",
         "largest_unit_records",
+        "truncated_examples",
     ]
     start = _events(ws)[0]
     assert start.payload["non_private_outputs"] == out["non_private_outputs"]

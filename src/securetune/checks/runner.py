@@ -196,7 +196,7 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
     """Re-derive the run from the workspace and refuse anything the ledger does not vouch for
     (:func:`securetune.train.reopen.reopen_run`), then load its model for scoring."""
     from securetune.checks.scoring import Scorer
-    from securetune.train.data import tokenize
+    from securetune.train.formats import corpus_tokens
     from securetune.train.reopen import load_run_model, reopen_run
 
     run = reopen_run(ws, run_id, purpose="checked")
@@ -208,7 +208,8 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
         finish=run.finish,
         config=run.config,
         texts=run.corpus.texts,
-        tokens=tokenize(tokenizer, run.corpus.texts, run.config.max_length),
+        # the ids the run trained on (a prompt-completion record's prompt included)
+        tokens=[t.input_ids for t in corpus_tokens(run.corpus, tokenizer, run.config.max_length)],
         dataset_records=run.dataset_records,
         split=run.split,
         canaries=run.canaries,

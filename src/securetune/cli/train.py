@@ -105,6 +105,16 @@ def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Field(s) to train on. Default: as scrubbed, else 'text'.",
         ),
         click.option(
+            "--format",
+            "data_format",
+            type=click.Choice(["auto", "text", "prompt-completion", "chat"]),
+            default="auto",
+            show_default=True,
+            help="How records become training examples. text: the text fields, all trained; "
+            "prompt-completion: 'prompt' and 'completion', loss on the completion only; chat: "
+            "'messages', loss on assistant turns only. auto: from the dataset's fields.",
+        ),
+        click.option(
             "--subject-field",
             help="Field naming the subject (e.g. patient id). Default: as scrubbed.",
         ),
@@ -168,6 +178,7 @@ def _config(kw: dict[str, Any]) -> TrainConfig:
         max_length=kw["max_length"],
         early_stopping_patience=kw["early_stopping_patience"],
         text_fields=tuple(kw["text_fields"]) or None,
+        format=None if kw["data_format"] == "auto" else kw["data_format"],
         subject_field=kw["subject_field"],
         no_dp=kw["no_dp"],
         allow_unscrubbed=kw["allow_unscrubbed"],
@@ -274,6 +285,7 @@ def train(
             f"protects {result.protects} ({result.accountant} accountant)\n"
             f"  noise:    multiplier {result.noise_multiplier:.4f}, sample rate {result.sample_rate:.4f}, "
             f"{result.steps} steps, clip C={result.max_grad_norm:g}, {result.clipping} clipping\n"
+            f"  data:     {_data_line(result.format, result.truncated_examples)}\n"
             f"  loss:     train {_f(result.train_loss)}, validation {_f(result.validation_loss)}\n"
             f"  adapter:  {result.adapter_dir}{' (encrypted)' if result.adapter_encrypted else ''}\n"
             f"  not covered by epsilon: {', '.join(result.non_private_outputs)}"
@@ -281,6 +293,7 @@ def train(
     else:
         human = (
             f"Run {result.run_id}: NON-PRIVATE baseline on {result.dataset} ({result.steps} steps)\n"
+            f"  data:     {_data_line(result.format, result.truncated_examples)}\n"
             f"  loss:     train {_f(result.train_loss)}, validation {_f(result.validation_loss)}\n"
             f"  adapter:  {result.adapter_dir}"
         )
@@ -289,6 +302,10 @@ def train(
 
 def _f(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
+
+
+def _data_line(fmt: str, truncated: int) -> str:
+    return f"{fmt} format, {truncated} example(s) cut at --max-length"
 
 
 @click.command("plan")
@@ -314,6 +331,8 @@ def plan(app: AppContext, as_json: bool, **kw: Any) -> None:
         f"{r.neighbours} neighbours\n"
         f"  noise:    multiplier {noise}, sample rate {r.sample_rate:.4f}, "
         f"{r.steps} steps ({r.steps_per_epoch}/epoch x {r.epochs})\n"
+        f"  data:     {_data_line(r.format, r.truncated_examples)}; {r.mean_tokens:g} tokens "
+        f"on average, {r.max_tokens} at most\n"
         f"  model:    {r.model}, {r.model_parameters:,} parameters, {r.trainable_parameters:,} trainable\n"
         f"  estimate: ~{r.estimated_seconds:.0f} s on cpu, peak ~{r.estimated_peak_memory_mb:.0f} MB ({r.estimate_method})\n"
         f"  not covered by epsilon: {', '.join(r.non_private_outputs)}"

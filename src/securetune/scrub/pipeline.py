@@ -7,6 +7,11 @@ its own :class:`Detector` once (the config is small and picklable) and at most
 Only the declared text fields are scanned. Everything else is handled fail-closed: the id
 field is kept, the subject field is replaced by a keyed token (a patient id is itself an
 identifier), and every other field is dropped and reported by name.
+
+A text field holds a string, or a chat: a list of ``{"role", "content"}`` messages. Every
+message's content is scanned and replaced; a role must be one of :data:`CHAT_ROLES` (a
+free-form role could itself name someone, and it is not scanned), and any other key of a
+message is dropped and reported as ``FIELD[].KEY``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from securetune.scrub.operators import OperatorContext, apply
 WINDOW_CHARS = 100_000
 WINDOW_OVERLAP = 200
 _SPACE = re.compile(r"\s")
+CHAT_ROLES = ("system", "user", "assistant", "tool", "developer")
 
 
 @dataclass(frozen=True)
@@ -199,10 +205,11 @@ class RecordScrubber:
     def prepare(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
         """Batch a learned backend's inference over the texts of several records."""
         texts = [
-            r[name]
+            text
             for _, r in batch
             for name in self.options.text_fields
-            if isinstance(r.get(name), str) and len(r[name]) <= WINDOW_CHARS
+            for _, text in _strings(name, r.get(name))
+            if len(text) <= WINDOW_CHARS
         ]
         self.detector.prepare(texts)
 
@@ -231,25 +238,53 @@ class RecordScrubber:
                 None if subject_raw is None else subject_token(self.secret, subject_raw)
             )
         result = RecordResult(index=index, record=out)
+        dropped: set[str] = set()
         for name in opts.text_fields:
-            text = record[name]
-            findings = join_adjacent(detect_long(self.detector, text), text)
-            out[name] = self._replace(text, findings, ctx, result)
-            result.findings += [
-                SpanFinding(record_id, name, f.start, f.end, f.entity_type, f.score)
-                for f in findings
-            ]
-            result.changed = result.changed or out[name] != text
+            clean: list[str] = []
+            for where, text in _strings(name, record[name]):
+                findings = join_adjacent(detect_long(self.detector, text), text)
+                clean.append(self._replace(text, findings, ctx, result))
+                result.findings += [
+                    SpanFinding(record_id, where, f.start, f.end, f.entity_type, f.score)
+                    for f in findings
+                ]
+                result.changed = result.changed or clean[-1] != text
+            if isinstance(record[name], str):
+                out[name] = clean[0]
+            else:  # a chat: the roles kept, the contents scrubbed, any other key dropped
+                out[name] = [
+                    {"role": m["role"], "content": c}
+                    for m, c in zip(record[name], clean, strict=True)
+                ]
+                dropped |= {f"{name}[].{k}" for m in record[name] for k in m} - {
+                    f"{name}[].role",
+                    f"{name}[].content",
+                }
         declared = {*opts.text_fields, opts.id_field, opts.subject_field}
-        result.dropped_fields = tuple(sorted(k for k in record if k not in declared))
+        dropped |= {k for k in record if k not in declared}
+        result.dropped_fields = tuple(sorted(dropped))
         return result
 
     def _check(self, index: int, record: dict[str, Any]) -> None:
         for name in self.options.text_fields:
             if name not in record:
                 raise InputError(f"record {index + 1}: missing text field {name!r}")
-            if not isinstance(record[name], str):
-                raise InputError(f"record {index + 1}: text field {name!r} is not a string")
+            value = record[name]
+            if isinstance(value, str):
+                continue
+            if not isinstance(value, list) or not all(
+                isinstance(m, dict) and isinstance(m.get("content"), str) for m in value
+            ):
+                raise InputError(
+                    f"record {index + 1}: text field {name!r} is neither a string nor a list of "
+                    "messages with string 'content'"
+                )
+            for n, m in enumerate(value):
+                if m.get("role") not in CHAT_ROLES:
+                    raise InputError(
+                        f"record {index + 1}: message {n} in {name!r} has a role other than "
+                        f"{', '.join(CHAT_ROLES)}"
+                    )
         if self.options.id_field and self.options.id_field not in record:
             raise InputError(f"record {index + 1}: missing id field {self.options.id_field!r}")
 
@@ -271,6 +306,19 @@ class RecordScrubber:
             cursor = f.end
         pieces.append(text[cursor:])
         return "".join(pieces)
+
+
+def _strings(name: str, value: Any) -> list[tuple[str, str]]:
+    """(where, text) for each string a text field holds: itself, or each message's content."""
+    if isinstance(value, str):
+        return [(name, value)]
+    if isinstance(value, list):
+        return [
+            (f"{name}[{i}].content", m["content"])
+            for i, m in enumerate(value)
+            if isinstance(m, dict) and isinstance(m.get("content"), str)
+        ]
+    return []
 
 
 # -- worker processes -------------------------------------------------------------------------

@@ -25,6 +25,7 @@ PrivacyUnit = Literal["auto", "record", "subject"]
 Neighbours = Literal["add-remove", "replace-one"]
 Clipping = Literal["hooks", "ghost"]
 Device = Literal["auto", "cpu", "cuda"]
+Format = Literal["text", "prompt-completion", "chat"]
 
 CONFIG_VERSION = 1
 DEFAULT_PATIENCE = 2
@@ -84,6 +85,11 @@ class _Fields(BaseModel):
     )
     text_fields: tuple[str, ...] | None = Field(
         None, description="Fields to train on; default from the dataset."
+    )
+    format: Format | None = Field(
+        None,
+        description="text, prompt-completion or chat; default detected from the dataset's fields "
+        "(a run's saved config always names the format it trained with).",
     )
     subject_field: str | None = Field(
         None, description="Field naming the subject; default from the dataset."
@@ -157,6 +163,10 @@ class TrainConfig(_Fields):
     # -- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         doc = self.model_dump()
+        if doc["format"] is None:
+            # A config from before formats existed serialises as it did, so its hash in the
+            # ledger still matches; every run trained since names its (detected) format.
+            del doc["format"]
         for key, value in doc.items():
             if isinstance(value, tuple):
                 doc[key] = list(value)

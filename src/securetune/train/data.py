@@ -85,25 +85,58 @@ class Split:
 
 @dataclass(frozen=True)
 class Corpus:
-    """Decrypted texts (memory only) with their subjects and the dataset's identity."""
+    """Decrypted texts (memory only) with their subjects and the dataset's identity.
+
+    ``texts`` holds one string per record: the text fields joined (text format) or the
+    record rendered with the default templates (prompt-completion, chat; see
+    :mod:`.formats`), which is what the memorization checks compare outputs against.
+    ``records`` keeps, for those two formats, the fields an example is built from; positions
+    past its end (canaries) are text-format examples.
+    """
 
     manifest: Manifest
     fields: Fields
     texts: list[str]
     subjects: list[str] | None
+    format: str = "text"
+    records: list[dict[str, Any]] | None = None
 
     def __repr__(self) -> str:  # never print record text, even in a traceback or debugger
         return f"Corpus({self.manifest.name}, {len(self.texts)} records)"
 
 
+def resolve_format(manifest: Manifest, fmt: str | None, text_fields: Sequence[str] | None) -> str:
+    """``--format`` wins; ``--text-field`` means text; else detected from the dataset's fields."""
+    from securetune.train.formats import check_format, detect_format
+
+    if fmt is not None:
+        return check_format(fmt)
+    if text_fields:
+        return "text"
+    try:
+        return detect_format(manifest.schema)
+    except TrainingError as exc:
+        raise TrainingError(f"dataset {manifest.name}: {exc}") from None
+
+
 def resolve_fields(
-    manifest: Manifest, text_fields: Sequence[str] | None, subject_field: str | None
+    manifest: Manifest,
+    text_fields: Sequence[str] | None,
+    subject_field: str | None,
+    fmt: str = "text",
 ) -> Fields:
-    """Options win; then what ``scrub`` recorded in the provenance; then ``text``."""
+    """Options win; then what ``scrub`` recorded in the provenance; then ``text``.
+
+    Prompt-completion and chat read their own fields (see :mod:`.formats`), so those must
+    exist instead of the text fields.
+    """
+    from securetune.train.formats import FORMAT_FIELDS
+
     prov = manifest.provenance
     texts = tuple(text_fields) if text_fields else tuple(prov.get("text_fields") or ("text",))
     subject = subject_field if subject_field is not None else prov.get("subject_field")
-    for name in (*texts, *([subject] if subject else [])):
+    needed = FORMAT_FIELDS.get(fmt) or texts
+    for name in (*needed, *([subject] if subject else [])):
         if manifest.schema and name not in manifest.schema:
             raise TrainingError(
                 f"dataset {manifest.name} has no field {name!r} (fields: {', '.join(sorted(manifest.schema))})"
@@ -117,25 +150,28 @@ def load_corpus(
     *,
     text_fields: Sequence[str] | None = None,
     subject_field: str | None = None,
+    fmt: str | None = "text",
 ) -> Corpus:
+    """The dataset decrypted in memory, each record checked against the format.
+
+    ``fmt=None`` detects the format from the dataset's fields (:func:`resolve_format`).
+    """
+    from securetune.train.formats import FORMAT_FIELDS, example_of
+
     _directory, manifest, _dek = datastore.open_dataset(ws, name)
-    fields = resolve_fields(manifest, text_fields, subject_field)
+    fmt = resolve_format(manifest, fmt, text_fields)
+    fields = resolve_fields(manifest, text_fields, subject_field, fmt)
     texts: list[str] = []
+    kept: list[dict[str, Any]] | None = None if fmt == "text" else []
     subjects: list[str] | None = [] if fields.subject_field else None
     for position, record in enumerate(datastore.read_dataset(ws, name)):
-        parts = []
-        for f in fields.text_fields:
-            value = record.get(f)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                raise TrainingError(f"dataset {name}: record {position} field {f!r} is not text")
-            parts.append(value)
-        if not parts:
-            raise TrainingError(
-                f"dataset {name}: record {position} has no text in {', '.join(fields.text_fields)}"
-            )
-        texts.append("\n".join(parts))
+        try:
+            example = example_of(record, fmt, text_fields=fields.text_fields, tokenizer=None)
+        except TrainingError as exc:  # names the field, never its content
+            raise TrainingError(f"dataset {name}: record {position}: {exc}") from None
+        texts.append(example.text)
+        if kept is not None:
+            kept.append({f: record[f] for f in FORMAT_FIELDS[fmt]})
         if subjects is not None:
             subject = record.get(fields.subject_field)  # type: ignore[arg-type]
             if subject is None or subject == "":
@@ -143,7 +179,9 @@ def load_corpus(
                     f"dataset {name}: record {position} has no subject in field {fields.subject_field!r}"
                 )
             subjects.append(str(subject))
-    return Corpus(manifest=manifest, fields=fields, texts=texts, subjects=subjects)
+    return Corpus(
+        manifest=manifest, fields=fields, texts=texts, subjects=subjects, format=fmt, records=kept
+    )
 
 
 def resolve_unit(requested: str, fields: Fields) -> str:
@@ -215,8 +253,11 @@ def unit_names(corpus: Corpus, units: list[list[int]], unit: str) -> list[str]:
 
 
 class UnitDataset(Dataset):
-    """One item per privacy unit. A multi-record unit yields one of its records, chosen by
-    :meth:`pick` for the current step (see the module docstring).
+    """One item per privacy unit, as ``(input_ids, labels)``. A multi-record unit yields one
+    of its records, chosen by :meth:`pick` for the current step (see the module docstring).
+
+    Labels travel with the ids (``IGNORE_INDEX`` where a token carries no loss: a prompt, a
+    user turn), so the format's loss mask reaches the loss unchanged.
 
     ``step`` is read each time an item is fetched: the trainer passes a function returning
     its logical step, which stays fixed while one Poisson batch is fetched.
@@ -225,14 +266,14 @@ class UnitDataset(Dataset):
     def __init__(
         self,
         units: list[list[int]],
-        token_ids: list[list[int]],
+        tokenized: Sequence[Any],
         *,
         names: list[str],
         key: bytes,
         step: Callable[[], int],
     ) -> None:
         self.units = units
-        self.token_ids = token_ids
+        self.tokenized = tokenized  # formats.Tokenized per record position
         self.names = names
         self.key = key
         self.step = step
@@ -255,25 +296,38 @@ class UnitDataset(Dataset):
         # A 256-bit value modulo a record count: the bias is below count / 2^256.
         return members[int.from_bytes(mac, "big") % len(members)]
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return torch.tensor(self.token_ids[self.pick(index, self.step())], dtype=torch.long)
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.tokenized[self.pick(index, self.step())]
+        return (
+            torch.tensor(t.input_ids, dtype=torch.long),
+            torch.tensor(t.labels, dtype=torch.long),
+        )
 
 
 class Collator:
-    """Pads a batch on the right; labels are the inputs with padding set to IGNORE_INDEX."""
+    """Pads a batch of ``(input_ids, labels)`` on the right; padding gets IGNORE_INDEX labels."""
 
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
 
     def __call__(
-        self, batch: list[torch.Tensor]
+        self, batch: list[tuple[torch.Tensor, torch.Tensor]]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return pad_batch(batch, self.pad_id)
+        return pad_batch([ids for ids, _ in batch], self.pad_id, labels=[lab for _, lab in batch])
 
 
 def pad_batch(
-    seqs: Sequence[torch.Tensor | Sequence[int]], pad_id: int, length: int | None = None
+    seqs: Sequence[torch.Tensor | Sequence[int]],
+    pad_id: int,
+    length: int | None = None,
+    *,
+    labels: Sequence[torch.Tensor | Sequence[int]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, attention mask, labels), padded to ``length`` or the longest sequence.
+
+    Without ``labels`` every real token is a target (the text format); with them, the given
+    labels are used as they are and only padding is added.
+    """
     width = length or max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -281,5 +335,12 @@ def pad_batch(
         t = torch.as_tensor(seq, dtype=torch.long)
         ids[row, : len(t)] = t
         mask[row, : len(t)] = 1
-    labels = ids.masked_fill(mask == 0, IGNORE_INDEX)
-    return ids, mask, labels
+    if labels is None:
+        return ids, mask, ids.masked_fill(mask == 0, IGNORE_INDEX)
+    out = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
+    for row, lab in enumerate(labels):
+        t = torch.as_tensor(lab, dtype=torch.long)
+        if len(t) != int(mask[row].sum()):
+            raise TrainingError("internal: labels and input ids differ in length")
+        out[row, : len(t)] = t
+    return ids, mask, out

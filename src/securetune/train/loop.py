@@ -66,9 +66,9 @@ from securetune.train.data import (
     UnitDataset,
     new_choice_key,
     pad_batch,
-    tokenize,
     unit_names,
 )
+from securetune.train.formats import Tokenized, corpus_tokens, truncated_count
 from securetune.train.loss import batch_loss, ghost_criterion, ghost_loss, per_example_loss
 from securetune.train.model import (
     LoadedModel,
@@ -119,6 +119,8 @@ class TrainResult:
     max_grad_norm: float
     train_units: int
     validation_units: int
+    format: str  # text | prompt-completion | chat (as configured or detected)
+    truncated_examples: int  # examples longer than --max-length (cut on the format's side)
     train_loss: float | None
     validation_loss: float | None
     clipped_fraction: float | None
@@ -233,7 +235,7 @@ def _train_run(
     loaded = load_base_model(cfg.model)
     check_targets(loaded.model, cfg.lora_targets)
     device = resolve_device(cfg.device)
-    tokens = tokenize(loaded.tokenizer, prepared.corpus.texts, cfg.max_length)
+    tokens = corpus_tokens(prepared.corpus, loaded.tokenizer, prepared.config.max_length)
     run_dir = ws.runs_dir / run_id
     if events is not None:
         _check_resume_matches(events.start, prepared, loaded, cfg)
@@ -613,7 +615,7 @@ class _Trainer:
         secrets: RunSecrets,
         p: Prepared,
         loaded: LoadedModel,
-        tokens: list[list[int]],
+        tokens: list[Tokenized],
         device: torch.device,
         *,
         resumed: bool,
@@ -941,7 +943,10 @@ class _Trainer:
         total, count = 0.0, 0
         for i in range(0, len(records), self.cfg.max_physical_batch):
             chunk = [self.tokens[r] for r in records[i : i + self.cfg.max_physical_batch]]
-            ids, mask, labels = (t.to(self.device) for t in pad_batch(chunk, self.pad_id))
+            padded = pad_batch(
+                [t.input_ids for t in chunk], self.pad_id, labels=[t.labels for t in chunk]
+            )
+            ids, mask, labels = (t.to(self.device) for t in padded)
             with self._autocast():
                 logits = self.model(input_ids=ids, attention_mask=mask).logits
             total += float(per_example_loss(logits, labels).sum().item())
@@ -1121,6 +1126,8 @@ class _Trainer:
             max_grad_norm=cfg.max_grad_norm,
             train_units=p.train_units,
             validation_units=len(p.split.validation),
+            format=p.corpus.format,
+            truncated_examples=truncated_count(self.tokens),
             train_loss=train_loss,
             validation_loss=val_loss,
             clipped_fraction=clipped_fraction,

@@ -74,8 +74,10 @@ def non_private_outputs(p: Prepared, *, command: str) -> list[str]:
         out += ["steps", "steps_per_epoch"] if command == "plan" else ["steps", "planned_steps"]
         if p.delta_defaulted:
             out.append("delta")
+    # truncated_examples: how many examples --max-length cut, a function of every record's
+    # length (only the count is published, and never ledgered).
     if command == "plan":
-        return [*out, "mean_tokens", "max_tokens"]
+        return [*out, "mean_tokens", "max_tokens", "truncated_examples"]
     out += [
         "train_loss",
         "validation_loss",
@@ -85,6 +87,7 @@ def non_private_outputs(p: Prepared, *, command: str) -> list[str]:
         "split.json",
         # the most records one subject has, over all records (ledgered in train.start)
         "largest_unit_records",
+        "truncated_examples",
     ]
     if p.patience > 0:  # the epoch count was chosen by the validation loss
         out += ["stopped", "epochs_completed"] + ([] if "steps" in out else ["steps"])
@@ -242,7 +245,11 @@ def check_delta(cfg: TrainConfig, delta: float, n: int, unit: str) -> None:
 def prepare(ws: Workspace, cfg: TrainConfig, *, canaries: Any = None) -> Prepared:
     """``canaries``: a :class:`~securetune.train.canaries.CanarySet` whose included canaries
     join the training units (and so count in N for the accountant)."""
-    corpus = load_corpus(ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field)
+    corpus = load_corpus(
+        ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field, fmt=cfg.format
+    )
+    if cfg.format is None:  # the run's saved config names the format it trains with
+        cfg = cfg.model_copy(update={"format": corpus.format})
     policy, dataset_policy, rules, label = resolve_policy(ws, cfg, corpus)
     check_gates(cfg, corpus, rules, label)
     unit = check_unit(cfg, corpus, rules, label)
@@ -313,8 +320,10 @@ class PlanResult:
     model: str
     model_parameters: int
     trainable_parameters: int
+    format: str
     mean_tokens: float
     max_tokens: int
+    truncated_examples: int
     estimated_seconds: float
     seconds_per_step: float
     estimated_peak_memory_mb: float
@@ -337,12 +346,13 @@ def estimate(ws: Workspace, prepared: Prepared, *, device: str = "cpu") -> PlanR
 
 
 def _estimate(prepared: Prepared, *, device: str) -> PlanResult:
-    from securetune.train.data import tokenize
+    from securetune.train.formats import corpus_tokens, truncated_count
     from securetune.train.model import add_lora, load_base_model
 
     cfg = prepared.config
     loaded = load_base_model(cfg.model)
-    lengths = [len(x) for x in tokenize(loaded.tokenizer, prepared.corpus.texts, cfg.max_length)]
+    tokens = corpus_tokens(prepared.corpus, loaded.tokenizer, cfg.max_length)
+    lengths = [len(t.input_ids) for t in tokens]
     mean_len = sum(lengths) / len(lengths)
     max_len = max(lengths)
     model = add_lora(
@@ -377,8 +387,10 @@ def _estimate(prepared: Prepared, *, device: str) -> PlanResult:
         model=loaded.model_id,
         model_parameters=loaded.parameters,
         trainable_parameters=trainable,
+        format=prepared.corpus.format,
         mean_tokens=round(mean_len, 1),
         max_tokens=max_len,
+        truncated_examples=truncated_count(tokens),
         estimated_seconds=round(total, 1),
         seconds_per_step=round(seconds * physical_per_logical, 4),
         estimated_peak_memory_mb=round(bytes_ / 2**20, 1),

@@ -91,7 +91,9 @@ def reopen_run(ws: Workspace, run_id: str, *, purpose: str = "checked") -> Reope
         raise ReopenError(
             f"run {run_id}: the canary file does not match the commitment in train.start"
         )
-    corpus = load_corpus(ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field)
+    corpus = load_corpus(
+        ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field, fmt=cfg.format
+    )
     if corpus.manifest.content_sha256 != start["dataset_content_sha256"]:
         raise ReopenError(
             f"run {run_id}: dataset {cfg.data} no longer holds the records the run trained on"
