@@ -14,8 +14,6 @@ import hashlib
 from importlib import resources
 from typing import Any
 
-from securetune.evaluation.encode import Encoded, encode_texts
-
 PROBE_FILE = "probe_en.txt"
 
 
@@ -27,9 +25,10 @@ def probe_sha256() -> str:
     return hashlib.sha256(probe_bytes()).hexdigest()
 
 
-def probe_records(tokenizer: Any, max_length: int) -> list[Encoded]:
+def probe_records(tokenizer: Any, max_length: int) -> list[Any]:
     """The probe as consecutive chunks of whole words, each at most ``max_length`` tokens
-    (the run's own limit, special tokens included), every token scored.
+    (the run's own limit, special tokens included), every token scored: text-format
+    examples, as :class:`~securetune.train.formats.Tokenized`.
 
     Words are packed by their token counts in isolation; a tokenizer that merges across
     spaces can make a chunk a little longer, and truncation at ``max_length`` then drops
@@ -46,4 +45,6 @@ def probe_records(tokenizer: Any, max_length: int) -> list[Encoded]:
             used = 0
         chunks[-1].append(word)
         used += n
-    return encode_texts(tokenizer, [" ".join(c) for c in chunks], max_length)
+    from securetune.train.formats import Example, tokenize_examples
+
+    return tokenize_examples(tokenizer, [Example.plain(" ".join(c)) for c in chunks], max_length)

@@ -81,7 +81,7 @@ def evaluate_run(
 def _evaluate(
     ws: Workspace, run_id: str, options: EvalOptions, progress: Progress
 ) -> dict[str, Any]:
-    from securetune.evaluation.encode import encode_corpus, run_format
+    from securetune.evaluation.encode import encode_corpus
     from securetune.train.reopen import add_run_adapter, load_run_model, reopen_run
 
     started = time.perf_counter()
@@ -93,13 +93,13 @@ def _evaluate(
         add_run_adapter(model, baseline, BASELINE)
     models = [m for m in MODELS if m != "baseline" or baseline is not None]
     scorer = _Scorer(model, tokenizer, device, models, progress)
-    records = encode_corpus(tokenizer, run.corpus, run.config)
+    records = encode_corpus(tokenizer, run.corpus, run.config.max_length)
     units = [u for u in run.split.validation if all(i < run.dataset_records for i in u)]
     heldout, heldout_units = scorer.losses("held-out", records, units, options)
     other = other_units = None
     if other_corpus is not None:
         other, other_units = _other(run, other_corpus, options, scorer, tokenizer)
-    fmt = run_format(run.config)
+    fmt = run.corpus.format
     generation, generation_note = None, None
     if fmt not in GENERATIVE:
         generation_note = f"{fmt} records have no prompt to complete"
@@ -250,18 +250,18 @@ class _Scorer:
         tokenizer: Any,
     ) -> dict[str, Any] | None:
         """Greedy completions of up to ``samples`` held-out prompts, by each model."""
+        from securetune.evaluation.encode import completion, prompt_length
         from securetune.evaluation.metrics import exact_match, rouge_l
         from securetune.evaluation.score import greedy, using
 
-        candidates = sorted(
-            i for u in units for i in u if 0 < records[i].prompt_length < len(records[i].ids)
-        )
+        lengths = {i: prompt_length(records[i].labels) for u in units for i in u}
+        candidates = sorted(i for i, n in lengths.items() if 0 < n < len(records[i].input_ids))
         random.Random(options.seed).shuffle(candidates)
         chosen = sorted(candidates[: options.samples])
         if not chosen:
             return None
-        prompts = [records[i].ids[: records[i].prompt_length] for i in chosen]
-        references = [_decode(tokenizer, _completion(records[i])) for i in chosen]
+        prompts = [records[i].input_ids[: lengths[i]] for i in chosen]
+        references = [_decode(tokenizer, completion(records[i].labels)) for i in chosen]
         eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else None
         if eos is None:
             eos = getattr(tokenizer, "sep_token_id", None)
@@ -291,12 +291,6 @@ class _Scorer:
         return out
 
 
-def _completion(record: Any) -> list[int]:
-    from securetune.train.data import IGNORE_INDEX
-
-    return [x for x in record.labels[record.prompt_length :] if x != IGNORE_INDEX]
-
-
 def _decode(tokenizer: Any, ids: Sequence[int]) -> str:
     # References pass through the tokenizer like generations do, so an uncased or lossy
     # tokenizer does not count as a model error.
@@ -304,12 +298,16 @@ def _decode(tokenizer: Any, ids: Sequence[int]) -> str:
 
 
 def _load_other(ws: Workspace, run: Any, name: str) -> Any:
-    """``--data``: another dataset, read with the run's field options, held to the run's
+    """``--data``: another dataset, read with the run's field options and format, held to the run's
     rule on scrubbing (a run trained under "scrubbed data only" is not scored on raw notes)."""
     from securetune.train.data import load_corpus
 
     corpus = load_corpus(
-        ws, name, text_fields=run.config.text_fields, subject_field=run.config.subject_field
+        ws,
+        name,
+        text_fields=run.config.text_fields,
+        subject_field=run.config.subject_field,
+        fmt=run.corpus.format,
     )
     rules = run.start.get("training_rules") or {}
     required = rules.get("require_scrubbed", True) and not run.start.get("allow_unscrubbed")
@@ -328,7 +326,7 @@ def _other(
     them, else its records."""
     from securetune.evaluation.encode import encode_corpus
 
-    records = encode_corpus(tokenizer, corpus, run.config)
+    records = encode_corpus(tokenizer, corpus, run.config.max_length)
     if corpus.subjects is None:
         units = [[i] for i in range(len(records))]
     else:

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from securetune.evaluation.encode import Encoded
 from securetune.train.data import IGNORE_INDEX
 from securetune.train.loss import shift
 
@@ -57,25 +56,27 @@ def _batches(lengths: Sequence[int], budget: int) -> Iterator[list[int]]:
 @torch.no_grad()
 def masked_nll(
     model: Any,
-    records: Sequence[Encoded],
+    records: Sequence[Any],
     *,
     pad_id: int,
     device: torch.device,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """Shape (n, 2): each record's summed next-token NLL (nats) over its scored tokens, and
+    """``records`` are :class:`~securetune.train.formats.Tokenized` (ids and labels).
+
+    Shape (n, 2): each record's summed next-token NLL (nats) over its scored tokens, and
     the number of those tokens: the loss training minimises, unaveraged, so callers can
     pool tokens across records and units."""
     out = np.zeros((len(records), 2))
     done = 0
-    for chunk in _batches([len(r.ids) for r in records], TOKEN_BUDGET):
-        width = max(len(records[i].ids) for i in chunk)
+    for chunk in _batches([len(r.input_ids) for r in records], TOKEN_BUDGET):
+        width = max(len(records[i].input_ids) for i in chunk)
         ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         labels = torch.full((len(chunk), width), IGNORE_INDEX, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
         for row, i in enumerate(chunk):
-            n = len(records[i].ids)
-            ids[row, :n] = torch.tensor(records[i].ids)
+            n = len(records[i].input_ids)
+            ids[row, :n] = torch.tensor(records[i].input_ids)
             labels[row, :n] = torch.tensor(records[i].labels)
             mask[row, :n] = 1
         ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
