@@ -81,6 +81,7 @@ def main() -> None:
             "id",
             "--subject-field",
             "patient_id",
+            *[x for f in _text_fields(args.data) for x in ("--text-field", f)],
         )
         common = ["--data", "data", "--model", args.model, "--lora-targets", targets]
         common += ["--epochs", args.epochs, "--seed", "7", "--json"]
@@ -104,6 +105,12 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
     }
     emit(result, compact=args.json, out=args.out)
+
+
+def _text_fields(path: Path) -> list[str]:
+    """What scrub must scan: a prompt/completion pair's two fields, else ``text``."""
+    first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    return ["prompt", "completion"] if "prompt" in first else ["text"]
 
 
 def _numbers(r: dict) -> dict:

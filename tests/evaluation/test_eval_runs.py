@@ -156,3 +156,26 @@ def test_bad_options_and_unknown_runs_are_one_line_errors(runs) -> None:  # type
         f"error: --data raw is not scrubbed, and run {runs.dp} was trained under rules that "
         "require scrubbed data; scrub it first\n"
     )
+
+
+def test_prompt_completion_runs_score_completions_only_and_generate(runs) -> None:  # type: ignore[no-untyped-def]
+    from securetune.train.data import IGNORE_INDEX
+    from securetune.train.formats import corpus_tokens
+    from securetune.train.model import load_base_model
+    from securetune.train.reopen import reopen_run
+
+    r = evaluate_run(runs.ws, runs.pairs, EvalOptions(bootstrap=50, samples=3, max_new_tokens=8))
+    assert r["format"] == "prompt-completion" and r["generation_skipped"] is None
+    # the scored tokens are the held-out completions (and their end token), as in training
+    run = reopen_run(runs.ws, runs.pairs)
+    tokens = corpus_tokens(run.corpus, load_base_model("tiny").tokenizer, run.config.max_length)
+    held = [tokens[i] for i in run.split.validation_records]
+    completion = sum(sum(x != IGNORE_INDEX for x in t.labels[1:]) for t in held)
+    assert r["heldout"]["adapter"]["tokens"] == completion
+    assert completion < sum(len(t.input_ids) - 1 for t in held)  # the prompts are not scored
+    g = r["generation"]
+    assert (g["samples"], g["max_new_tokens"], g["baseline"]) == (3, 8, None)
+    for name in ("base", "adapter"):
+        assert 0 <= g[name]["rouge_l"] <= 1 and 0 <= g[name]["exact_match"] <= 1
+    saved = (runs.ws.runs_dir / runs.pairs / "evals" / f"{r['eval_id']}.json").read_bytes()
+    assert MARKER.encode() not in saved and b"days" not in saved  # no prompt, no generation
