@@ -133,8 +133,8 @@ def _evaluate(
         "format": fmt,
         "baseline_run_id": baseline.run_id if baseline is not None else None,
         "baseline_found": found,
-        "heldout": _public(heldout),
-        "other": _public(other) if other is not None else None,
+        "heldout": heldout,
+        "other": other,
         "generation": generation,
         "generation_skipped": generation_note,
         "forgetting": forgetting,
@@ -174,10 +174,6 @@ def _ratio(a: dict[str, Any] | None, b: dict[str, Any]) -> float | None:
     import math
 
     return math.exp(min(700.0, a["loss"] - b["loss"]))
-
-
-def _public(section: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in section.items() if k != "per_unit"}
 
 
 class _Scorer:
