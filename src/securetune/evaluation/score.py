@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from securetune.train.data import IGNORE_INDEX
-from securetune.train.loss import shift
+from securetune.train.data import IGNORE_INDEX, pad_batch
+from securetune.train.loss import per_example_loss, shift
 
 TOKEN_BUDGET = 4096
 """Tokens per forward pass (with a 30k vocabulary, its float32 logits are 0.5 GB)."""
@@ -70,26 +69,17 @@ def masked_nll(
     out = np.zeros((len(records), 2))
     done = 0
     for chunk in _batches([len(r.input_ids) for r in records], TOKEN_BUDGET):
-        width = max(len(records[i].input_ids) for i in chunk)
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(chunk), width), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, i in enumerate(chunk):
-            n = len(records[i].input_ids)
-            ids[row, :n] = torch.tensor(records[i].input_ids)
-            labels[row, :n] = torch.tensor(records[i].labels)
-            mask[row, :n] = 1
+        ids, mask, labels = pad_batch(
+            [records[i].input_ids for i in chunk],
+            pad_id,
+            labels=[records[i].labels for i in chunk],
+        )
         ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
-        logits, targets = shift(model(input_ids=ids, attention_mask=mask).logits, labels)
-        b, t, v = logits.shape
-        token = F.cross_entropy(
-            logits.reshape(b * t, v).float(),
-            targets.reshape(b * t),
-            ignore_index=IGNORE_INDEX,
-            reduction="none",
-        ).view(b, t)
-        sums = token.sum(dim=1).double().cpu().numpy()
-        counts = (targets != IGNORE_INDEX).sum(dim=1).cpu().numpy()
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        # training's own per-example loss (a mean over scored targets), times the count
+        counts = (shift(logits, labels)[1] != IGNORE_INDEX).sum(dim=1)
+        sums = (per_example_loss(logits, labels).double() * counts).cpu().numpy()
+        counts = counts.cpu().numpy()
         out[chunk, 0] = sums
         out[chunk, 1] = counts
         done += len(chunk)
