@@ -55,11 +55,12 @@ step "7. Utility: the DP adapter against the base model on the held-out patients
 if [ -f examples/medical/summaries.jsonl ]; then
   step "8. A task: admission note -> one-sentence summary (prompt/completion), private and not"
   # A non-private baseline shows what privacy costs. The built-in policies forbid --no-dp, so
-  # this dataset is scrubbed under a workspace copy of hipaa-safe-harbor that allows it: a
-  # --no-dp run spends the dataset's whole lifetime budget, so the DP run is trained first.
+  # this dataset is scrubbed under a workspace copy of hipaa-safe-harbor that allows it and
+  # drops the lifetime cap (a --no-dp run spends an unbounded epsilon, which any cap refuses).
   mkdir -p "$WS/policies"
   sed -e 's/^name: hipaa-safe-harbor$/name: hipaa-with-baseline/' \
       -e 's/^  allow_no_dp: false$/  allow_no_dp: true/' \
+      -e 's/^  lifetime_epsilon: 20$/  lifetime_epsilon: null/' \
       policies/hipaa-safe-harbor.yaml > "$WS/policies/hipaa-with-baseline.yaml"
   "$ST" scrub examples/medical/summaries.jsonl --policy hipaa-with-baseline --name summaries \
     --id-field id --subject-field patient_id --text-field prompt --text-field completion
