@@ -10,7 +10,8 @@ workspace policy `hipaa-with-baseline`), train MiniLM
 with DP-SGD (epsilon 8) and then with --no-dp (same seed, so the same held-out patients),
 and evaluate both. The held-out numbers compare
 base model, DP adapter and non-private adapter on the same patients; times are wall seconds
-of each command on this machine. Results go to stdout and bench/results/eval_utility.json.
+and CPU seconds (user + system, which a busy machine inflates less) of each command.
+Results go to stdout and bench/results/eval_utility.json.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -40,12 +42,15 @@ def main() -> None:
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--epochs", default="2")
     parser.add_argument("--epsilon", default="8")
+    parser.add_argument("--max-length", default="128")
+    parser.add_argument("--samples", default="32")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/eval_utility.json")
     args = parser.parse_args()
     targets = "query,value,dense" if args.model == "minilm" else "q_proj,v_proj"
     st = [sys.executable, "-m", "securetune"]
     commands: list[str] = []
     seconds: dict[str, float] = {}
+    cpu_seconds: dict[str, float] = {}  # user + system: less sensitive to a busy machine
     with tempfile.TemporaryDirectory(prefix="securetune-bench-eval-") as tmp:
         env = {
             **os.environ,
@@ -55,12 +60,13 @@ def main() -> None:
 
         def run(label: str, *cli: str) -> str:
             commands.append("securetune " + " ".join(cli))
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), _children_cpu()
             proc = subprocess.run([*st, *cli], env=env, cwd=ROOT, capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.exit(f"`{commands[-1]}` failed: {proc.stderr.strip().splitlines()[-1]}")
             out = proc.stdout
             seconds[label] = round(time.perf_counter() - start, 1)
+            cpu_seconds[label] = round(_children_cpu() - cpu, 1)
             return out
 
         run("init", "init")
@@ -89,17 +95,30 @@ def main() -> None:
             *[x for f in _text_fields(args.data) for x in ("--text-field", f)],
         )
         common = ["--data", "data", "--model", args.model, "--lora-targets", targets]
-        common += ["--epochs", args.epochs, "--seed", "7", "--json"]
+        common += [
+            "--epochs",
+            args.epochs,
+            "--max-length",
+            args.max_length,
+            "--seed",
+            "7",
+            "--json",
+        ]
         dp = json.loads(run("train_dp", "train", *common, "--epsilon", args.epsilon))
         nodp = json.loads(run("train_nodp", "train", *common, "--no-dp"))
-        dp_eval = json.loads(run("eval_dp", "eval", dp["run_id"], "--json"))
-        nodp_eval = json.loads(run("eval_nodp", "eval", nodp["run_id"], "--json"))
+        dp_eval = json.loads(
+            run("eval_dp", "eval", dp["run_id"], "--samples", args.samples, "--json")
+        )
+        nodp_eval = json.loads(
+            run("eval_nodp", "eval", nodp["run_id"], "--samples", args.samples, "--json")
+        )
     # the commands ran with cwd at the repository root
     result = {
         "data": str(args.data.relative_to(ROOT) if args.data.is_relative_to(ROOT) else args.data),
         "model": args.model,
         "commands": commands,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "dp": {
             "epsilon": dp["epsilon_spent"],
             "train_units": dp["train_units"],
@@ -110,6 +129,11 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
     }
     emit(result, compact=args.json, out=args.out)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _text_fields(path: Path) -> list[str]:
