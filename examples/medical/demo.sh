@@ -73,8 +73,8 @@ if [ -f examples/medical/summaries.jsonl ]; then
   NODP_TASK="$("$ST" train "${TASK[@]}" --no-dp | run_id)"
   echo "trained $DP_TASK (DP, epsilon 8) and $NODP_TASK (--no-dp) on the same patients"
   # The DP run's eval finds the --no-dp run in the ledger and scores it beside the base model.
-  "$ST" eval "$DP_TASK" --samples 16 --max-new-tokens 32 --bootstrap 500
-  "$ST" eval "$NODP_TASK" --samples 16 --max-new-tokens 32 --bootstrap 500
+  "$ST" eval "$DP_TASK" --samples 16 --bootstrap 500
+  "$ST" eval "$NODP_TASK" --samples 16 --bootstrap 500
 fi
 
 step "9. Rotate the workspace key (re-wraps data keys; data is not re-encrypted)"

@@ -36,9 +36,8 @@ from securetune.cli.context import AppContext, emit, pass_app
 @click.option(
     "--max-new-tokens",
     type=int,
-    default=64,
-    show_default=True,
-    help="Longest generated completion.",
+    default=None,
+    help="Longest generated completion. Default: as long as the longest sampled reference.",
 )
 @click.option(
     "--bootstrap",

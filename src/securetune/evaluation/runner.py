@@ -50,7 +50,7 @@ class EvalOptions:
     baseline: str | None = None  # a run to compare with; default: found in the ledger
     find_baseline: bool = True
     samples: int = 32  # held-out prompts to generate completions for (0: none)
-    max_new_tokens: int = 64
+    max_new_tokens: int | None = None  # None: the longest sampled reference completion
     bootstrap: int = 1000
     confidence: float = 0.95
     seed: int = 0
@@ -58,7 +58,7 @@ class EvalOptions:
 
     def __post_init__(self) -> None:
         for name, low in (("samples", 0), ("max_new_tokens", 1), ("bootstrap", 1)):
-            if getattr(self, name) < low:
+            if getattr(self, name) is not None and getattr(self, name) < low:
                 raise EvalError(f"eval option {name} must be at least {low}")
         if not 0.5 <= self.confidence < 1:
             raise EvalError("eval option confidence must lie in [0.5, 1)")
@@ -261,14 +261,17 @@ class _Scorer:
         eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else None
         if eos is None:
             eos = getattr(tokenizer, "sep_token_id", None)
-        out: dict[str, Any] = {"samples": len(chosen), "max_new_tokens": options.max_new_tokens}
+        # Greedy decoding from a model that never emits the end token runs to the limit, so
+        # the default limit is what the longest reference needs (its end token included).
+        limit = options.max_new_tokens or max(len(completion(records[i].labels)) for i in chosen)
+        out: dict[str, Any] = {"samples": len(chosen), "max_new_tokens": limit}
         total = len(chosen) * len(self.models)
         for k, name in enumerate(self.models):
             with using(self.model, MODELS[name]):
                 generated = greedy(
                     self.model,
                     prompts,
-                    max_new_tokens=options.max_new_tokens,
+                    max_new_tokens=limit,
                     eos_id=eos,
                     pad_id=tokenizer.pad_token_id,
                     device=self.device,
