@@ -385,19 +385,11 @@ def _mismatch(run: Any, other: Any) -> str | None:
 
 
 def _versions() -> dict[str, str]:
+    """The installed versions of what computed the numbers (distribution names)."""
     from importlib.metadata import version
 
-    import peft
-    import torch
-    import transformers
-
-    return {
-        "securetune": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "peft": peft.__version__,
-        "rouge-score": version("rouge-score"),
-    }
+    names = ("torch", "transformers", "peft", "rouge-score")
+    return {"securetune": __version__, **{name: version(name) for name in names}}
 
 
 def ledger_payload(result: dict[str, Any], result_sha256: str) -> dict[str, Any]:
