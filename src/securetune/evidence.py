@@ -131,6 +131,18 @@ def _created(evidence: Evidence, dataset_id: object) -> Entry | None:
     return found
 
 
+EVAL_EVENT = "eval.result"
+
+
+def run_evals(evidence: Evidence, run_id: str) -> tuple[Entry, ...]:
+    """The run's ``eval.result`` entries in ledger order, less any sealed late (see
+    :meth:`Evidence.sealed_late`): those are shown nowhere as evidence."""
+    late = evidence.sealed_late()
+    return tuple(
+        e for e in evidence.run_events(run_id) if e.event == EVAL_EVENT and e.seq not in late
+    )
+
+
 def run_evidence(evidence: Evidence, run_id: str) -> RunEvidence:
     entries = evidence.run_events(run_id)
     start = next((e for e in entries if e.event == "train.start"), None)

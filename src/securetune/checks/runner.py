@@ -193,126 +193,32 @@ def _check_run(ws: Workspace, run_id: str, options: CheckOptions) -> dict[str, A
 
 
 def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck:
-    """Re-derive the run from the workspace and refuse anything the ledger does not vouch for."""
-    from securetune.policy import load_policy
-    from securetune.train import budget
-    from securetune.train.canaries import insert, load_canaries
-    from securetune.train.checkpoint import ADAPTER_DIR, RunStore, run_key_name, tree_sha256
-    from securetune.train.config import TrainConfig
-    from securetune.train.data import (
-        load_corpus,
-        make_split,
-        near_duplicates,
-        resolve_unit,
-        units_of,
-    )
-    from securetune.train.formats import corpus_tokens
-    from securetune.train.secrets import RunSecrets
-
-    ws.verify_ledger()
-    events = budget.runs_in_ledger(ws).get(run_id)
-    if events is None:
-        raise CheckError(f"no training run {run_id} in the ledger")
-    if events.finish is None:
-        raise CheckError(
-            f"run {run_id} has not finished; only a finished run's adapter can be checked"
-        )
-    start, finish = events.start, events.finish
-    run_dir = ws.runs_dir / run_id
-    try:
-        raw = (run_dir / "config.json").read_bytes()
-    except FileNotFoundError:
-        raise CheckError(f"run {run_id}: config.json is missing") from None
-    cfg = TrainConfig.from_json(raw, source=f"run {run_id} config.json")
-    if cfg.sha256 != start["config_sha256"]:
-        raise CheckError(f"run {run_id}: config.json does not match the ledger")
-    if tree_sha256(run_dir / ADAPTER_DIR) != finish["adapter_sha256"]:
-        raise CheckError(
-            f"run {run_id}: the adapter does not match the hash in the ledger (modified or replaced)"
-        )
-    key = ws.keyring().get(ws.kek(), run_key_name(run_id)) if start.get("encrypt_adapter") else None
-    store = RunStore(run_dir, run_id, key)
-    canaries = (
-        load_canaries(RunSecrets.open(ws, run_id, run_dir)) if start.get("canaries") else None
-    )
-    committed = start.get("canaries")
-    if (canaries is None) != (committed is None) or (
-        canaries is not None and canaries.commitment != committed["commitment_sha256"]
-    ):
-        raise CheckError(
-            f"run {run_id}: the canary file does not match the commitment in train.start"
-        )
-    corpus = load_corpus(
-        ws, cfg.data, text_fields=cfg.text_fields, subject_field=cfg.subject_field, fmt=cfg.format
-    )
-    if corpus.manifest.content_sha256 != start["dataset_content_sha256"]:
-        raise CheckError(
-            f"run {run_id}: dataset {cfg.data} no longer holds the records the run trained on"
-        )
-    dataset_records = len(corpus.texts)
-    unit = resolve_unit(cfg.privacy_unit, corpus.fields)
-    split = make_split(
-        units_of(corpus, unit, clusters=near_duplicates(corpus, cfg.dedup)),
-        unit=unit,
-        fraction=cfg.validation_fraction,
-        seed=cfg.seed,
-        batch_size=cfg.batch_size,
-    )
-    if canaries is not None:
-        corpus, split = insert(corpus, split, canaries)
-    if split.sha256 != start["split_sha256"]:
-        raise CheckError(f"run {run_id}: the train/validation split cannot be reproduced")
-    policy = None
-    if start.get("policy"):
-        policy = load_policy(start["policy"], search=[ws.root / "policies"])
-        if policy.sha256 != start.get("policy_sha256"):
-            raise CheckError(
-                f"run {run_id}: policy {start['policy']} has changed since the run was trained"
-            )
-    model, tokenizer, device = _load_model(cfg, store, start)
+    """Re-derive the run from the workspace and refuse anything the ledger does not vouch for
+    (:func:`securetune.train.reopen.reopen_run`), then load its model for scoring."""
     from securetune.checks.scoring import Scorer
+    from securetune.train.formats import corpus_tokens
+    from securetune.train.reopen import load_run_model, reopen_run
 
+    run = reopen_run(ws, run_id, purpose="checked")
+    model, tokenizer, device = load_run_model(run)
     return RunUnderCheck(
         ws=ws,
         run_id=run_id,
-        start=start,
-        finish=finish,
-        config=cfg,
-        texts=corpus.texts,
+        start=run.start,
+        finish=run.finish,
+        config=run.config,
+        texts=run.corpus.texts,
         # the ids the run trained on (a prompt-completion record's prompt included)
-        tokens=[t.input_ids for t in corpus_tokens(corpus, tokenizer, cfg.max_length)],
-        dataset_records=dataset_records,
-        split=split,
-        canaries=canaries,
+        tokens=[t.input_ids for t in corpus_tokens(run.corpus, tokenizer, run.config.max_length)],
+        dataset_records=run.dataset_records,
+        split=run.split,
+        canaries=run.canaries,
         scorer=Scorer(model, tokenizer, device),
         tokenizer=tokenizer,
         options=options,
-        store=store,
-        policy=policy,
+        store=run.store,
+        policy=run.policy,
     )
-
-
-def _load_model(cfg: Any, store: Any, start: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """The base model the run started from, with the run's adapter (decrypted in memory)."""
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
-    from safetensors.torch import load as st_load
-
-    from securetune.train.checkpoint import ADAPTER_DIR, ADAPTER_WEIGHTS
-    from securetune.train.loop import resolve_device
-    from securetune.train.model import load_base_model
-
-    loaded = load_base_model(cfg.model)
-    if loaded.model_sha256 != start["model_sha256"]:
-        raise CheckError(
-            f"base model {cfg.model} is not the one run {start['run_id']} was trained from"
-        )
-    config = LoraConfig.from_pretrained(str(store.root / ADAPTER_DIR))
-    model = get_peft_model(loaded.model, config)
-    state = st_load(store.read(f"{ADAPTER_DIR}/{ADAPTER_WEIGHTS}"))
-    set_peft_model_state_dict(model, state)
-    device = resolve_device(cfg.device if cfg.device != "cuda" else "auto")
-    model.to(device)
-    return model, loaded.tokenizer, device
 
 
 def _versions() -> dict[str, str]:

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "release": "securetune.cli.runs:release",
     "policy": "securetune.cli.policy:policy",
     "check": "securetune.cli.check:check",
+    "eval": "securetune.cli.eval:eval_command",
 }
 
 

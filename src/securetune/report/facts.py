@@ -17,7 +17,7 @@ from typing import Any
 
 from securetune import __version__
 from securetune.controls import RunEvidence, evaluate, tally
-from securetune.evidence import DATASET_CREATED, Evidence, run_evidence
+from securetune.evidence import DATASET_CREATED, Evidence, run_evals, run_evidence
 from securetune.report import glossary
 
 REPORT_VERSION = 1
@@ -76,6 +76,7 @@ def run_report(
     doc["dp_statement"] = _dp_statement(doc["guarantee"], start)
     doc["hazards"] = _hazards(run, start, finish, metrics is not None)
     doc["empirical"] = _empirical(run)
+    doc["utility"] = _utility(run_evals(evidence, run_id))
     doc["deidentification"] = _deid(run, evidence.policy_dirs)
     doc["training"] = _training(run, start, finish, metrics)
     doc["security"] = _security(evidence, start, finish)
@@ -350,6 +351,27 @@ def _empirical(run: RunEvidence) -> dict[str, Any]:
         "seq": latest.seq,
         "ts": latest.ts,
         "results": {k: v for k, v in p.items() if k not in ("run_id",)},
+    }
+
+
+def _utility(evals: tuple[Any, ...]) -> dict[str, Any]:
+    """The last ``securetune eval`` of the run: is the private model any good?"""
+    if not evals:
+        return {"ran": False, "note": "`securetune eval` has not been run on this adapter."}
+    latest = evals[-1]
+    p = latest.payload
+    return {
+        "ran": True,
+        "seq": latest.seq,
+        "ts": latest.ts,
+        "eval_id": p.get("eval_id"),
+        "format": p.get("format"),
+        "baseline_run_id": p.get("baseline_run_id"),
+        "heldout": p.get("heldout"),
+        "other": p.get("other"),
+        "generation": p.get("generation"),
+        "forgetting": p.get("forgetting"),
+        "non_private_outputs": p.get("non_private_outputs") or [],
     }
 
 
