@@ -23,10 +23,12 @@ if args:
     except SystemExit as exit:
         assert not exit.code, exit.code
 print(json.dumps(sorted(m for m in {heavy} if m in sys.modules)), file=sys.stderr)
-""".replace("{heavy}", repr(HEAVY))
+"""
 
 
-def heavy_modules_loaded(args: list[str], tmp_path: Path) -> list[str]:
+def heavy_modules_loaded(
+    args: list[str], tmp_path: Path, modules: tuple[str, ...] = HEAVY
+) -> list[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(sys.path),
@@ -34,7 +36,7 @@ def heavy_modules_loaded(args: list[str], tmp_path: Path) -> list[str]:
         "SECURETUNE_WITNESS_DIR": str(tmp_path / "witness"),
     }
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args)],
+        [sys.executable, "-c", PROBE.replace("{heavy}", repr(modules)), json.dumps(args)],
         env=env,
         capture_output=True,
         text=True,
@@ -61,3 +63,10 @@ def test_every_listed_command_loads_and_unknown_ones_are_refused(run) -> None:
         assert f"\n  {name} " in listing, name
     unknown = run("nosuch")
     assert unknown.exit_code == 2 and "No such command 'nosuch'" in unknown.stderr
+
+
+def test_the_command_listing_opens_no_workspace_machinery(tmp_path: Path) -> None:
+    # --help imports every command module for its options; none may pull in the workspace,
+    # the ledger or a stage (0.7 s of imports when cli/check.py read its check names there).
+    light = ("securetune.workspace", "securetune.checks.runner", "securetune.evaluation")
+    assert heavy_modules_loaded(["--help"], tmp_path, light) == []

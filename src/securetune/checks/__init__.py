@@ -5,3 +5,7 @@ Pure statistics live in modules named for what they compute (:mod:`.stats`,
 :mod:`.runner` opens a run the ledger vouches for and runs the registered checks;
 :mod:`.gates` applies the policy's thresholds. Nothing imports this package except ``cli``.
 """
+
+#: The checks, in the order they run. Here rather than in :mod:`.runner` so that listing them
+#: (``securetune --help`` imports every command's options) costs no workspace or crypto import.
+CHECKS = ("exposure", "mia", "epsilon", "extraction", "pii")

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from securetune import __version__
+from securetune.checks import CHECKS
 from securetune.errors import LockError, TrainingError
 from securetune.workspace import Workspace
 
@@ -122,7 +123,6 @@ def _registry() -> dict[str, Callable[[RunUnderCheck], Outcome]]:
     }
 
 
-CHECKS = ("exposure", "mia", "epsilon", "extraction", "pii")
 """Check names in the order they run (the registry refuses any other name)."""
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from securetune.checks.runner import CHECKS as CHECK_NAMES
+from securetune.checks import CHECKS as CHECK_NAMES
 from securetune.cli.context import AppContext, emit, pass_app
 from securetune.errors import PolicyError
 
