@@ -252,7 +252,8 @@ def _train_run(
             try:
                 key, secrets = _start(ws, run_id, run_dir, prepared, loaded, canary_set=canary_set)
             except BaseException:
-                shutil.rmtree(run_dir, ignore_errors=True)  # refused: leave no half-made run behind
+                if not _start_ledgered(ws, run_id):  # refused: leave no half-made run behind
+                    shutil.rmtree(run_dir, ignore_errors=True)
                 raise
         else:
             key = _run_key(ws, run_id, events.start)
@@ -316,6 +317,22 @@ def _train_run(
             raise
     finally:
         lock.release()
+
+
+def _start_ledgered(ws: Workspace, run_id: str) -> bool:
+    """Whether this run's ``train.start`` is the ledger's last entry, signed or not.
+
+    That entry is the run's commit point: a failure after it (a witness that cannot be
+    updated, a kill before the checkpoint that ``audit recover`` later seals) leaves a run the
+    ledger names, charged its target until it is resumed or abandoned. Deleting its keys and
+    directory then would leave the ledger naming a run with nothing behind it."""
+    from securetune.audit.ledger import Ledger
+
+    ledger = Ledger.open(ws.ledger_dir)
+    if ledger.size == 0:
+        return False
+    last = ledger.last_entry()
+    return last.event == budget.START and last.payload.get("run_id") == run_id
 
 
 class FinalFailure(Exception):
@@ -409,6 +426,8 @@ def _start(
                 )
             ws.record(budget.START, payload)
         except BaseException:  # not started: its keys go with it
+            if _start_ledgered(ws, run_id):
+                raise  # started after all (the witness failed after signing): keep the run
             keyring = ws.keyring()
             for name in (
                 run_key_name(run_id),
