@@ -20,29 +20,15 @@ WORDS = ["we", "met", "called", "today", "about", "the", "plan", "and", "nurse",
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import BertConfig, BertForTokenClassification, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertForTokenClassification
+
+    from .conftest import tiny_tokenizer
 
     root = tmp_path_factory.mktemp("tiny_ner")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS, *(s.lower() for s in SURNAMES)]
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    from tokenizers import normalizers, processors
-
-    tok.normalizer = normalizers.Lowercase()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        model_max_length=64,
-    )
+    vocab = [*WORDS, *(s.lower() for s in SURNAMES)]
+    fast = tiny_tokenizer(vocab)
     labels = ["O", "B-PER", "I-PER"]
-    config = BertConfig(vocab_size=len(vocab), **TINY_BERT)
+    config = BertConfig(vocab_size=len(fast), **TINY_BERT)
     config.id2label = dict(enumerate(labels))
     config.label2id = {name: i for i, name in enumerate(labels)}
     torch.manual_seed(0)

@@ -100,10 +100,12 @@ class HfNerRecognizer(SpanRecognizer):
         self.torch = torch
         mapping = {k.upper(): v for k, v in (labels or DEFAULT_LABELS).items()}
         self.id2label = {int(i): _label(str(n)) for i, n in self.model.config.id2label.items()}
+        # a label that is itself a detected entity type (a model trained by
+        # ``securetune scrub-model train``: PERSON, DATE_TIME...) reports that type
         self.mapping = {
-            name: mapping[name]
+            name: mapping.get(name, name)
             for _, name in self.id2label.values()
-            if name in mapping and mapping[name] in entities
+            if name and mapping.get(name, name) in entities
         }
         if not self.mapping:
             raise DetectorError(
