@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -241,6 +242,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--limit", type=int, default=0, help="first N notes of each corpus (smoke)")
     ap.add_argument("--resume", action="store_true", help="keep folds already in --out")
     args = ap.parse_args(argv)
+    # a killed run must still delete the fold's model (it memorises PHI): SIGTERM unwinds
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     notes: list[tuple[str, Note]] = []
     for c in args.corpus:
