@@ -105,3 +105,18 @@ def test_scrub_ner_option_unions_the_model_with_the_rules(run, tmp_path, tiny_mo
     assert (
         bad.stderr.startswith("error: The Hugging Face NER model") and bad.stderr.count("\n") == 1
     )
+
+
+def test_a_token_is_phi_when_its_entity_labels_together_outweigh_o() -> None:
+    from securetune.scrub.hf_ner import HfNerRecognizer, _label
+
+    rec = HfNerRecognizer.__new__(HfNerRecognizer)  # decoding only: no model needed
+    names = ["O", "B-PERSON", "I-PERSON", "B-DATE", "I-DATE", "B-MISC", "I-MISC"]
+    rec.id2label = {i: _label(n) for i, n in enumerate(names)}
+    rec.mapping = {"PERSON": "PERSON", "DATE": "DATE_TIME"}  # MISC maps to nothing
+    # "O" is the single most probable label, but PERSON + DATE hold 0.6 together
+    score, label = rec._decide([0.4, 0.1, 0.25, 0.2, 0.05, 0.0, 0.0])
+    assert (round(score, 6), names[label]) == (0.6, "I-PERSON")
+    # an unmapped label does not count towards PHI
+    score, label = rec._decide([0.3, 0.1, 0.1, 0.1, 0.1, 0.3, 0.1])
+    assert (round(score, 6), names[label]) == (0.3, "O")
