@@ -237,6 +237,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--learning-rate", type=float, default=1e-4)
     ap.add_argument("--negative-fraction", type=float, default=0.25)
+    ap.add_argument("--o-weight", type=float, default=0.2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("bench/results/deid_model_cv.json"))
     ap.add_argument("--limit", type=int, default=0, help="first N notes of each corpus (smoke)")
@@ -257,6 +258,7 @@ def main(argv: list[str]) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         negative_fraction=args.negative_fraction,
+        o_weight=args.o_weight,
         threads=args.threads,
     )
     meta = {

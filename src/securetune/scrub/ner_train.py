@@ -57,6 +57,9 @@ class NerTrainConfig:
     batch_size, learning_rate: AdamW with linear warm-up (10%) and decay.
     negative_fraction: share of windows without any span that is kept (1.0 keeps all;
         lower trains faster on corpora where most text is not PHI, at some precision).
+    o_weight: loss weight of the "O" (not PHI) label against 1.0 for every PHI label. PHI is
+        a few per cent of the tokens of a note; below 1 the model trades precision for recall
+        (a short fine-tune otherwise learns little beyond "everything is O").
     freeze_embeddings: keep the pretrained word-piece embeddings fixed. They are half of
         MiniLM's weights, so this halves the optimiser's work, and a frozen vocabulary table
         cannot store a training name's pieces in the rows only that name uses.
@@ -69,6 +72,7 @@ class NerTrainConfig:
     batch_size: int = 16
     learning_rate: float = 5e-5
     negative_fraction: float = 1.0
+    o_weight: float = 1.0
     freeze_embeddings: bool = True
     threads: int | None = None
     seed: int = 0
@@ -84,6 +88,8 @@ class NerTrainConfig:
             raise InputError("batch_size must be at least 1.")
         if not 0.0 < self.learning_rate < 1.0:
             raise InputError("learning_rate must be in (0, 1).")
+        if not 0.0 < self.o_weight <= 1.0:
+            raise InputError("o_weight must be in (0, 1].")
         if not 0.0 <= self.negative_fraction <= 1.0:
             raise InputError("negative_fraction must be in [0, 1].")
         if self.threads is not None and self.threads < 1:
@@ -276,6 +282,7 @@ def train_token_classifier(
         opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
     )
     pad = tokenizer.pad_token_id or 0
+    weights = torch.tensor([config.o_weight] + [1.0] * (len(labels) - 1))
     model.train()
     started, step, loss_value = time.perf_counter(), 0, float("nan")
     for _ in range(config.epochs):
@@ -286,7 +293,10 @@ def train_token_classifier(
             ids = torch.tensor([w[0] + [pad] * (width - len(w[0])) for w in batch])
             gold = torch.tensor([w[1] + [-100] * (width - len(w[1])) for w in batch])
             mask = torch.arange(width)[None, :] < torch.tensor([len(w[0]) for w in batch])[:, None]
-            loss = model(input_ids=ids, attention_mask=mask.long(), labels=gold).loss
+            logits = model(input_ids=ids, attention_mask=mask.long()).logits
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, len(labels)), gold.reshape(-1), weight=weights
+            )
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
