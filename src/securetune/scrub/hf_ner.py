@@ -101,7 +101,7 @@ class HfNerRecognizer(SpanRecognizer):
         mapping = {k.upper(): v for k, v in (labels or DEFAULT_LABELS).items()}
         self.id2label = {int(i): _label(str(n)) for i, n in self.model.config.id2label.items()}
         # a label that is itself a detected entity type (a model trained by
-        # ``securetune scrub-model train``: PERSON, DATE_TIME...) reports that type
+        # ``securetune.scrub.ner_train``: PERSON, DATE_TIME...) reports that type
         self.mapping = {
             name: mapping.get(name, name)
             for _, name in self.id2label.values()
