@@ -23,3 +23,25 @@ def at(text: str, value: str, entity: str, nth: int = 0) -> tuple[int, int, str]
     for _ in range(nth + 1):
         start = text.index(value, start + 1)
     return (start, start + len(value), entity)
+
+
+def tiny_tokenizer(words: list[str], max_length: int = 64):
+    """A fast lower-casing word-level BERT-style tokenizer over ``words`` (for tiny models)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", *words]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.normalizer = normalizers.Lowercase()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        model_max_length=max_length,
+    )

@@ -20,29 +20,15 @@ WORDS = ["we", "met", "called", "today", "about", "the", "plan", "and", "nurse",
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import BertConfig, BertForTokenClassification, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertForTokenClassification
+
+    from .conftest import tiny_tokenizer
 
     root = tmp_path_factory.mktemp("tiny_ner")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS, *(s.lower() for s in SURNAMES)]
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    from tokenizers import normalizers, processors
-
-    tok.normalizer = normalizers.Lowercase()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        model_max_length=64,
-    )
+    vocab = [*WORDS, *(s.lower() for s in SURNAMES)]
+    fast = tiny_tokenizer(vocab)
     labels = ["O", "B-PER", "I-PER"]
-    config = BertConfig(vocab_size=len(vocab), **TINY_BERT)
+    config = BertConfig(vocab_size=len(fast), **TINY_BERT)
     config.id2label = dict(enumerate(labels))
     config.label2id = {name: i for i, name in enumerate(labels)}
     torch.manual_seed(0)
@@ -119,3 +105,18 @@ def test_scrub_ner_option_unions_the_model_with_the_rules(run, tmp_path, tiny_mo
     assert (
         bad.stderr.startswith("error: The Hugging Face NER model") and bad.stderr.count("\n") == 1
     )
+
+
+def test_a_token_is_phi_when_its_entity_labels_together_outweigh_o() -> None:
+    from securetune.scrub.hf_ner import HfNerRecognizer, _label
+
+    rec = HfNerRecognizer.__new__(HfNerRecognizer)  # decoding only: no model needed
+    names = ["O", "B-PERSON", "I-PERSON", "B-DATE", "I-DATE", "B-MISC", "I-MISC"]
+    rec.id2label = {i: _label(n) for i, n in enumerate(names)}
+    rec.mapping = {"PERSON": "PERSON", "DATE": "DATE_TIME"}  # MISC maps to nothing
+    # "O" is the single most probable label, but PERSON + DATE hold 0.6 together
+    score, label = rec._decide([0.4, 0.1, 0.25, 0.2, 0.05, 0.0, 0.0])
+    assert (round(score, 6), names[label]) == (0.6, "I-PERSON")
+    # an unmapped label does not count towards PHI
+    score, label = rec._decide([0.3, 0.1, 0.1, 0.1, 0.1, 0.3, 0.1])
+    assert (round(score, 6), names[label]) == (0.3, "O")

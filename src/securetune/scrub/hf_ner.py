@@ -100,10 +100,12 @@ class HfNerRecognizer(SpanRecognizer):
         self.torch = torch
         mapping = {k.upper(): v for k, v in (labels or DEFAULT_LABELS).items()}
         self.id2label = {int(i): _label(str(n)) for i, n in self.model.config.id2label.items()}
+        # a label that is itself a detected entity type (a model trained by
+        # ``securetune.scrub.ner_train``: PERSON, DATE_TIME...) reports that type
         self.mapping = {
-            name: mapping[name]
+            name: mapping.get(name, name)
             for _, name in self.id2label.values()
-            if name in mapping and mapping[name] in entities
+            if name and mapping.get(name, name) in entities
         }
         if not self.mapping:
             raise DetectorError(
@@ -153,11 +155,36 @@ class HfNerRecognizer(SpanRecognizer):
             for (start, end), p in zip(offsets[w], prob[w], strict=True):
                 if start == end:
                     continue  # special or padding token
-                label = max(range(len(p)), key=p.__getitem__)
+                score, label = self._decide(p)
                 seen = per_text[text_i].get((start, end))
-                if seen is None or p[label] > seen[0]:
-                    per_text[text_i][(start, end)] = (p[label], label)
+                if seen is None or score > seen[0]:
+                    per_text[text_i][(start, end)] = (score, label)
         return [self._spans(text, toks) for text, toks in zip(texts, per_text, strict=True)]
+
+    def _decide(self, p: list[float]) -> tuple[float, int]:
+        """(score, label id) of one token: PHI when the labels of mapped entities together
+        outweigh the rest, scored by that joint probability, labelled by the best entity.
+
+        Why not the plain argmax: with several entities and B-/I- halves, a token the model
+        thinks is PHI with probability 0.7 can still have "O" as its single most probable
+        label (0.3 against 0.25 + 0.15 + ...); recall is what a scrubber is for.
+        """
+        by_entity: dict[str, float] = {}
+        for i, q in enumerate(p):
+            name = self.id2label.get(i, ("O", ""))[1]
+            if name in self.mapping:
+                by_entity[name] = by_entity.get(name, 0.0) + q
+        if by_entity:
+            name = max(by_entity, key=by_entity.__getitem__)
+            phi = sum(by_entity.values())
+            if phi > 0.5:
+                best = max(
+                    (i for i in range(len(p)) if self.id2label.get(i, ("O", ""))[1] == name),
+                    key=p.__getitem__,
+                )
+                return phi, best
+        label = max(range(len(p)), key=p.__getitem__)
+        return p[label], label
 
     def _spans(self, text: str, toks: dict[tuple[int, int], tuple[float, int]]) -> list[Span]:
         out: list[Span] = []
