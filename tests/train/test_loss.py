@@ -74,3 +74,27 @@ def test_ghost_criterion_gives_the_same_per_example_means() -> None:
     b, t, v = shifted.shape
     out = wrapped(shifted.reshape(b * t, v), targets.reshape(b * t), shape=(b, t, v))
     torch.testing.assert_close(out.loss_per_sample, per_example_loss(logits, labels))
+
+
+def test_ghost_clipping_is_refused_when_opacus_averages_over_padding() -> None:
+    from types import SimpleNamespace
+
+    from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
+
+    from securetune.errors import TrainingError
+    from securetune.train.privacy import check_ghost_reduction
+
+    # The wrapper reads only the reduction of the module and optimizer it is given.
+    model = optimizer = SimpleNamespace(loss_reduction="mean")
+    good = DPLossFastGradientClipping(model, optimizer, ghost_criterion(), "mean")
+    check_ghost_reduction(good)  # this Opacus: each example over its own targets
+
+    class PaddedMean(DPLossFastGradientClipping):  # what Opacus 1.5 did
+        def __call__(self, *args, shape=None, **kwargs):  # type: ignore[no-untyped-def]
+            out = super().__call__(*args, shape=shape, **kwargs)
+            token = torch.nn.functional.cross_entropy(args[0], args[1], reduction="none")
+            out.loss_per_sample = token.view(shape[0], shape[1]).mean(dim=1)
+            return out
+
+    with pytest.raises(TrainingError, match="averages ghost-clipping losses over padding"):
+        check_ghost_reduction(PaddedMean(model, optimizer, ghost_criterion(), "mean"))

@@ -371,6 +371,8 @@ def make_private(
         module, dp_opt, crit, dp_loader = out
     else:
         (module, dp_opt, dp_loader), crit = out, None
+    if crit is not None:
+        check_ghost_reduction(crit)
     secure_noise(dp_opt)
     check_wiring(model, dp_opt)
     check_accounting(engine, dp_opt, dp_loader, rate=rate, steps_per_epoch=steps_per_epoch)
@@ -382,6 +384,29 @@ def make_private(
         engine=engine,
         noise_multiplier=float(dp_opt.noise_multiplier),
     )
+
+
+def check_ghost_reduction(crit: Any) -> None:
+    """Refuse ghost clipping when Opacus's criterion does not average each example over its
+    own targets.
+
+    Opacus before 1.6 divides each example's summed loss by the padded batch length, so one
+    example's gradient depends on how long the *other* examples are: adding or removing one
+    unit then changes every other unit's gradient, and the sensitivity is no longer the
+    clipping norm. A padded toy batch tells the two reductions apart without a model.
+    """
+    from securetune.train.data import IGNORE_INDEX as PAD
+
+    logits = torch.zeros(2, 3, 4)
+    targets = torch.tensor([[1, 2, PAD], [3, PAD, PAD]])
+    per_sample = crit(logits.view(6, 4), targets.view(6), shape=(2, 3, 4)).loss_per_sample
+    # Uniform logits: every valid target costs ln 4, so each example's own mean is ln 4.
+    expected = torch.full((2,), math.log(4.0))
+    if per_sample.shape != (2,) or not torch.allclose(per_sample.float(), expected, atol=1e-5):
+        raise TrainingError(
+            "this Opacus averages ghost-clipping losses over padding, which breaks the "
+            "per-example sensitivity bound; upgrade Opacus (>= 1.6) or use --clipping hooks"
+        )
 
 
 def secure_noise(dp_opt: Any) -> None:
