@@ -237,3 +237,58 @@ def test_text_records_and_canaries_keep_the_first_tokens_as_prefix() -> None:
     _extract(run, [1])
     assert scorer.prompts == [text[:5]]
     assert scorer.new_tokens == 8
+
+
+def test_a_prompt_completion_run_is_checked_on_its_completions(ws) -> None:  # type: ignore[no-untyped-def]
+    """End to end on the tiny model: `check` reopens the run with training's labels, and
+    every extraction truth it builds lies inside a record's completion."""
+    from securetune import datastore
+    from securetune.checks.measures import _extraction_pair, mia_check
+    from securetune.checks.runner import open_run
+    from securetune.train.loop import train_run
+    from tests.conftest import MARKER
+    from tests.train.conftest import fast
+
+    pairs = [
+        {
+            "id": i,
+            "patient_id": f"p{i % 12}",
+            "prompt": f"Summarize: {MARKER} reports fever and cough on day {i} of the stay.",
+            "completion": f"Fever and cough, day {i}, treated with fluids and rest at home.",
+        }
+        for i in range(24)
+    ]
+    with ws.locked():
+        datastore.create_dataset(
+            ws,
+            "qa",
+            pairs,
+            provenance={
+                "command": "test",
+                "scrubbed": True,
+                "policy": None,
+                "text_fields": ["prompt", "completion"],
+                "subject_field": "patient_id",
+            },
+        )
+    done = train_run(ws, fast(data="qa", max_length=48))
+    run = open_run(ws, done.run_id, CheckOptions(device="cpu", bootstrap=50))
+    assert run.format == "prompt-completion"
+    tok = run.tokenizer
+    for i, (ids, labels) in enumerate(zip(run.tokens, run.labels, strict=True)):
+        trained = [t for t, lab in zip(ids, labels, strict=True) if lab != IGNORE]
+        # the trained tokens are the completion and the closing [SEP], nothing of the prompt
+        completion = tok(pairs[i]["completion"], add_special_tokens=False)["input_ids"]
+        assert trained == [*completion, tok.sep_token_id]
+        assert run.scored_texts[i] == pairs[i]["completion"]
+        pair = _extraction_pair(run, i)
+        assert pair is not None
+        prefix, truth = pair
+        start = next(t for t, lab in enumerate(labels) if lab != IGNORE)  # the completion's
+        assert len(prefix) > start  # the whole prompt, then some completion tokens
+        assert (
+            ids[len(prefix) : len(prefix) + len(truth)] == truth and tok.sep_token_id not in truth
+        )
+        assert all(labels[t] != IGNORE for t in range(len(prefix), len(prefix) + len(truth)))
+    outcome = mia_check(run)
+    assert outcome.skipped is None and 0 <= outcome.numbers["mia_auc"] <= 1
