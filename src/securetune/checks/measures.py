@@ -16,8 +16,9 @@ import numpy as np
 
 from securetune.checks.exposure import exposure
 from securetune.checks.onerun import group_privacy, one_run_bound
-from securetune.checks.runner import Outcome, RunUnderCheck
+from securetune.checks.runner import CheckError, Outcome, RunUnderCheck
 from securetune.checks.stats import bootstrap_auc_ci, nonmembers_needed, roc_auc, tpr_at_fpr
+from securetune.train.data import IGNORE_INDEX
 
 MIN_K = 0.20
 """Min-K% probability (Shi et al. 2024): the mean of the lowest 20% of token log-probs."""
@@ -115,15 +116,29 @@ def exposure_check(run: RunUnderCheck) -> Outcome:
 
 
 # -- membership inference -----------------------------------------------------------------------
+def trained_targets(labels: list[int]) -> np.ndarray:
+    """Which of a sequence's next-token targets training fitted: target t (the log-prob
+    :meth:`Scorer.token_logprobs` returns at index t-1) when ``labels[t]`` is not
+    IGNORE_INDEX, the shift of ``train/loss.py``. A prompt, a user turn or a leading special
+    token is read by the model but never a target, so a membership signal cannot live there."""
+    return np.asarray(labels[1:]) != IGNORE_INDEX
+
+
 def _record_features(run: RunUnderCheck, positions: list[int]) -> dict[int, dict[str, float]]:
+    """Per record, the four attacks' features over its trained targets only (every target of
+    a text-format record: its labels are its ids)."""
     ids = [run.tokens[i] for i in positions]
     adapted = run.scorer.token_logprobs(ids)
     with run.scorer.base():
         base = run.scorer.token_logprobs(ids)
     out = {}
-    for pos, lp, blp in zip(positions, adapted, base, strict=True):
+    for pos, all_lp, all_blp in zip(positions, adapted, base, strict=True):
+        scored = trained_targets(run.labels[pos])
+        lp, blp = all_lp[scored], all_blp[scored]
+        if not lp.size:
+            raise CheckError(f"record {pos} has no trained token to score")
         k = max(1, math.ceil(MIN_K * lp.size))
-        zbits = 8 * len(zlib.compress(run.texts[pos].encode("utf-8")))
+        zbits = 8 * len(zlib.compress(run.scored_texts[pos].encode("utf-8")))
         out[pos] = {
             "loss": -float(-lp.mean()),
             "reference": float(-blp.mean()) - float(-lp.mean()),
@@ -277,18 +292,61 @@ def _similarity(a: list[int], b: list[int]) -> float:
     return 1 - prev[-1] / max(1, len(b))
 
 
-def _extract(run: RunUnderCheck, positions: list[int]) -> dict[str, Any]:
+MIN_TRUTH = 8
+"""Fewest true continuation tokens an extraction attempt is scored on."""
+
+
+def _extraction_pair(run: RunUnderCheck, i: int) -> tuple[list[int], list[int]] | None:
+    """(what generation starts from, the tokens it should reproduce), or None if too short.
+
+    Text: the first ``extraction_prefix`` tokens after the leading special token, then the
+    next ``extraction_suffix``. Prompt-completion and chat: the prompt plus the first k
+    completion tokens (k = the prefix option or half the completion, the smaller), then the
+    completion tokens after them: the prompt alone is never trained, so a continuation inside
+    it says nothing about memorisation of what was trained.
+    """
     k, n = run.options.extraction_prefix, run.options.extraction_suffix
-    usable = [i for i in positions if len(run.tokens[i]) >= 1 + k + 8]
+    ids = run.tokens[i]
+    if not run.has_prompt(i):
+        if len(ids) < 1 + k + MIN_TRUTH:
+            return None
+        return ids[: 1 + k], ids[1 + k : 1 + k + n]
+    start, end = _completion_span(run, i)
+    half = min(k, (end - start) // 2)
+    if end - start - half < MIN_TRUTH:
+        return None
+    return ids[: start + half], ids[start + half : min(end, start + half + n)]
+
+
+def _completion_span(run: RunUnderCheck, i: int) -> tuple[int, int]:
+    """[start, end) of the record's last trained run of tokens (its completion, or its last
+    assistant turn), less a closing EOS/SEP, which greedy decoding is held from emitting."""
+    trained = [lab != IGNORE_INDEX for lab in run.labels[i]]
+    end = max(t for t, on in enumerate(trained) if on) + 1
+    start = end
+    while start > 0 and trained[start - 1]:
+        start -= 1
+    tok = run.tokenizer
+    closing = {t for t in (tok.sep_token_id, tok.eos_token_id) if t is not None}
+    if end > start and run.tokens[i][end - 1] in closing:
+        end -= 1
+    return start, end
+
+
+def _extract(run: RunUnderCheck, positions: list[int]) -> dict[str, Any]:
+    pairs = [_extraction_pair(run, i) for i in positions]
+    usable = [p for p in pairs if p is not None]
+    short = len(pairs) - len(usable)
     if not usable:
-        return {"records": 0, "exact_rate": None, "near_exact_rate": None}
-    prompts = [run.tokens[i][: 1 + k] for i in usable]
-    truths = [run.tokens[i][1 + k : 1 + k + n] for i in usable]
+        return {"records": 0, "too_short": short, "exact_rate": None, "near_exact_rate": None}
+    prompts = [p for p, _ in usable]
+    truths = [t for _, t in usable]
     outs = run.scorer.generate(prompts, max(len(t) for t in truths))
     exact = sum(o[: len(t)] == t for o, t in zip(outs, truths, strict=True))
     near = sum(_similarity(o[: len(t)], t) >= NEAR_EXACT for o, t in zip(outs, truths, strict=True))
     return {
         "records": len(usable),
+        "too_short": short,
         "exact_rate": round(exact / len(usable), 4),
         "near_exact_rate": round(near / len(usable), 4),
     }

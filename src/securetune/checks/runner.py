@@ -81,7 +81,12 @@ class RunUnderCheck:
     finish: dict[str, Any]
     config: Any  # TrainConfig
     texts: list[str]  # dataset records, then included canaries (as trained)
-    tokens: list[list[int]]
+    tokens: list[list[int]]  # the ids training fed the model, prompt included
+    # training's labels: the id where the token is trained, IGNORE_INDEX (-100) on a prompt,
+    # a non-assistant turn or a leading special token (text format: labels == tokens)
+    labels: list[list[int]]
+    scored_texts: list[str]  # each position's trained text: a completion, or the whole text
+    format: str  # the dataset records' training format; canaries (past them) are text
     dataset_records: int
     split: Any  # Split, canary units included
     canaries: Any  # CanarySet | None
@@ -100,6 +105,11 @@ class RunUnderCheck:
 
     def data_units(self, units: list[list[int]]) -> list[list[int]]:
         return [u for u in units if all(i < self.dataset_records for i in u)]
+
+    def has_prompt(self, position: int) -> bool:
+        """Whether the record at ``position`` is a prompt-completion or chat example (whose
+        completion, not the whole sequence, is what training fitted)."""
+        return self.format != "text" and position < self.dataset_records
 
 
 @dataclass
@@ -196,11 +206,13 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
     """Re-derive the run from the workspace and refuse anything the ledger does not vouch for
     (:func:`securetune.train.reopen.reopen_run`), then load its model for scoring."""
     from securetune.checks.scoring import Scorer
-    from securetune.train.formats import corpus_tokens
+    from securetune.train.formats import corpus_examples, tokenize_examples
     from securetune.train.reopen import load_run_model, reopen_run
 
     run = reopen_run(ws, run_id, purpose="checked")
     model, tokenizer, device = load_run_model(run)
+    examples = corpus_examples(run.corpus, tokenizer)
+    tokenized = tokenize_examples(tokenizer, examples, run.config.max_length)
     return RunUnderCheck(
         ws=ws,
         run_id=run_id,
@@ -208,8 +220,10 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
         finish=run.finish,
         config=run.config,
         texts=run.corpus.texts,
-        # the ids the run trained on (a prompt-completion record's prompt included)
-        tokens=[t.input_ids for t in corpus_tokens(run.corpus, tokenizer, run.config.max_length)],
+        tokens=[t.input_ids for t in tokenized],
+        labels=[t.labels for t in tokenized],
+        scored_texts=["".join(s.text for s in e.segments if s.trained) for e in examples],
+        format=run.corpus.format,
         dataset_records=run.dataset_records,
         split=run.split,
         canaries=run.canaries,
