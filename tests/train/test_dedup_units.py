@@ -172,3 +172,15 @@ def test_when_grouping_leaves_too_few_units_the_error_names_it(ws: Workspace, ma
         "grouped into 6 unit(s); --dedup off keeps them apart, without the protection of "
         "docs/DEDUP.md)"
     )
+
+
+def test_replace_one_neighbours_refuse_near_duplicate_grouping(ws, make_dataset) -> None:  # type: ignore[no-untyped-def]
+    from securetune.errors import TrainingError
+    from securetune.train.plan import prepare
+    from tests.train.conftest import fast
+
+    make_dataset()
+    cfg = fast(neighbours="replace-one", accountant="pld", dedup="group")
+    with pytest.raises(TrainingError, match="replace-one cannot be combined with near-duplicate"):
+        prepare(ws, cfg)
+    prepare(ws, cfg.model_copy(update={"dedup": "off"}))  # without grouping the count is fixed

@@ -300,6 +300,7 @@ def _load_other(ws: Workspace, run: Any, name: str) -> Any:
     """``--data``: another dataset, read with the run's field options and format, held to the run's
     rule on scrubbing (a run trained under "scrubbed data only" is not scored on raw notes)."""
     from securetune.train.data import load_corpus
+    from securetune.train.formats import scrubbed_for_training
 
     corpus = load_corpus(
         ws,
@@ -310,9 +311,9 @@ def _load_other(ws: Workspace, run: Any, name: str) -> Any:
     )
     rules = run.start.get("training_rules") or {}
     required = rules.get("require_scrubbed", True) and not run.start.get("allow_unscrubbed")
-    if required and not corpus.manifest.scrubbed:
+    if required and not scrubbed_for_training(corpus):
         raise EvalError(
-            f"--data {name} is not scrubbed, and run {run.run_id} was trained under rules "
+            f"--data {name} is not scrubbed (in every field the run reads), and run {run.run_id} was trained under rules "
             "that require scrubbed data; scrub it first"
         )
     return corpus

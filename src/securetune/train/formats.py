@@ -54,6 +54,30 @@ FORMAT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """The fields each structured format reads (the text format reads the text fields)."""
 
+
+def trained_fields(corpus: Any) -> tuple[str, ...]:
+    """The record fields a run on ``corpus`` reads: its format's, or its text fields."""
+    return FORMAT_FIELDS.get(corpus.format, corpus.fields.text_fields)
+
+
+def unscanned_fields(corpus: Any) -> tuple[str, ...]:
+    """Fields a run on a *scrubbed* corpus would read that ``scrub`` never scanned.
+
+    ``scrub`` scans its ``--text-field`` fields and keeps the others (ids, subjects) as they
+    are; a run that reads one of those (``--text-field``, or a format's fixed fields) would
+    train on raw text under a dataset marked scrubbed. Empty for data added as-is, which
+    is unscrubbed whatever it reads."""
+    scanned = corpus.manifest.provenance.get("text_fields")
+    if not corpus.manifest.scrubbed or scanned is None:
+        return ()
+    return tuple(f for f in trained_fields(corpus) if f not in scanned)
+
+
+def scrubbed_for_training(corpus: Any) -> bool:
+    """Scrubbed, and in every field the run reads."""
+    return bool(corpus.manifest.scrubbed) and not unscanned_fields(corpus)
+
+
 DEFAULT_CHAT_TEMPLATE = "{Role}: {content}\n"
 """How a chat is rendered when the tokenizer has no chat template of its own: one line per
 message, the role capitalised (``User: ...``, ``Assistant: ...``). The trained segment of an

@@ -70,7 +70,12 @@ from securetune.train.data import (
     pad_batch,
     unit_names,
 )
-from securetune.train.formats import Tokenized, corpus_tokens, truncated_count
+from securetune.train.formats import (
+    Tokenized,
+    corpus_tokens,
+    scrubbed_for_training,
+    truncated_count,
+)
 from securetune.train.loss import batch_loss, ghost_criterion, ghost_loss, per_example_loss
 from securetune.train.model import (
     LoadedModel,
@@ -357,10 +362,11 @@ def _start(
         "dataset_id": manifest.dataset_id,
         "dataset_content_sha256": manifest.content_sha256,
         "dataset_ciphertext_sha256": manifest.ciphertext_sha256,
-        "dataset_scrubbed": manifest.scrubbed,
+        # Scrubbed in every field the run reads (a field scrub kept as-is is unscrubbed).
+        "dataset_scrubbed": scrubbed_for_training(p.corpus),
         # Set whenever training goes ahead on unscrubbed data, whether by --allow-unscrubbed
         # or because the effective rules do not require scrubbing.
-        "allow_unscrubbed": not manifest.scrubbed,
+        "allow_unscrubbed": not scrubbed_for_training(p.corpus),
         "policy": p.policy.name if p.policy else None,
         "policy_sha256": p.policy.sha256 if p.policy else None,
         "dataset_policy": p.dataset_policy.name if p.dataset_policy else None,
@@ -1130,8 +1136,8 @@ class _Trainer:
             adapter_encrypted=self.store.key is not None,
             adapter_sha256=tree_sha256(adapter) if adapter else "",
             dataset=cfg.data,
-            dataset_scrubbed=p.corpus.manifest.scrubbed,
-            allow_unscrubbed=not p.corpus.manifest.scrubbed,
+            dataset_scrubbed=scrubbed_for_training(p.corpus),
+            allow_unscrubbed=not scrubbed_for_training(p.corpus),
             model=self.loaded.model_id,
             model_sha256=self.loaded.model_sha256,
             dp=dp,

@@ -29,6 +29,7 @@ from securetune.train.data import (
     resolve_unit,
     units_of,
 )
+from securetune.train.formats import unscanned_fields
 from securetune.workspace import Workspace
 
 
@@ -225,6 +226,14 @@ def check_gates(cfg: TrainConfig, corpus: Corpus, rules: TrainingPolicy, label: 
         and cfg.epsilon > rules.max_epsilon
     ):
         raise BudgetError(f"--epsilon {cfg.epsilon} exceeds the {label} cap of {rules.max_epsilon}")
+    unscanned = unscanned_fields(corpus)
+    if unscanned and rules.require_scrubbed and not cfg.allow_unscrubbed:
+        raise TrainingError(
+            f"dataset {corpus.manifest.name} was scrubbed in "
+            f"{', '.join(corpus.manifest.provenance.get('text_fields') or ())}, but this run "
+            f"trains on {', '.join(unscanned)}, which scrub did not scan; scrub with "
+            "--text-field for every field the run reads, or pass --allow-unscrubbed"
+        )
     if not corpus.manifest.scrubbed and rules.require_scrubbed and not cfg.allow_unscrubbed:
         raise TrainingError(
             f"dataset {corpus.manifest.name} is unscrubbed; scrub it first (securetune scrub) or pass "
@@ -233,6 +242,15 @@ def check_gates(cfg: TrainConfig, corpus: Corpus, rules: TrainingPolicy, label: 
     if not cfg.no_dp and rules.neighbours == "replace-one" and cfg.neighbours != "replace-one":
         raise PolicyError(
             f"{label} requires --neighbours replace-one (accounted with --accountant pld)"
+        )
+    if not cfg.no_dp and cfg.neighbours == "replace-one" and cfg.dedup != "off":
+        # Replacing one record with a near-copy of another merges two units (and removing
+        # the copy splits them again): the neighbour then has a different number of units,
+        # which replace-one accounting holds fixed. Add/remove covers merged units.
+        raise TrainingError(
+            "--neighbours replace-one cannot be combined with near-duplicate grouping: "
+            "replacing one record can merge or split units, which changes the unit count "
+            "replace-one holds fixed; pass --dedup off, or use add-remove neighbours"
         )
     if not rules.validation_early_stopping and cfg.early_stopping_patience:
         raise PolicyError(
