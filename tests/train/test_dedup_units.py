@@ -159,10 +159,15 @@ def test_a_run_ledgers_its_groups_and_check_reproduces_its_split(ws: Workspace, 
 
 def test_the_report_says_merged_units_are_protected_as_a_whole(ws: Workspace, copied) -> None:
     from securetune import report as reporting
+    from securetune.report.output import to_html
     from securetune.train.loop import train_run
 
     result = train_run(ws, fast(privacy_unit="record", dedup="group", early_stopping_patience=0))
-    g = reporting.build(ws, result.run_id).doc["guarantee"]
+    doc = reporting.build(ws, result.run_id).doc
+    g = doc["guarantee"]
+    html = to_html(doc)
+    assert "<th>Merged units</th><td>4 near-duplicate group(s) merged privacy units" in html
+    assert "one member of it alone (one copy of a note) is protected at (1 + m)·ε" in html
     assert g["protects"] == "each record together with its near-copies, one added or removed"
     assert (g["dedup"], g["merged_groups"], g["max_records_per_unit"]) == ("group", 4, 2)
     eps = result.epsilon_spent
