@@ -268,3 +268,26 @@ def test_the_pdf_turns_into_non_empty_pages(run, trained, tmp_path: Path) -> Non
     pages = sorted(tmp_path.glob("page-*.png"))
     assert len(pages) >= 2
     assert all(p.stat().st_size > 2000 for p in pages)
+
+
+def test_the_guarantee_states_the_runs_own_unit_wording_and_largest_unit(
+    trained, tmp_path: Path
+) -> None:
+    ws = Workspace.open(
+        tmp_path / "ws", secrets=Secrets(environ={}), witness_dir=tmp_path / "witness"
+    )
+    start = next(
+        e.payload for e in Ledger.open(ws.ledger_dir).entries() if e.event == "train.start"
+    )
+    built = reporting.build(ws, trained["run_id"])
+    g = built.doc["guarantee"]
+    # 40 notes of 20 patients, --dedup off: nothing merged, two notes per patient
+    assert g["protects"] == start["protects"] == "each subject (patient_id), one added or removed"
+    assert g["protects"] == trained["protects"]
+    assert (g["max_records_per_unit"], start["largest_unit_records"]) == (2, 2)
+    assert (g["dedup"], g["merged_groups"], g["merged_units"]) == ("off", None, None)
+    assert built.doc["dp_statement"]["tier_1"]["unit_description"] == g["protects"]
+    from securetune.report.output import to_html
+
+    html = to_html(built.doc)
+    assert "<th>Largest unit</th><td>2 records</td>" in html and "Merged units" not in html

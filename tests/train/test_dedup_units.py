@@ -149,8 +149,39 @@ def test_a_run_ledgers_its_groups_and_check_reproduces_its_split(ws: Workspace, 
     train, validation = set(split["train_records"]), set(split["validation_records"])
     for k in range(4):  # note k and its copy (position 20 + k) are on one side
         assert {k, 20 + k} <= train or {k, 20 + k} <= validation
-    reopened = open_run(ws, result.run_id, CheckOptions())
-    assert reopened.split.sha256 == entries[at].payload["split_sha256"]
+    start = entries[at].payload
+    assert (start["dedup"], start["split_commitment"]) == ("group", "hmac-sha256")
+    assert start["protects"] == result.protects
+    reopened = open_run(ws, result.run_id, CheckOptions())  # re-derives and verifies the split
+    assert sorted(reopened.split.train_records) == split["train_records"]
+    assert start["split_sha256"] != reopened.split.commitment(None)  # salted, not the plain hash
+
+
+def test_the_report_says_merged_units_are_protected_as_a_whole(ws: Workspace, copied) -> None:
+    from securetune import report as reporting
+    from securetune.report.output import to_html
+    from securetune.train.loop import train_run
+
+    result = train_run(ws, fast(privacy_unit="record", dedup="group", early_stopping_patience=0))
+    doc = reporting.build(ws, result.run_id).doc
+    g = doc["guarantee"]
+    html = to_html(doc)
+    assert "<th>Merged units</th><td>4 near-duplicate group(s) merged privacy units" in html
+    assert "one member of it alone (one copy of a note) is protected at (1 + m)·ε" in html
+    assert g["protects"] == "each record together with its near-copies, one added or removed"
+    assert (g["dedup"], g["merged_groups"], g["max_records_per_unit"]) == ("group", 4, 2)
+    eps = result.epsilon_spent
+    assert g["merged_units"] == (
+        "4 near-duplicate group(s) merged privacy units: a merged unit is protected as a whole "
+        "at the run's ε; one member of it alone (one copy of a note) is protected at (1 + m)·ε "
+        "by group privacy, where m is the number of units the rest of its unit splits into "
+        f"without it: usually 2ε = {2 * eps:.2f}, more for a record that was the only bridge "
+        "between copies (docs/DEDUP.md)."
+    )
+    assert g["plain_language"].endswith(
+        "Near-copies merged some records into larger units: for those, the bound is about the "
+        "merged unit as a whole, not one member of it alone (see below)."
+    )
 
 
 def test_the_groups_ignore_the_marker_shared_by_every_note() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from securetune import __version__
 from securetune.controls import RunEvidence, evaluate, tally
+from securetune.dedup import DEDUP_EVENT
 from securetune.evidence import DATASET_CREATED, Evidence, run_evals, run_evidence
 from securetune.report import glossary
 
@@ -72,7 +73,7 @@ def run_report(
     doc = _header(evidence, now, "run")
     doc["verdict"] = _verdict(start, counts)
     doc["identity"] = _identity(evidence, run, start, finish)
-    doc["guarantee"] = _guarantee(run, start, finish)
+    doc["guarantee"] = _guarantee(run, start, finish, _merged_groups(evidence, run_id))
     doc["dp_statement"] = _dp_statement(doc["guarantee"], start)
     doc["hazards"] = _hazards(run, start, finish, metrics is not None)
     doc["empirical"] = _empirical(run)
@@ -142,8 +143,15 @@ def _identity(
     }
 
 
+def _merged_groups(evidence: Evidence, run_id: str) -> int | None:
+    """How many near-duplicate groups merged this run's units (its ``data.dedup`` event);
+    None when the run merged none by design (``--dedup off``, or a run from before dedup)."""
+    entry = next((e for e in evidence.run_events(run_id) if e.event == DEDUP_EVENT), None)
+    return int(entry.payload.get("clusters") or 0) if entry is not None else None
+
+
 def _guarantee(
-    run: RunEvidence, start: Mapping[str, Any], finish: Mapping[str, Any]
+    run: RunEvidence, start: Mapping[str, Any], finish: Mapping[str, Any], merged: int | None
 ) -> dict[str, Any]:
     no_dp = bool(start.get("no_dp"))
     units = start.get("train_units")
@@ -161,8 +169,12 @@ def _guarantee(
         "delta_times_n": (delta * units) if (delta is not None and units) else None,
         "neighbouring_relation": relation,
         "privacy_unit": unit,
-        "protects": start.get("protects") or _protects(unit, start),
-        "max_records_per_unit": start.get("max_records_per_unit"),
+        "protects": start.get("protects") or _protects(unit, bool(merged)),
+        "dedup": start.get("dedup") or ("group" if merged is not None else None),
+        "merged_groups": merged,
+        "merged_units": _merged_units(unit, merged, eps) if not no_dp else None,
+        # the ledger's key; older reports read a key no run ever wrote, so this was always null
+        "max_records_per_unit": start.get("largest_unit_records"),
         "records_per_unit_per_step": 1 if unit == "subject" else None,
         "n_units": units,
         "validation_units": start.get("validation_units"),
@@ -189,12 +201,38 @@ def _guarantee(
     return out
 
 
-def _protects(unit: Any, start: Mapping[str, Any]) -> str | None:
+def _protects(unit: Any, merged: bool) -> str | None:
+    """For runs whose ``train.start`` predates its ``protects`` field."""
     if unit == "subject":
+        if merged:
+            return (
+                "one subject (patient): all of their records together, with every subject "
+                "they share a near-copy with"
+            )
         return "one subject (patient): all of their records together"
     if unit == "record":
+        if merged:
+            return (
+                "one record together with its near-copies (a patient with several records is "
+                "protected less)"
+            )
         return "one record (a patient with several records is protected less)"
     return None
+
+
+def _merged_units(unit: Any, merged: int | None, eps: float | None) -> str | None:
+    """The qualification docs/DEDUP.md gives when near-duplicate groups merged units."""
+    if not merged:
+        return None
+    member = "one copy of a note" if unit == "record" else "one of the merged patients"
+    alone = f"2ε = {2 * eps:.2f}" if eps is not None else "2ε"
+    return (
+        f"{merged} near-duplicate group(s) merged privacy units: a merged unit is protected as a "
+        f"whole at the run's ε; one member of it alone ({member}) is protected at (1 + m)·ε by "
+        f"group privacy, where m is the number of units the rest of its unit splits into "
+        f"without it: usually {alone}, more for a record that was the only bridge between "
+        f"copies (docs/DEDUP.md)."
+    )
 
 
 def _plain_language(g: Mapping[str, Any]) -> str:
@@ -215,12 +253,18 @@ def _plain_language(g: Mapping[str, Any]) -> str:
         else "at this epsilon the worst-case bound no longer limits a test at a 1% false-positive "
         "rate; the empirical checks measure what attacks achieve in practice"
     )
-    return (
+    statement = (
         f"Any test an attacker runs on the adapter to decide whether a given {unit} was in the "
         f"training data has true-positive rate at most e^ε × false-positive rate + δ "
         f"(e^{eps:.2f} ≈ {bound:,.1f}); {reading}. This holds for {g['neighbouring_relation']} "
         f"neighbours at the {unit} level, under the trust model stated below."
     )
+    if g.get("merged_units"):
+        statement += (
+            f" Near-copies merged some {unit}s into larger units: for those, the bound is "
+            f"about the merged unit as a whole, not one member of it alone (see below)."
+        )
+    return statement
 
 
 def _dp_statement(g: Mapping[str, Any], start: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,10 +82,59 @@ class Split:
             doc["dedup"] = self.dedup
         return (json.dumps(doc, sort_keys=True) + "\n").encode()
 
-    @property
-    def sha256(self) -> str:
+    def commitment(self, salt: bytes | None) -> str:
+        """What ``train.start`` records as ``split_sha256``: HMAC-SHA256 of the unit lists
+        under the run's secret ``salt`` (``split_commitment: "hmac-sha256"``).
+
+        ``salt=None`` gives the plain SHA-256 that runs recorded before the salt existed. That
+        one is public knowledge in disguise: the seed, fraction and batch size are in the
+        config and the near-duplicate counts in ``data.dedup``, so a reader can enumerate the
+        partitions that fit and recover which records were merged and which record belongs
+        to which subject. Only old runs are checked against it, never made with it.
+        """
         doc = {"train": self.train, "validation": self.validation, "unit": self.unit}
-        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+        body = json.dumps(doc, sort_keys=True).encode()
+        if salt is None:
+            return hashlib.sha256(body).hexdigest()
+        return hmac.new(salt, body, hashlib.sha256).hexdigest()
+
+
+SPLIT_COMMITMENT = "hmac-sha256"
+"""``train.start``'s ``split_commitment``: ``split_sha256`` is salted (absent: plain SHA-256)."""
+SPLIT_SALT_SECRET = "split-salt"
+SPLIT_SALT_BYTES = 32
+
+
+def new_split_salt() -> bytes:
+    """From the OS, never from ``--seed`` (public): a seeded salt would hide nothing."""
+    return os.urandom(SPLIT_SALT_BYTES)
+
+
+def save_split_salt(secrets: Any, salt: bytes) -> None:
+    """Keep the salt as an *audit* run secret (``secrets`` is the run's ``RunSecrets``):
+    encrypted under the run's audit key and kept after the run, so ``check``, ``eval`` and
+    resume can re-derive the commitment."""
+    from securetune.train.secrets import AUDIT
+
+    secrets.put(SPLIT_SALT_SECRET, salt, kind=AUDIT)
+
+
+def split_matches(start: dict[str, Any], split: Split, secrets: Any) -> bool:
+    """Whether ``split`` is the one ``train.start`` committed to, salted or (older runs) not."""
+    from securetune.train.secrets import AUDIT
+
+    scheme = start.get("split_commitment")
+    if scheme is None:  # a run from before the salt: its plain SHA-256
+        salt = None
+    elif scheme == SPLIT_COMMITMENT:
+        salt = secrets.get(SPLIT_SALT_SECRET, kind=AUDIT)
+        if len(salt) != SPLIT_SALT_BYTES:
+            raise TrainingError(f"run {start.get('run_id')}: the split salt is malformed")
+    else:
+        raise TrainingError(
+            f"run {start.get('run_id')}: unknown split commitment {scheme!r} in train.start"
+        )
+    return hmac.compare_digest(split.commitment(salt), str(start["split_sha256"]))
 
 
 @dataclass(frozen=True)

@@ -64,10 +64,14 @@ from securetune.train.checkpoint import (
 )
 from securetune.train.config import TrainConfig
 from securetune.train.data import (
+    SPLIT_COMMITMENT,
     Collator,
     UnitDataset,
     new_choice_key,
+    new_split_salt,
     pad_batch,
+    save_split_salt,
+    split_matches,
     unit_names,
 )
 from securetune.train.formats import (
@@ -245,7 +249,7 @@ def _train_run(
     tokens = corpus_tokens(prepared.corpus, loaded.tokenizer, prepared.config.max_length)
     run_dir = ws.runs_dir / run_id
     if events is not None:
-        _check_resume_matches(events.start, prepared, loaded, cfg)
+        _check_resume_matches(events.start, prepared, loaded, RunSecrets.open(ws, run_id, run_dir))
     make_private_dir(run_dir)
     lock = filelock.FileLock(str(run_dir / ".lock"), timeout=0)
     try:
@@ -356,6 +360,7 @@ def _start(
     """Budget check, run keys and ``train.start``, atomically under the workspace lock."""
     cfg, manifest = p.config, p.corpus.manifest
     atomic_write_bytes(run_dir / "config.json", cfg.to_json(), mode=0o600)
+    split_salt = new_split_salt()
     payload = {
         "run_id": run_id,
         "dataset": manifest.name,
@@ -375,7 +380,10 @@ def _start(
         "model_id": loaded.model_id,
         "model_sha256": loaded.model_sha256,
         "config_sha256": cfg.sha256,
-        "split_sha256": p.split.sha256,
+        # salted: a plain hash of the unit lists lets a reader enumerate partitions
+        "split_sha256": p.split.commitment(split_salt),
+        "split_commitment": SPLIT_COMMITMENT,
+        "dedup": cfg.dedup,
         "no_dp": cfg.no_dp,
         "epsilon_target": cfg.epsilon if not cfg.no_dp else None,
         "delta": p.delta,
@@ -391,6 +399,7 @@ def _start(
         "neighbours": None if cfg.no_dp else cfg.neighbours,
         "clipping": cfg.clipping,
         "privacy_unit": p.unit,
+        "protects": protects(p),
         "largest_unit_records": p.largest_unit,
         "train_units": p.train_units,
         "validation_units": len(p.split.validation),
@@ -416,6 +425,7 @@ def _start(
         try:
             if canary_set is not None:  # --canaries: an audit secret, kept for `check`
                 save_canaries(secrets, canary_set)  # before train.start: never a run without them
+            save_split_salt(secrets, split_salt)  # likewise: the commitment must stay checkable
             RunStore(run_dir, run_id, key).write(
                 "split.json", p.split.to_json(manifest.content_sha256)
             )
@@ -614,12 +624,12 @@ def _open_resume(ws: Workspace, run_id: str) -> tuple[str, TrainConfig, budget.R
 
 
 def _check_resume_matches(
-    start: dict[str, Any], p: Prepared, loaded: LoadedModel, cfg: TrainConfig
+    start: dict[str, Any], p: Prepared, loaded: LoadedModel, secrets: RunSecrets
 ) -> None:
     checks = {
         "dataset content": (start["dataset_content_sha256"], p.corpus.manifest.content_sha256),
         "base model": (start["model_sha256"], loaded.model_sha256),
-        "train/validation split": (start["split_sha256"], p.split.sha256),
+        "train/validation split": (True, split_matches(start, p.split, secrets)),
         "noise multiplier": (start["noise_multiplier"], p.noise_multiplier),
     }
     for what, (then, now) in checks.items():
@@ -1153,23 +1163,7 @@ class _Trainer:
             accountant=cfg.accountant if dp else None,
             privacy_unit=p.unit,
             neighbours=cfg.neighbours if dp else None,
-            protects=(
-                f"each {p.unit}"
-                + (f" ({p.corpus.fields.subject_field})" if p.unit == "subject" else "")
-                # merged units (docs/DEDUP.md): the guarantee covers the group as one
-                + (
-                    (
-                        " together with its near-copies"
-                        if p.unit == "record"
-                        else " together with every subject it shares a near-copy with"
-                    )
-                    if (p.split.dedup or {}).get("clusters")
-                    else ""
-                )
-                + (", one added or removed" if cfg.neighbours == "add-remove" else ", one replaced")
-            )
-            if dp
-            else "nothing (non-private baseline)",
+            protects=protects(p),
             clipping=cfg.clipping if dp else None,
             max_grad_norm=cfg.max_grad_norm,
             train_units=p.train_units,
@@ -1186,6 +1180,24 @@ class _Trainer:
             non_private_outputs=p.non_private_outputs,
             seconds=round(time.perf_counter() - self.started, 2),
         )
+
+
+def protects(p: Prepared) -> str:
+    """What the guarantee covers as one, in words: ``train.start`` records it, the report and
+    ``train --json`` show it. Merged units (docs/DEDUP.md) are covered as a whole."""
+    cfg = p.config
+    if cfg.no_dp:
+        return "nothing (non-private baseline)"
+    merged = ""
+    if (p.split.dedup or {}).get("clusters"):
+        merged = (
+            " together with its near-copies"
+            if p.unit == "record"
+            else " together with every subject it shares a near-copy with"
+        )
+    subject = f" ({p.corpus.fields.subject_field})" if p.unit == "subject" else ""
+    relation = ", one added or removed" if cfg.neighbours == "add-remove" else ", one replaced"
+    return f"each {p.unit}{subject}{merged}{relation}"
 
 
 def _file_sha256(path: Path) -> str:

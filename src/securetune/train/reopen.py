@@ -2,7 +2,8 @@
 
 ``check`` and ``eval`` both read a trained run after the fact, and both must trust nothing on
 disk that the ledger does not vouch for: the config, the dataset's content, the split
-(canaries included), the canary set (against the salted commitment in ``train.start``),
+(canaries included, against the salted commitment in ``train.start``; an older run's plain
+hash), the canary set (against its salted commitment in ``train.start``),
 the policy and the adapter (against ``train.finish``) are all re-hashed here, and the base
 model is re-hashed when it is loaded. The split is re-derived exactly as training made it,
 so a run's held-out units are the ones it never trained on.
@@ -60,6 +61,7 @@ def reopen_run(ws: Workspace, run_id: str, *, purpose: str = "checked") -> Reope
         make_split,
         near_duplicates,
         resolve_unit,
+        split_matches,
         units_of,
     )
     from securetune.train.secrets import RunSecrets
@@ -115,7 +117,7 @@ def reopen_run(ws: Workspace, run_id: str, *, purpose: str = "checked") -> Reope
     )
     if canaries is not None:
         corpus, split = insert(corpus, split, canaries)
-    if split.sha256 != start["split_sha256"]:
+    if not split_matches(start, split, RunSecrets.open(ws, run_id, run_dir)):
         raise ReopenError(f"run {run_id}: the train/validation split cannot be reproduced")
     policy = None
     if start.get("policy"):
