@@ -261,7 +261,7 @@ def test_fields_default_to_every_field_but_subject_and_id(ws: Workspace) -> None
             ws, "chat", records, provenance={"subject_field": "pid", "id_field": "key"}
         )
     assert dataset_fields(m) == ("messages",)
-    assert record_text(records[0], ("messages",)) == "hello there\nuser"
+    assert record_text(records[0], ("messages",)) == "hello there"  # content, not roles
     with pytest.raises(DatasetError, match="has no field 'body'"):
         dataset_fields(m, ["body"])
 
@@ -287,3 +287,23 @@ def test_scrub_counts_duplicates_in_the_scrubbed_text(run, clinic, tmp_path) -> 
         "--json",
     )  # fmt: skip
     assert json.loads(skipped.stdout)["dedup"] is None
+
+
+def test_conversations_sharing_only_a_system_prompt_are_not_near_copies() -> None:
+    from securetune.dedup import record_text
+
+    system = {"role": "system", "content": " ".join(f"rule{i}" for i in range(80))}
+    words = [f"w{i}" for i in range(400)]
+    chats = [
+        {
+            "messages": [
+                system,
+                {"role": "user", "content": " ".join(words[k * 20 : k * 20 + 12])},
+                {"role": "assistant", "content": " ".join(words[k * 20 + 12 : k * 20 + 20])},
+            ]
+        }
+        for k in range(20)
+    ]
+    texts = [record_text(c, ("messages",)) for c in chats]
+    assert "rule0" not in texts[0] and "system" not in texts[0] and "user" not in texts[0]
+    assert find_clusters(texts).groups == []

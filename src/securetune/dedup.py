@@ -202,9 +202,13 @@ CREATE_EVENT = "data.dedup.create"
 
 
 def _strings(value: Any) -> list[str]:
-    """Every string in a field's value: chat ``messages`` are lists of dicts of strings."""
+    """The strings compared in a field's value. A chat message (a dict with a ``role``)
+    gives its ``content`` only, and a system message nothing: role names and a system prompt
+    shared by every conversation would otherwise make distinct conversations near-copies."""
     if isinstance(value, str):
         return [value]
+    if isinstance(value, dict) and "role" in value:
+        return [] if value.get("role") == "system" else _strings(value.get("content"))
     if isinstance(value, dict):
         return [s for key in sorted(value) for s in _strings(value[key])]
     if isinstance(value, list):

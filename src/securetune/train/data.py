@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 
 from securetune import datastore
 from securetune.crypto.dataset import Manifest
-from securetune.dedup import Clusters, UnionFind, find_clusters
+from securetune.dedup import Clusters, UnionFind, find_clusters, record_text
 from securetune.errors import TrainingError
 from securetune.workspace import Workspace
 
@@ -255,6 +255,9 @@ def near_duplicates(corpus: Corpus, mode: str) -> Clusters | None:
     parameters and seed, so ``plan``, ``train``, resume and ``check`` find the same groups."""
     if mode == "off":
         return None
+    if corpus.format == "chat" and corpus.records is not None:
+        # The conversations' contents, without role names or a shared system prompt.
+        return find_clusters(record_text(r, ("messages",)) for r in corpus.records)
     return find_clusters(corpus.texts)
 
 
