@@ -300,7 +300,7 @@ def _load_other(ws: Workspace, run: Any, name: str) -> Any:
     """``--data``: another dataset, read with the run's field options and format, held to the run's
     rule on scrubbing (a run trained under "scrubbed data only" is not scored on raw notes)."""
     from securetune.train.data import load_corpus
-    from securetune.train.formats import scrubbed_for_training
+    from securetune.train.formats import scrubbed_for_training, unscanned_fields
 
     corpus = load_corpus(
         ws,
@@ -312,8 +312,13 @@ def _load_other(ws: Workspace, run: Any, name: str) -> Any:
     rules = run.start.get("training_rules") or {}
     required = rules.get("require_scrubbed", True) and not run.start.get("allow_unscrubbed")
     if required and not scrubbed_for_training(corpus):
+        state = (
+            f"was not scrubbed in {', '.join(unscanned_fields(corpus))}"
+            if corpus.manifest.scrubbed
+            else "is not scrubbed"
+        )
         raise EvalError(
-            f"--data {name} is not scrubbed (in every field the run reads), and run {run.run_id} was trained under rules "
+            f"--data {name} {state}, and run {run.run_id} was trained under rules "
             "that require scrubbed data; scrub it first"
         )
     return corpus
