@@ -155,6 +155,11 @@ def test_a_template_that_does_not_render_prefix_by_prefix_is_refused(chatml_tok)
     [
         ({"prompt": "p"}, "prompt-completion", "field 'completion' is missing"),
         ({"prompt": "p", "completion": 3}, "prompt-completion", "field 'completion' is not text"),
+        (
+            {"prompt": "p", "completion": " \n"},
+            "prompt-completion",
+            "field 'completion' is empty: nothing to train on",
+        ),
         ({"messages": "hello"}, "chat", "field 'messages' is not a non-empty list of messages"),
         (
             {"messages": [{"role": "user", "content": "secret words"}]},

@@ -197,6 +197,8 @@ def example_of(
         return Example.plain(_joined_text(record, text_fields))
     if fmt == "prompt-completion":
         prompt, completion = (_string(record, f) for f in (PROMPT_FIELD, COMPLETION_FIELD))
+        if not completion.strip():  # it would train only the end token, and score as a match
+            raise TrainingError(f"field {COMPLETION_FIELD!r} is empty: nothing to train on")
         join = "" if prompt[-1:].isspace() or completion[:1].isspace() or not prompt else "\n"
         return Example((Segment(prompt + join, False), Segment(completion, True)))
     if fmt == "chat":
