@@ -65,6 +65,7 @@ def _run(
         start={},
         finish={},
         config=None,
+        corpus=None,
         texts=texts,
         tokens=tokens,
         labels=labels,

@@ -15,12 +15,13 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from securetune import __version__
 from securetune.checks import CHECKS
 from securetune.errors import LockError, TrainingError
+from securetune.train.reopen import ReopenedRun
 from securetune.workspace import Workspace
 
 CHECK_EVENT = "check"
@@ -72,14 +73,9 @@ class CheckOptions:
 
 
 @dataclass
-class RunUnderCheck:
-    """A verified run, decrypted in memory: what every check reads."""
+class RunUnderCheck(ReopenedRun):
+    """A verified run (:class:`ReopenedRun`) with its model loaded: what every check reads."""
 
-    ws: Workspace
-    run_id: str
-    start: dict[str, Any]
-    finish: dict[str, Any]
-    config: Any  # TrainConfig
     texts: list[str]  # dataset records, then included canaries (as trained)
     tokens: list[list[int]]  # the ids training fed the model, prompt included
     # training's labels: the id where the token is trained, IGNORE_INDEX (-100) on a prompt,
@@ -87,21 +83,12 @@ class RunUnderCheck:
     labels: list[list[int]]
     scored_texts: list[str]  # each position's trained text: a completion, or the whole text
     format: str  # the dataset records' training format; canaries (past them) are text
-    dataset_records: int
-    split: Any  # Split, canary units included
-    canaries: Any  # CanarySet | None
     scorer: Any  # Scorer
     tokenizer: Any
     options: CheckOptions
-    store: Any  # RunStore
-    policy: Any  # Policy | None
 
     def __repr__(self) -> str:  # never print record text
         return f"RunUnderCheck({self.run_id})"
-
-    @property
-    def dp(self) -> bool:
-        return not self.start.get("no_dp")
 
     def data_units(self, units: list[list[int]]) -> list[list[int]]:
         return [u for u in units if all(i < self.dataset_records for i in u)]
@@ -214,24 +201,15 @@ def open_run(ws: Workspace, run_id: str, options: CheckOptions) -> RunUnderCheck
     examples = corpus_examples(run.corpus, tokenizer)
     tokenized = tokenize_examples(tokenizer, examples, run.config.max_length)
     return RunUnderCheck(
-        ws=ws,
-        run_id=run_id,
-        start=run.start,
-        finish=run.finish,
-        config=run.config,
+        **{f.name: getattr(run, f.name) for f in fields(run)},
         texts=run.corpus.texts,
         tokens=[t.input_ids for t in tokenized],
         labels=[t.labels for t in tokenized],
         scored_texts=["".join(s.text for s in e.segments if s.trained) for e in examples],
         format=run.corpus.format,
-        dataset_records=run.dataset_records,
-        split=run.split,
-        canaries=run.canaries,
         scorer=Scorer(model, tokenizer, device),
         tokenizer=tokenizer,
         options=options,
-        store=run.store,
-        policy=run.policy,
     )
 
 
