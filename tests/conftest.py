@@ -3,6 +3,7 @@ to open a network socket fails the test."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -77,6 +78,17 @@ def ws(tmp_path: Path) -> Workspace:
         witness_dir=tmp_path / "witness",
         actor="tester@test",
     )
+
+
+@contextlib.contextmanager
+def tampered(path: Path) -> Iterator[None]:
+    """``path`` with its last bit flipped for the block's duration, then restored."""
+    saved = path.read_bytes()
+    try:
+        path.write_bytes(saved[:-1] + bytes([saved[-1] ^ 1]))
+        yield
+    finally:
+        path.write_bytes(saved)
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:

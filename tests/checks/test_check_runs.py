@@ -9,7 +9,7 @@ import pytest
 
 from securetune.audit.ledger import Ledger
 from securetune.checks.runner import CheckOptions, check_run
-from tests.conftest import MARKER
+from tests.conftest import MARKER, tampered
 
 pytestmark = pytest.mark.filterwarnings("error:A test tried to use socket")
 
@@ -154,17 +154,13 @@ def test_unknown_checks_and_runs_are_one_line_errors(trained) -> None:  # type: 
 
 def test_a_modified_adapter_is_refused(trained, tmp_path) -> None:  # type: ignore[no-untyped-def]
     weights = trained.ws.runs_dir / trained.plain / "adapter" / "adapter_model.safetensors"
-    saved = weights.read_bytes()
-    try:
-        weights.write_bytes(saved[:-1] + bytes([saved[-1] ^ 1]))
+    with tampered(weights):
         result = _cli(trained, trained.plain)
-        assert result.exit_code == 1
-        assert result.stderr == (
-            f"error: run {trained.plain}: the adapter does not match the hash in the ledger "
-            "(modified or replaced)\n"
-        )
-    finally:
-        weights.write_bytes(saved)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: run {trained.plain}: the adapter does not match the hash in the ledger "
+        "(modified or replaced)\n"
+    )
 
 
 def test_a_check_limited_to_one_measure_ledgers_the_others_as_not_measured(trained) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from securetune.audit.ledger import Ledger
 from securetune.cli.main import cli
 from securetune.evaluation.runner import EVAL_EVENT, EvalError, EvalOptions, evaluate_run
 from securetune.train.reopen import ReopenError
-from tests.conftest import MARKER
+from tests.conftest import MARKER, tampered
 
 QUICK = EvalOptions(bootstrap=200)
 
@@ -130,19 +130,15 @@ def test_the_cli_prints_one_json_object(runs) -> None:  # type: ignore[no-untype
 
 def test_a_tampered_adapter_is_refused(runs) -> None:  # type: ignore[no-untyped-def]
     weights = runs.ws.runs_dir / runs.dp / "adapter" / "adapter_model.safetensors"
-    saved = weights.read_bytes()
-    try:
-        weights.write_bytes(saved[:-1] + bytes([saved[-1] ^ 1]))
+    with tampered(weights):
         with pytest.raises(ReopenError, match="the adapter does not match the hash in the ledger"):
             evaluate_run(runs.ws, runs.dp, QUICK)
         result = _cli(runs, runs.dp)
-        assert result.exit_code == 1
-        assert result.stderr == (
-            f"error: run {runs.dp}: the adapter does not match the hash in the ledger "
-            "(modified or replaced)\n"
-        )
-    finally:
-        weights.write_bytes(saved)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: run {runs.dp}: the adapter does not match the hash in the ledger "
+        "(modified or replaced)\n"
+    )
 
 
 def test_bad_options_and_unknown_runs_are_one_line_errors(runs) -> None:  # type: ignore[no-untyped-def]
