@@ -359,6 +359,7 @@ def _start(
 ) -> tuple[bytes | None, RunSecrets]:
     """Budget check, run keys and ``train.start``, atomically under the workspace lock."""
     cfg, manifest = p.config, p.corpus.manifest
+    scrubbed = scrubbed_for_training(p.corpus)
     atomic_write_bytes(run_dir / "config.json", cfg.to_json(), mode=0o600)
     split_salt = new_split_salt()
     payload = {
@@ -368,10 +369,10 @@ def _start(
         "dataset_content_sha256": manifest.content_sha256,
         "dataset_ciphertext_sha256": manifest.ciphertext_sha256,
         # Scrubbed in every field the run reads (a field scrub kept as-is is unscrubbed).
-        "dataset_scrubbed": scrubbed_for_training(p.corpus),
+        "dataset_scrubbed": scrubbed,
         # Set whenever training goes ahead on unscrubbed data, whether by --allow-unscrubbed
         # or because the effective rules do not require scrubbing.
-        "allow_unscrubbed": not scrubbed_for_training(p.corpus),
+        "allow_unscrubbed": not scrubbed,
         "policy": p.policy.name if p.policy else None,
         "policy_sha256": p.policy.sha256 if p.policy else None,
         "dataset_policy": p.dataset_policy.name if p.dataset_policy else None,
@@ -1139,6 +1140,7 @@ class _Trainer:
     ) -> TrainResult:
         p, cfg = self.p, self.cfg
         dp = self.private is not None
+        scrubbed = scrubbed_for_training(p.corpus)
         return TrainResult(
             run_id=self.run_id,
             run_dir=str(self.store.root),
@@ -1146,8 +1148,8 @@ class _Trainer:
             adapter_encrypted=self.store.key is not None,
             adapter_sha256=tree_sha256(adapter) if adapter else "",
             dataset=cfg.data,
-            dataset_scrubbed=scrubbed_for_training(p.corpus),
-            allow_unscrubbed=not scrubbed_for_training(p.corpus),
+            dataset_scrubbed=scrubbed,
+            allow_unscrubbed=not scrubbed,
             model=self.loaded.model_id,
             model_sha256=self.loaded.model_sha256,
             dp=dp,
