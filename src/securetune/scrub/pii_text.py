@@ -32,6 +32,9 @@ LOCALES = (
 #: Slot name -> (entity type the detector should report, Faker provider).
 SLOTS: dict[str, tuple[str, str]] = {
     "name": ("PERSON", "name"),
+    "first_name": ("PERSON", "first_name"),
+    "last_name": ("PERSON", "last_name"),
+    "address": ("LOCATION", "address"),
     "street": ("LOCATION", "street_address"),
     "city": ("LOCATION", "city"),
     "postcode": ("ZIP_CODE", "postcode"),
@@ -44,6 +47,8 @@ SLOTS: dict[str, tuple[str, str]] = {
     "date": ("DATE_TIME", "date_of_birth"),
     "plate": ("VEHICLE_ID", "license_plate"),
     "company": ("ORGANIZATION", "company"),
+    "ip": ("IP_ADDRESS", "ipv4"),
+    "url": ("URL", "url"),
 }
 
 TEMPLATES = (
@@ -57,9 +62,24 @@ TEMPLATES = (
     "Hi, this is {name} from {company}, you can reach me at {intl_phone} or {email}.",
     "The adjuster met {name} at {street} in {city} on {date}.",
     "Direct debit mandate signed by {name}; debit IBAN {iban}; contact {phone}.",
+    "My name is {first_name} and my card {card} stopped working yesterday.",
+    "Please update my mailing address to {address} before the next statement.",
+    "{name}\n{address}\nTel: {phone}",
+    "Mr. {last_name} asked that the replacement card go to {address}.",
+    "Ms. {last_name} disputes a charge on card {card} made on {date}.",
+    "Ask {first_name} to call {phone} after five.",
+    "Login from {ip} was blocked for the account of {name}.",
+    "{name} uploaded the claim form at {url} from {ip}.",
+    "Is the address {street} still right for {name}, or should we write to {city}?",
+    "our records show {name} at {street}, {city}, phone {phone}",
 )
 
 _SSN_LOCALES = {"en_US"}
+_DATE_FORMATS = ("%d/%m/%Y", "%B %d, %Y", "%Y-%m-%d", "%d.%m.%Y", "%b %d %Y", "%m/%d/%y")
+_CARD_TYPES = (
+    "amex", "diners", "discover", "jcb15", "jcb16", "maestro", "mastercard", "visa13",
+    "visa16", "visa19",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -92,11 +112,21 @@ def _value(fake: Faker, slot: str, locale: str, us: Faker) -> str:
     if slot == "ssn" and locale not in _SSN_LOCALES:
         return us.ssn()  # an SSN is American whoever holds it
     if slot == "date":
-        return fake.date_of_birth().strftime(fake.random_element(("%d/%m/%Y", "%B %d, %Y")))
+        return fake.date_of_birth().strftime(fake.random_element(_DATE_FORMATS))
     if slot == "name":  # no "Mrs." or "MD": the name itself is the span
-        return f"{fake.first_name()} {fake.last_name()}"
+        name = f"{fake.first_name()} {fake.last_name()}"
+        return name.lower() if fake.random_int(0, 19) == 0 else name  # typed in a hurry
     if slot == "street":
         return fake.street_address().replace("\n", ", ")
+    if slot == "address":  # a whole postal address, on one line or as written on an envelope
+        sep = fake.random_element((", ", "\n"))
+        return fake.address().replace("\n", sep)
+    if slot == "card":  # every issuer's length, as printed or in groups of four
+        number = fake.credit_card_number(card_type=fake.random_element(_CARD_TYPES))
+        if fake.random_int(0, 2) == 0:
+            sep = fake.random_element((" ", "-"))
+            number = sep.join(number[i : i + 4] for i in range(0, len(number), 4))
+        return number
     return str(getattr(fake, SLOTS[slot][1])())
 
 
