@@ -32,6 +32,11 @@ MUST_MATCH = [
     ("PMH: CABG 79, redo CABG 86, AVR,MI 79, HTN.", [(10, 12, D), (24, 26, D), (35, 37, D)]),
     ("Hx: DM. 04 PTCA to RCA. 11 stent to LAD.", [(8, 10, D), (24, 26, D)]),
     ("home for Christmas; seen 22-Jul-2019.", [(9, 18, D), (25, 36, D)]),
+    # day first with full stops (most of Europe), year first with any one separator
+    (
+        "born 03.10.1945, opened 2019/07/22, closed 2021.1.5.",
+        [(5, 15, D), (24, 34, D), (43, 51, D)],
+    ),
 ]
 
 MUST_NOT_MATCH = [

@@ -1,6 +1,7 @@
 """Dates in every clinical form, and bare years.
 
-Shapes: ``7/22``, ``7/22/97``, ``8/16/2017``, ``8-16-2017``, ``2017-08-16``, ``4/97``
+Shapes: ``7/22``, ``7/22/97``, ``8/16/2017``, ``8-16-2017``, ``2017-08-16`` (also with
+``/`` or ``.``), ``16.08.2017`` (day first, as written in most of Europe), ``4/97``
 (month/year), ``Nov. 2016``, ``November 3rd``, ``3 Nov``, ``'92``, ``74'``, ``on the 3rd``,
 ``the 11th``, and four-digit years 1900-2039. Look-alikes are refused: blood pressures
 (``120/80``: no month 120), pain and strength scores (``8/10``, ``5/5``), ratios after
@@ -28,7 +29,8 @@ _NUMERIC = re.compile(
     rf"|{_MD}\.(?:19|20)?\d\d(?![\d.])"  # m/d.yy
     r"|(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])[/-](?:19|20)?\d\d"  # m/d/y
     r"|(?:1[3-9]|2\d|3[01])[/.-](?:0?[1-9]|1[0-2])[/.-](?:19|20)\d\d"  # d/m/yyyy, day > 12
-    r"|(?:19|20)\d\d-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])"  # iso
+    r"|(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.(?:19|20)\d\d"  # d.m.yyyy (Europe)
+    r"|(?:19|20)\d\d([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])"  # y-m-d, y/m/d, y.m.d
     r"|(?:0?[1-9]|1[0-2])/(?:\d{1,2}|(?:19|20)\d\d))"  # m/d or m/yy or m/yyyy
     r"(?![\w/]|\.\d|-\d)",
     re.IGNORECASE,
@@ -115,7 +117,7 @@ def _vent_before(text: str, start: int) -> bool:
 class ClinicalDateRecognizer(SpanRecognizer):
     """DATE_TIME for calendar dates and years (not clock times or durations)."""
 
-    VERSION = "2"
+    VERSION = "3"
 
     def __init__(self) -> None:
         super().__init__(["DATE_TIME"], name="SecuretuneDateRecognizer")
