@@ -31,6 +31,8 @@ _NUMERIC = re.compile(
     r"|(?:1[3-9]|2\d|3[01])[/.-](?:0?[1-9]|1[0-2])[/.-](?:19|20)\d\d"  # d/m/yyyy, day > 12
     r"|(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])\.(?:19|20)\d\d"  # d.m.yyyy (Europe)
     r"|(?:19|20)\d\d([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])"  # y-m-d, y/m/d, y.m.d
+    # with a machine timestamp's clock time (exports and logs): one value, one span
+    r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?(?!\d))?"
     r"|(?:0?[1-9]|1[0-2])/(?:\d{1,2}|(?:19|20)\d\d))"  # m/d or m/yy or m/yyyy
     r"(?![\w/]|\.\d|-\d)",
     re.IGNORECASE,
