@@ -10,11 +10,20 @@ Typed fast, a number loses or doubles its separators: ``201- 223- 4567``, ``201 
 (``CELL-201 223 4567``, ``SON---201-223-4567``); after a phone cue it may be run together
 (``cell 2012234567``). A separator may be any of space, dot, slash or dash, at most one
 punctuation mark (doubled dashes count as one) with spaces around it.
+
+Numbers of other countries, without a cue: a national number with its trunk prefix 0
+(``0351 560688``, ``04 85 65 15 05``, ``(0833)-828793``, ``026 6666233``: 9-12 digits;
+dates and lists of clock times, which share the shape, are refused); a Brazilian
+``99 2921-4684``; ten digits run together shaped like a North American number
+(``4397140329``). After a phone cue (``tel``, ``call back on``, ``contact``) any digit
+groups of 7-15 digits in a phone layout count (``5162.0466``, ``08-65 15 94``).
+Numbers with a country code (``+49(0)9742648147``) are the ``general`` family's.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
 
@@ -47,13 +56,88 @@ _SHORT = re.compile(
 )
 _LOCAL_CUE = re.compile(rf"{_CUE}\W*(?:\w+\W+){{0,2}}$", re.IGNORECASE)
 
+#: A phone number's digit groups, anchored where a number starts: optional "+", groups of
+#: digits or a bracketed area code, one separator between groups (space, or a dash, dot or
+#: slash with optional spaces; none needed next to a bracket), an optional extension.
+_GROUPS = re.compile(
+    r"(?:\(\+\d{1,4}\)\s?|\+\s?)?(?:\(\d{1,5}\)|\d{1,15})"
+    r"(?:(?:\s?[-./]\s?|\s|(?<=\))-?|(?=\())(?:\(\d{1,5}\)|\d{1,12})){0,7}"
+    r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,5})?(?![\w/]|[.,-]\d)",
+    re.IGNORECASE,
+)
+#: A phone cue; the number after it may be written in any country's layout. The look-ahead
+#: on the first letter lets the scan skip most word starts.
+CUE = re.compile(
+    r"(?i:\b(?=[pmtcfrdnwshgk])(?:phone|ph|tel|telephone|mobile|mob|cell|fax|contact|"
+    r"call(?:ed|ing)?(?:\s+back)?|reach\s+(?:me|us|her|him)|ring|dial|number|whatsapp|sms|text|"
+    r"hotline|telefon|telefone|telefono|teléfono|téléphone|tél|portable|handy|gsm|móvil|"
+    r"celular|cellulare|komórka)\b\.?"
+    r"(?:\s+(?:on|at|from|me|us|her|him|them|to)){0,2}(?:\s+(?:no|number|nr))?\.?[\s:#-]*)(?=[(+\d])"
+)
+#: Where a national number with its trunk prefix may start: "0" or "(0" and a digit, not
+#: inside a longer token.
+_TRUNK = re.compile(r"(?<![\w./:+,-])(?<!\d\s)\(?0[1-9]")
+#: Two layouts without a trunk prefix that clinical numbers do not take: Brazilian
+#: "(11) 91234-5678" and Indian mobile "98765 43210".
+_BR = re.compile(r"(?<![\w./:+,-])\(?[1-9]\d\)?\s\d{4,5}-\d{4}(?![\w/]|[.,-]\d)")
+_IN = re.compile(r"(?<![\w./:+,-])[6-9]\d{4}[ -]\d{5}(?![\w/]|[.,-]\d)")
+_NANP_RUN = re.compile(r"(?<![\w./:+,-])[2-9]\d\d[2-9]\d{6}(?![\w/]|[.,-]\d)")
+#: A date at the start ("14-02-2019 0830"); dotted dates fall to the mixed-separator rule.
+_DATE_START = re.compile(r"\d{1,4}([/-])(?:0?[1-9]|[12]\d|3[01])\1\d{2,4}")
+_SLASHED = re.compile(r"\(?0\d{1,5}\)?\s?/\s?\d{5,}(?:[ -]\d+)*")
+_SPACED = re.compile(r"[\d ]+")
+_ZIP4 = re.compile(r"\d{5}-\d{4}")  # a US ZIP+4 code, "02115-1234"
+EXT = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,5}$", re.IGNORECASE)
+
 SCORE = 0.85
+
+
+def phone_length(
+    text: str, start: int, min_digits: int, max_digits: int = 15, *, trim: bool = True
+) -> int:
+    """Length of the phone-shaped run at ``start`` with ``min_digits``-``max_digits`` digits,
+    or 0. With ``trim``, groups beyond the limit are dropped (after a cue, a number may be
+    followed by another); without, a longer run is no phone number (a list of values)."""
+    m = _GROUPS.match(text, start)
+    if m is None:
+        return 0
+    run = m.group()
+    ext = EXT.search(run)
+    body = run[: ext.start()] if ext else run
+    while True:
+        n = sum(c.isdigit() for c in body)
+        if min_digits <= n <= max_digits:
+            return len(run) if ext and len(body) == ext.start() else len(body)
+        cut = max(body.rfind(" "), body.rfind("-"), body.rfind("."), body.rfind("/"))
+        if n < min_digits or cut <= 0 or not trim:
+            return 0
+        body = body[:cut].rstrip(" -./")
+
+
+def _national(value: str) -> bool:
+    """A national number with trunk 0, not a date or a list of clock times."""
+    if _DATE_START.match(value.lstrip("(")) or _ZIP4.fullmatch(value):
+        return False
+    if "/" in value and _SLASHED.fullmatch(value) is None:
+        return False  # "07/2019 1200" is a month and a time; "0171/1234567" a number
+    if "." in value and any(c in value for c in " -"):
+        return False  # dotted numbers use dots only: "04.85.65.15.05", not "01.02.2020 0800"
+    groups = re.split(r"[\s().-]+", value.strip("()"))
+    if len(groups) > 1 and all(len(g) == 4 and g <= "2400" for g in groups):
+        return False  # "0800 1200 1600"
+    if len(groups) >= 4 and _SPACED.fullmatch(value):
+        # four or more groups split by spaces alone are a list of values ("082 091 100
+        # 110"), unless laid out the French way in five pairs that do not count up
+        pairs = len(groups) == 5 and all(len(g) == 2 for g in groups)
+        counting = all(int(b) == int(a) + 1 for a, b in pairwise(groups))
+        return pairs and not counting
+    return True
 
 
 class ClinicalPhoneRecognizer(SpanRecognizer):
     """PHONE_NUMBER for phone, fax and pager numbers."""
 
-    VERSION = "2"
+    VERSION = "3"
 
     def __init__(self) -> None:
         super().__init__(["PHONE_NUMBER"], name="SecuretunePhoneRecognizer")
@@ -79,7 +163,24 @@ class ClinicalPhoneRecognizer(SpanRecognizer):
             ):
                 continue
             spans.append((m.start(2), m.end(2), "PHONE_NUMBER", SCORE))
+        spans.extend(_world(text))
         return spans
+
+
+def _world(text: str) -> list[Span]:
+    """Other countries' layouts: after a phone cue, with a trunk 0, Brazilian, run together."""
+    spans: list[Span] = []
+    for m in CUE.finditer(text):
+        n = phone_length(text, m.end(), 7)
+        if n:
+            spans.append((m.end(), m.end() + n, "PHONE_NUMBER", SCORE))
+    for m in _TRUNK.finditer(text):
+        n = phone_length(text, m.start(), 9, 12, trim=False)
+        if n and _national(text[m.start() : m.start() + n]):
+            spans.append((m.start(), m.start() + n, "PHONE_NUMBER", SCORE))
+    for rx in (_BR, _IN, _NANP_RUN):
+        spans.extend((m.start(), m.end(), "PHONE_NUMBER", SCORE) for m in rx.finditer(text))
+    return spans
 
 
 def build(_dictionaries) -> list[SpanRecognizer]:
