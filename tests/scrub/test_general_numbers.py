@@ -90,6 +90,9 @@ NATIONAL_WITHOUT_CUE = [
     "99 2921-4684",  # Brazilian
     "(11) 91234-5678",
     "98765 43210",  # Indian mobile
+    "13812345678",  # Chinese mobile
+    "044 668 18 00",  # Swiss
+    "0(532) 123 45 67",  # Turkish
     "4397140329",  # North American, run together
     "206.269.0743x9150",  # with an extension
 ]
@@ -147,6 +150,7 @@ CLINICAL = [
     "labs at 1200: 7.35/45/80/24; NS 1000 ml @ 125 ml/hr; 14-02 0830 1230",
     "card 2 of 3; credit to nursing; sample 1234567890123 sent",
     "REG INSULIN 10 UNITS; reg 100 MG; growth plate 12 mm; plate 3",
+    "LCP PLATE 8 HOLES, PLATE 10MM; PLAQUE 2 X 3 CM; TAG 12 MM; ID tag on wrist",
 ]
 
 
@@ -169,6 +173,8 @@ def test_clinical_numbers_are_left(detector, text) -> None:
         ("targa XS336NA", "XS336NA"),
         ("PLATE AB 12 CD STOLEN", "AB 12 CD"),  # capitals throughout: the word is dropped
         ("plate HB-O-8", "HB-O-8"),
+        ('license plate no. "ABC 1234"', "ABC 1234"),
+        ("tag # 7ABC123", "7ABC123"),
     ],
 )
 def test_plates_after_a_plate_cue(detector, text, plate) -> None:

@@ -10,8 +10,9 @@ S123-4567-8901``. Social security numbers and ZIP codes have shapes of their own
 Licence plates follow a plate cue in several languages (``plate``, ``registration no.``,
 ``car reg``, ``rego``, ``Kennzeichen``, ``kenteken``, ``immatriculation``, ``matrícula``,
 ``targa``, ...), in any country's layout: one to four groups of capitals and digits
-joined by a space or dash, 4-10 characters with at least one digit (``F30 RFH``,
-``0-KYD-98``, ``M 3759 FW``, ``HB-O-8``).
+joined by a space or dash, 4-10 characters with at least one digit, ending before a word
+in capitals (``F30 RFH``, ``0-KYD-98``, ``M 3759 FW``, ``HB-O-8``); a measurement
+(``PLATE 10MM``, ``TAG 12 MM``) is not a plate.
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ _DL_GROUPS = re.compile(
 _PLATE_CUE = re.compile(
     r"(?i:\b(?=[prctvkimaln])(?:plates?|registration(?:\s+(?:no|nr|number|mark))?"
     r"|reg(?:\.|istration)?\s*(?:no|nr|number|mark)|(?:car|vehicle|van|truck)\s+reg"
-    r"|reg\s*(?=:)|rego|kenteken|kennzeichen|immatriculation|plaque|matr[ií]cula|targa|placa"
+    r"|reg\s*(?=:)|rego|kenteken|kennzeichen|immatriculation|matr[ií]cula|targa|placa"
     r"|tablica(?:\s+rejestracyjna)?|numer\s+rejestracyjny|registreringsnummer|regnr"
-    r"|nummerplaat|nummerskylt)\b"
-    r"\.?(?:\s+(?:no|nr|number|#)\b\.?)?(?:\s+(?:is|was|of))?[\s:#.-]*)"
+    r"|nummerplaat|nummerskylt|tags?)\b"
+    r"\.?(?:\s+(?:no|nr|number|#)\b\.?)?(?:\s+(?:is|was|of))?[\s:#.\"'“‘-]*)"
 )
+#: A measurement in capitals after "plate" or "tag" in a note: "10MM", "12CM".
+_MEASURE = re.compile(r"\d+(?:MM|CM|ML|MG|KG|MCG|CC|UNITS?|HRS?|MIN|X\d*)")
 _PLATE = re.compile(r"[A-Z0-9]{1,8}(?:[ -][A-Z0-9]{1,8}){0,3}(?![\w-])")
 _PATTERNS = {
     entity: re.compile(rf"\b(?:{cue}){_SEP}{_ID}(?![\w])", re.IGNORECASE)
@@ -117,6 +120,10 @@ def _plates(text: str) -> list[Span]:
         if m is None:
             continue
         groups = re.split(r"[ -]", m.group())
+        for i, g in enumerate(groups):
+            if len(g) >= 4 and g.isalpha():  # a word in capitals ends it: "8 HOLES"
+                del groups[i:]
+                break
         while groups:
             plate = "".join(groups)
             if len(plate) <= 10:
@@ -124,7 +131,7 @@ def _plates(text: str) -> list[Span]:
             groups.pop()
         if not 4 <= len(plate) <= 10 or not any(c.isdigit() for c in plate):
             continue
-        if plate.isdigit() and len(plate) < 5:
+        if (plate.isdigit() and len(plate) < 5) or _MEASURE.fullmatch(plate):
             continue
         end = cue.end() + sum(len(g) for g in groups) + len(groups) - 1
         spans.append((cue.end(), end, "VEHICLE_ID", SCORE))

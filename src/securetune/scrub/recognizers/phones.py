@@ -13,9 +13,8 @@ punctuation mark (doubled dashes count as one) with spaces around it.
 
 Numbers of other countries, without a cue: a national number with its trunk prefix 0
 (``0351 560688``, ``04 85 65 15 05``, ``(0833)-828793``, ``026 6666233``: 9-12 digits;
-dates and lists of clock times, which share the shape, are refused); a Brazilian
-``99 2921-4684``; ten digits run together shaped like a North American number
-(``4397140329``). After a phone cue (``tel``, ``call back on``, ``contact``) any digit
+dates, lists of clock times and lists of values, which share the shape, are refused);
+Brazilian ``99 2921-4684``, Indian ``98765 43210``, Chinese ``13812345678``; ten digits run together shaped like a North American number (``4397140329``). After a phone cue (``tel``, ``call back on``, ``contact``) any digit
 groups of 7-15 digits in a phone layout count (``5162.0466``, ``08-65 15 94``).
 Numbers with a country code (``+49(0)9742648147``) are the ``general`` family's.
 """
@@ -74,18 +73,24 @@ CUE = re.compile(
     r"celular|cellulare|komórka)\b\.?"
     r"(?:\s+(?:on|at|from|me|us|her|him|them|to)){0,2}(?:\s+(?:no|number|nr))?\.?[\s:#-]*)(?=[(+\d])"
 )
-#: Where a national number with its trunk prefix may start: "0" or "(0" and a digit, not
-#: inside a longer token.
-_TRUNK = re.compile(r"(?<![\w./:+,-])(?<!\d\s)\(?0[1-9]")
-#: Two layouts without a trunk prefix that clinical numbers do not take: Brazilian
-#: "(11) 91234-5678" and Indian mobile "98765 43210".
-_BR = re.compile(r"(?<![\w./:+,-])\(?[1-9]\d\)?\s\d{4,5}-\d{4}(?![\w/]|[.,-]\d)")
-_IN = re.compile(r"(?<![\w./:+,-])[6-9]\d{4}[ -]\d{5}(?![\w/]|[.,-]\d)")
-_NANP_RUN = re.compile(r"(?<![\w./:+,-])[2-9]\d\d[2-9]\d{6}(?![\w/]|[.,-]\d)")
+_END = r"(?![\w/]|[.,-]\d)"
+#: Where a national number starts, in one scan (the look-ahead first lets it skip every
+#: position that is not a digit or a bracket): with its trunk prefix, "0" or "(0" and a
+#: digit, not inside a longer token or a list ("trunk"; its length is judged afterwards);
+#: or whole, in a layout clinical numbers do not take: Brazilian "(11) 91234-5678", Indian
+#: mobile "98765 43210", Chinese mobile "13812345678", North American run together.
+_NATIONAL = re.compile(
+    r"(?=[\d(])(?<![\w./:+,-])(?:(?P<trunk>(?<!\d\s)(?:\(?0[1-9]|0\(\d))"
+    rf"|\(?[1-9]\d\)?\s\d{{4,5}}-\d{{4}}{_END}|[6-9]\d{{4}}[ -]\d{{5}}{_END}"
+    rf"|1[3-9]\d{{9}}{_END}|[2-9]\d\d[2-9]\d{{6}}{_END})"
+)
 #: A date at the start ("14-02-2019 0830"); dotted dates fall to the mixed-separator rule.
 _DATE_START = re.compile(r"\d{1,4}([/-])(?:0?[1-9]|[12]\d|3[01])\1\d{2,4}")
 _SLASHED = re.compile(r"\(?0\d{1,5}\)?\s?/\s?\d{5,}(?:[ -]\d+)*")
 _SPACED = re.compile(r"[\d ]+")
+#: Space-separated layouts with four or more groups: French pairs "04 85 65 15 05", Swiss
+#: and Swedish "044 668 18 00", "070 123 45 67".
+_PAIRS = re.compile(r"0\d \d\d \d\d \d\d \d\d|0\d{1,3} \d{3} \d\d \d\d")
 _ZIP4 = re.compile(r"\d{5}-\d{4}")  # a US ZIP+4 code, "02115-1234"
 EXT = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,5}$", re.IGNORECASE)
 
@@ -127,10 +132,9 @@ def _national(value: str) -> bool:
         return False  # "0800 1200 1600"
     if len(groups) >= 4 and _SPACED.fullmatch(value):
         # four or more groups split by spaces alone are a list of values ("082 091 100
-        # 110"), unless laid out the French way in five pairs that do not count up
-        pairs = len(groups) == 5 and all(len(g) == 2 for g in groups)
+        # 110"), unless laid out in pairs the French or Swiss way and not counting up
         counting = all(int(b) == int(a) + 1 for a, b in pairwise(groups))
-        return pairs and not counting
+        return _PAIRS.fullmatch(value) is not None and not counting
     return True
 
 
@@ -174,12 +178,13 @@ def _world(text: str) -> list[Span]:
         n = phone_length(text, m.end(), 7)
         if n:
             spans.append((m.end(), m.end() + n, "PHONE_NUMBER", SCORE))
-    for m in _TRUNK.finditer(text):
-        n = phone_length(text, m.start(), 9, 12, trim=False)
-        if n and _national(text[m.start() : m.start() + n]):
-            spans.append((m.start(), m.start() + n, "PHONE_NUMBER", SCORE))
-    for rx in (_BR, _IN, _NANP_RUN):
-        spans.extend((m.start(), m.end(), "PHONE_NUMBER", SCORE) for m in rx.finditer(text))
+    for m in _NATIONAL.finditer(text):
+        start, n = m.start(), m.end() - m.start()
+        if m.group("trunk"):
+            n = phone_length(text, start, 9, 12, trim=False)
+            if not n or not _national(text[start : start + n]):
+                continue
+        spans.append((start, start + n, "PHONE_NUMBER", SCORE))
     return spans
 
 
