@@ -151,6 +151,8 @@ CLINICAL = [
     "card 2 of 3; credit to nursing; sample 1234567890123 sent",
     "REG INSULIN 10 UNITS; reg 100 MG; growth plate 12 mm; plate 3",
     "LCP PLATE 8 HOLES, PLATE 10MM; PLAQUE 2 X 3 CM; TAG 12 MM; ID tag on wrist",
+    "ABG pH 7.35/45/80/24; ph 7.41 38 95 0.98; plt 65000 72000; NPO 12 0800-1200",
+    "MD called at 2130 2200; called at 0800 1200 1600; contact 10 12 14",
 ]
 
 

@@ -13,10 +13,13 @@ punctuation mark (doubled dashes count as one) with spaces around it.
 
 Numbers of other countries, without a cue: a national number with its trunk prefix 0
 (``0351 560688``, ``04 85 65 15 05``, ``(0833)-828793``, ``026 6666233``: 9-12 digits;
-dates, lists of clock times and lists of values, which share the shape, are refused);
-Brazilian ``99 2921-4684``, Indian ``98765 43210``, Chinese ``13812345678``; ten digits run together shaped like a North American number (``4397140329``). After a phone cue (``tel``, ``call back on``, ``contact``) any digit
-groups of 7-15 digits in a phone layout count (``5162.0466``, ``08-65 15 94``).
-Numbers with a country code (``+49(0)9742648147``) are the ``general`` family's.
+dates, clock times and lists of values, which share the shape, are refused); Brazilian
+``99 2921-4684``, Indian ``98765 43210``, Chinese ``13812345678``; ten digits run together
+shaped like a North American number (``4397140329``). After a phone cue (``tel``, ``call
+back on``, ``contact``) any digit groups of 7-15 digits in a phone layout count
+(``5162.0466``, ``08-65 15 94``), but not decimals or clock times (``pH 7.35/45/80``,
+``called at 2130 2200``). Numbers with a country code (``+49(0)9742648147``) are the
+``general`` family's.
 """
 
 from __future__ import annotations
@@ -57,21 +60,23 @@ _LOCAL_CUE = re.compile(rf"{_CUE}\W*(?:\w+\W+){{0,2}}$", re.IGNORECASE)
 
 #: A phone number's digit groups, anchored where a number starts: optional "+", groups of
 #: digits or a bracketed area code, one separator between groups (space, or a dash, dot or
-#: slash with optional spaces; none needed next to a bracket), an optional extension.
+#: slash with optional spaces; none needed next to a bracket; never a line break), an
+#: optional extension.
 _GROUPS = re.compile(
-    r"(?:\(\+\d{1,4}\)\s?|\+\s?)?(?:\(\d{1,5}\)|\d{1,15})"
-    r"(?:(?:\s?[-./]\s?|\s|(?<=\))-?|(?=\())(?:\(\d{1,5}\)|\d{1,12})){0,7}"
-    r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,5})?(?![\w/]|[.,-]\d)",
+    r"(?:\(\+\d{1,4}\)[ \t]?|\+[ \t]?)?(?:\(\d{1,5}\)|\d{1,15})"
+    r"(?:(?:[ \t]?[-./][ \t]?|[ \t]|(?<=\))-?|(?=\())(?:\(\d{1,5}\)|\d{1,12})){0,7}"
+    r"(?:[ \t]?(?:x|ext\.?|extension)[ \t]?\d{1,5})?(?![\w/]|[.,-]\d)",
     re.IGNORECASE,
 )
 #: A phone cue; the number after it may be written in any country's layout. The look-ahead
-#: on the first letter lets the scan skip most word starts.
+#: on the first letter lets the scan skip most word starts. Not "ph": "pH 7.35/45/80".
 CUE = re.compile(
-    r"(?i:\b(?=[pmtcfrdnwshgk])(?:phone|ph|tel|telephone|mobile|mob|cell|fax|contact|"
+    r"(?i:\b(?=[pmtcfrdnwshgk])(?:phone|tel|telephone|mobile|mob|cell|fax|contact|"
     r"call(?:ed|ing)?(?:\s+back)?|reach\s+(?:me|us|her|him)|ring|dial|number|whatsapp|sms|text|"
     r"hotline|telefon|telefone|telefono|teléfono|téléphone|tél|portable|handy|gsm|móvil|"
     r"celular|cellulare|komórka)\b\.?"
-    r"(?:\s+(?:on|at|from|me|us|her|him|them|to)){0,2}(?:\s+(?:no|number|nr))?\.?[\s:#-]*)(?=[(+\d])"
+    r"(?:\s+(?:on|at|from|me|us|her|him|them|to)){0,2}(?:\s+(?:no|number|nr))?\.?"
+    r"[\s:#-]*)(?=[(+\d])"
 )
 _END = r"(?![\w/]|[.,-]\d)"
 #: Where a national number starts, in one scan (the look-ahead first lets it skip every
@@ -91,6 +96,8 @@ _SPACED = re.compile(r"[\d ]+")
 #: Space-separated layouts with four or more groups: French pairs "04 85 65 15 05", Swiss
 #: and Swedish "044 668 18 00", "070 123 45 67".
 _PAIRS = re.compile(r"0\d \d\d \d\d \d\d \d\d|0\d{1,3} \d{3} \d\d \d\d")
+#: Counts rounded to hundreds ("65000 72000") are lab values, not a phone number's groups.
+_ROUND = re.compile(r"00(?:\s|-|$)")
 _ZIP4 = re.compile(r"\d{5}-\d{4}")  # a US ZIP+4 code, "02115-1234"
 EXT = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,5}$", re.IGNORECASE)
 
@@ -119,17 +126,30 @@ def phone_length(
         body = body[:cut].rstrip(" -./")
 
 
+def _laid_out(value: str) -> bool:
+    """Digit groups laid out as a phone number, not as clinical values: dots only with dots
+    ("5162.0466", not "7.35/45/80" or "7.41 38 95"), and not clock times in a row
+    ("2130 2200", "0800 1200 1600")."""
+    if "." in value and any(c in value for c in " -/"):
+        return False
+    groups = [g for g in re.split(r"[\s()./-]+", value) if g]
+    return len(groups) < 2 or not all(_clock(g) for g in groups)
+
+
+def _clock(group: str) -> bool:
+    """Whether four digits read as a 24-hour clock time ("0830", "2400")."""
+    return len(group) == 4 and group[:2] <= "24" and group[2:] <= "59"
+
+
 def _national(value: str) -> bool:
-    """A national number with trunk 0, not a date or a list of clock times."""
+    """A national number with trunk 0, not a date, clock times or a list of values."""
     if _DATE_START.match(value.lstrip("(")) or _ZIP4.fullmatch(value):
         return False
     if "/" in value and _SLASHED.fullmatch(value) is None:
         return False  # "07/2019 1200" is a month and a time; "0171/1234567" a number
-    if "." in value and any(c in value for c in " -"):
-        return False  # dotted numbers use dots only: "04.85.65.15.05", not "01.02.2020 0800"
+    if not _laid_out(value):
+        return False
     groups = re.split(r"[\s().-]+", value.strip("()"))
-    if len(groups) > 1 and all(len(g) == 4 and g <= "2400" for g in groups):
-        return False  # "0800 1200 1600"
     if len(groups) >= 4 and _SPACED.fullmatch(value):
         # four or more groups split by spaces alone are a list of values ("082 091 100
         # 110"), unless laid out in pairs the French or Swiss way and not counting up
@@ -176,14 +196,17 @@ def _world(text: str) -> list[Span]:
     spans: list[Span] = []
     for m in CUE.finditer(text):
         n = phone_length(text, m.end(), 7)
-        if n:
+        if n and _laid_out(text[m.end() : m.end() + n]):
             spans.append((m.end(), m.end() + n, "PHONE_NUMBER", SCORE))
     for m in _NATIONAL.finditer(text):
         start, n = m.start(), m.end() - m.start()
+        value = text[start : start + n]
         if m.group("trunk"):
             n = phone_length(text, start, 9, 12, trim=False)
             if not n or not _national(text[start : start + n]):
                 continue
+        elif _ROUND.search(value) or all(_clock(g) for g in re.findall(r"\d+", value)[-2:]):
+            continue  # "65000 72000" are counts; "12 0800-1200" a value and a time range
         spans.append((start, start + n, "PHONE_NUMBER", SCORE))
     return spans
 
