@@ -69,10 +69,11 @@ _GROUPS = re.compile(
     re.IGNORECASE,
 )
 #: A phone cue; the number after it may be written in any country's layout. The look-ahead
-#: on the first letter lets the scan skip most word starts. Not "ph": "pH 7.35/45/80".
+#: on the first letter lets the scan skip most word starts. Not "ph" ("pH 7.35/45/80"), nor
+#: "number" alone ("account number 12345678" is the ids family's).
 CUE = re.compile(
     r"(?i:\b(?=[pmtcfrdnwshgk])(?:phone|tel|telephone|mobile|mob|cell|fax|contact|"
-    r"call(?:ed|ing)?(?:\s+back)?|reach\s+(?:me|us|her|him)|ring|dial|number|whatsapp|sms|text|"
+    r"call(?:ed|ing)?(?:\s+back)?|reach\s+(?:me|us|her|him)|ring|dial|whatsapp|sms|text|"
     r"hotline|telefon|telefone|telefono|teléfono|téléphone|tél|portable|handy|gsm|móvil|"
     r"celular|cellulare|komórka)\b\.?"
     r"(?:\s+(?:on|at|from|me|us|her|him|them|to)){0,2}(?:\s+(?:no|number|nr))?\.?"
