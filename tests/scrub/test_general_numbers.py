@@ -153,6 +153,7 @@ CLINICAL = [
     "LCP PLATE 8 HOLES, PLATE 10MM; PLAQUE 2 X 3 CM; TAG 12 MM; ID tag on wrist",
     "ABG pH 7.35/45/80/24; ph 7.41 38 95 0.98; plt 65000 72000; NPO 12 0800-1200",
     "MD called at 2130 2200; called at 0800 1200 1600; contact 10 12 14",
+    "glucose 98 mg/dl: 1200 ml; mg/dL 1500",
 ]
 
 
@@ -193,6 +194,8 @@ def test_a_plate_shape_without_its_cue_is_left(detector) -> None:
         ("driver's license 123 456 789", "123 456 789"),
         ("DL# S123-4567-8901", "S123-4567-8901"),
         ("DL no. A1234567", "A1234567"),
+        ("DL: 123456789", "123456789"),
+        ("DLN: MORGA753116SM9IJ", "MORGA753116SM9IJ"),
     ],
 )
 def test_driver_licences_after_their_cue(detector, text, number) -> None:

@@ -32,7 +32,7 @@ CUES: dict[str, str] = {
     "HEALTH_PLAN_ID": r"medicare|medicaid|member\s+id|subscriber(?:\s+id)?|policy|insurance"
     r"(?:\s+id)?|health\s+plan|group\s+(?:no|number)|beneficiary(?:\s+id)?|hic",
     "LICENSE_NUMBER": r"license|licence|lic|dea|npi|certificate|cert|"
-    r"(?:c?dl|d/l)(?=\s*#|\s+no\b|\s+number\b)",  # not "mg/dl 1200"
+    r"(?<!/)(?:c?dln?|d/l)(?=\s*[#:]|\s+no\b|\s+number\b)",  # not "mg/dl 1200"
     "DEVICE_ID": r"serial|s/n|sn|device(?:\s+id)?|model|lot|udi|implant\s+id",
     "VEHICLE_ID": r"vin|license\s+plate|plate|tag",
     "US_PASSPORT": r"passport",
