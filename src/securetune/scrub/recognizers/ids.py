@@ -3,8 +3,16 @@
 Each entity has cue words; a number (digits, optionally with letters, dashes or dots,
 at least 4 digits) right after its cue is that entity: ``MRN: 0012345``, ``acct #
 88-1234``, ``Medicaid ID XJ12345``, ``license no. D1234567``, ``pacemaker serial
-PJN123456``, ``VIN 1HGCM82633A004352``. Social security numbers and ZIP codes have
-shapes of their own (``123-45-6789``; ``MD 21201``, ``zip 21201-1234``).
+PJN123456``, ``VIN 1HGCM82633A004352``, ``driver's license 123 456 789``, ``DL#
+S123-4567-8901``. Social security numbers and ZIP codes have shapes of their own
+(``123-45-6789``; ``MD 21201``, ``zip 21201-1234``).
+
+Licence plates follow a plate cue in several languages (``plate``, ``registration no.``,
+``car reg``, ``rego``, ``Kennzeichen``, ``kenteken``, ``immatriculation``, ``matrícula``,
+``targa``, ...), in any country's layout: one to four groups of capitals and digits
+joined by a space or dash, 4-10 characters with at least one digit, ending before a word
+in capitals (``F30 RFH``, ``0-KYD-98``, ``M 3759 FW``, ``HB-O-8``); a measurement
+(``PLATE 10MM``, ``TAG 12 MM``) is not a plate.
 """
 
 from __future__ import annotations
@@ -23,11 +31,30 @@ CUES: dict[str, str] = {
     r"encounter\s+(?:no|number)",
     "HEALTH_PLAN_ID": r"medicare|medicaid|member\s+id|subscriber(?:\s+id)?|policy|insurance"
     r"(?:\s+id)?|health\s+plan|group\s+(?:no|number)|beneficiary(?:\s+id)?|hic",
-    "LICENSE_NUMBER": r"license|licence|lic|dea|npi|certificate|cert",
+    "LICENSE_NUMBER": r"license|licence|lic|dea|npi|certificate|cert|"
+    r"(?<!/)(?:c?dln?|d/l)(?=\s*[#:]|\s+no\b|\s+number\b)",  # not "mg/dl 1200"
     "DEVICE_ID": r"serial|s/n|sn|device(?:\s+id)?|model|lot|udi|implant\s+id",
     "VEHICLE_ID": r"vin|license\s+plate|plate|tag",
     "US_PASSPORT": r"passport",
 }
+#: A driver's licence number in digit groups ("123 456 789"), right after a licence cue.
+_DL_GROUPS = re.compile(
+    r"\b(?:driver'?s?|driving)\s+licen[cs]e(?:\s+(?:no|number|#))?[\s:#.]*(\d{3}(?: \d{3}){2,3})\b",
+    re.IGNORECASE,
+)
+#: A plate cue. The look-ahead on the first letter lets the scan skip most positions
+#: (an alternation alone is tried at every word start; this runs on every note).
+_PLATE_CUE = re.compile(
+    r"(?i:\b(?=[prctvkimaln])(?:plates?|registration(?:\s+(?:no|nr|number|mark))?"
+    r"|reg(?:\.|istration)?\s*(?:no|nr|number|mark)|(?:car|vehicle|van|truck)\s+reg"
+    r"|reg\s*(?=:)|rego|kenteken|kennzeichen|immatriculation|matr[ií]cula|targa|placa"
+    r"|tablica(?:\s+rejestracyjna)?|numer\s+rejestracyjny|registreringsnummer|regnr"
+    r"|nummerplaat|nummerskylt|tags?)\b"
+    r"\.?(?:\s+(?:no|nr|number|#)\b\.?)?(?:\s+(?:is|was|of))?[\s:#.\"'“‘-]*)"
+)
+#: A measurement in capitals after "plate" or "tag" in a note: "10MM", "12CM".
+_MEASURE = re.compile(r"\d+(?:MM|CM|ML|MG|KG|MCG|CC|UNITS?|HRS?|MIN|X\d*)")
+_PLATE = re.compile(r"[A-Z0-9]{1,8}(?:[ -][A-Z0-9]{1,8}){0,3}(?![\w-])")
 _PATTERNS = {
     entity: re.compile(rf"\b(?:{cue}){_SEP}{_ID}(?![\w])", re.IGNORECASE)
     for entity, cue in CUES.items()
@@ -54,7 +81,7 @@ SCORE = 0.85
 class ClinicalIdRecognizer(SpanRecognizer):
     """Record, account, plan, license, device and vehicle numbers; SSN; ZIP codes."""
 
-    VERSION = "1"
+    VERSION = "2"
 
     def __init__(self) -> None:
         super().__init__([*CUES, "US_SSN", "ZIP_CODE"], name="SecuretuneIdRecognizer")
@@ -68,6 +95,10 @@ class ClinicalIdRecognizer(SpanRecognizer):
                 if sum(c.isdigit() for c in value) < 4:
                     continue
                 spans.append((m.start(1), m.end(1), entity, SCORE))
+        spans.extend(_plates(text))
+        if "licen" in text or "LICEN" in text or "Licen" in text:
+            for m in _DL_GROUPS.finditer(text):
+                spans.append((m.start(1), m.end(1), "LICENSE_NUMBER", SCORE))
         for m in _VIN.finditer(text):
             value = m.group()
             if any(c.isalpha() for c in value) and sum(c.isdigit() for c in value) >= 5:
@@ -78,6 +109,33 @@ class ClinicalIdRecognizer(SpanRecognizer):
             g = 1 if m.group(1) else 2
             spans.append((m.start(g), m.end(g), "ZIP_CODE", SCORE))
         return spans
+
+
+def _plates(text: str) -> list[Span]:
+    """Plates after a plate cue: up to four groups of capitals and digits, 4-10 characters
+    with a digit (trailing groups dropped until it fits: "AB 12 CD STOLEN")."""
+    spans: list[Span] = []
+    for cue in _PLATE_CUE.finditer(text):
+        m = _PLATE.match(text, cue.end())
+        if m is None:
+            continue
+        groups = re.split(r"[ -]", m.group())
+        for i, g in enumerate(groups):
+            if len(g) >= 4 and g.isalpha():  # a word in capitals ends it: "8 HOLES"
+                del groups[i:]
+                break
+        while groups:
+            plate = "".join(groups)
+            if len(plate) <= 10:
+                break
+            groups.pop()
+        if not 4 <= len(plate) <= 10 or not any(c.isdigit() for c in plate):
+            continue
+        if (plate.isdigit() and len(plate) < 5) or _MEASURE.fullmatch(plate):
+            continue
+        end = cue.end() + sum(len(g) for g in groups) + len(groups) - 1
+        spans.append((cue.end(), end, "VEHICLE_ID", SCORE))
+    return spans
 
 
 def build(_dictionaries) -> list[SpanRecognizer]:
