@@ -50,6 +50,11 @@ MUST_MATCH = [
         "pacemaker serial PJN123456. VIN 1HGCM82633A004352. SSN 123-45-6789.",
         [(17, 26, "DEVICE_ID"), (32, 49, "VEHICLE_ID"), (55, 66, "US_SSN")],
     ),
+    # after an SSN cue, any layout of the nine digits is the SSN (not a phone number)
+    (
+        "SSN 078 05 1120; social security no. 078051120; SS# 078.05.1120.",
+        [(4, 15, "US_SSN"), (37, 46, "US_SSN"), (52, 63, "US_SSN")],
+    ),
     (
         "Boston, MA 02115-1234 and zip 21201.",
         [(0, 6, "LOCATION"), (11, 21, "ZIP_CODE"), (30, 35, "ZIP_CODE")],
@@ -61,6 +66,7 @@ MUST_NOT_MATCH = [
     "Hgb 12.3, plt 245000, lot of secretions, model of care, serial ABGs.",
     "89 yo male, 45 year old daughter, 90 minutes of PT, BP in the 90s.",
     "I/O 1200/3400, UO 45cc/hr, CVP 12-15, 2130 pt resting.",
+    "SSN 000 12 3456 and SSN 666-12-3456 are not issued; social security 078 05 1120.5.",
 ]
 
 

@@ -5,7 +5,8 @@ at least 4 digits) right after its cue is that entity: ``MRN: 0012345``, ``acct 
 88-1234``, ``Medicaid ID XJ12345``, ``license no. D1234567``, ``pacemaker serial
 PJN123456``, ``VIN 1HGCM82633A004352``, ``driver's license 123 456 789``, ``DL#
 S123-4567-8901``. Social security numbers and ZIP codes have shapes of their own
-(``123-45-6789``; ``MD 21201``, ``zip 21201-1234``).
+(``123-45-6789``; ``MD 21201``, ``zip 21201-1234``); after an SSN cue, an SSN in any
+layout (``SSN 078 05 1120``, ``social security no. 078051120``).
 
 Licence plates follow a plate cue in several languages (``plate``, ``registration no.``,
 ``car reg``, ``rego``, ``Kennzeichen``, ``kenteken``, ``immatriculation``, ``matrícula``,
@@ -63,6 +64,13 @@ _PATTERNS = {
 _ANY_CUE = re.compile(rf"\b(?:{'|'.join(CUES.values())})")
 _VIN = re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")
 _SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
+#: After an SSN cue, the number in any layout: "SSN 078 05 1120", "SS# 078.05.1120",
+#: "social security no. 078051120" (uncued, only the dashed shape is read as an SSN).
+_SSN_CUED = re.compile(
+    r"(?i:\b(?:ssn|ss\s*#|ss\s+no|social\s+security(?:\s+(?:no|num|number|#))?"
+    r"|soc\.?\s*sec\.?(?:\s+(?:no|num|number|#))?)\.?(?:\s+is)?[\s:#.]*)"
+    r"((?!000|666|9\d\d)\d{3}([- .]?)(?!00)\d{2}\2(?!0000)\d{4})(?![\w-]|\.\d)"
+)
 _STATES = frozenset(
     re.findall(
         "[A-Z]{2}",
@@ -76,12 +84,13 @@ _ZIP = re.compile(
 )
 
 SCORE = 0.85
+CUED_SCORE = 0.9
 
 
 class ClinicalIdRecognizer(SpanRecognizer):
     """Record, account, plan, license, device and vehicle numbers; SSN; ZIP codes."""
 
-    VERSION = "2"
+    VERSION = "3"
 
     def __init__(self) -> None:
         super().__init__([*CUES, "US_SSN", "ZIP_CODE"], name="SecuretuneIdRecognizer")
@@ -105,6 +114,11 @@ class ClinicalIdRecognizer(SpanRecognizer):
                 spans.append((m.start(), m.end(), "VEHICLE_ID", SCORE))
         for m in _SSN.finditer(text):
             spans.append((m.start(), m.end(), "US_SSN", SCORE))
+        low = text.lower()
+        if "ss" in low or "soc" in low:
+            for m in _SSN_CUED.finditer(text):
+                # the cue names the type: it outranks a phone layout read in the same digits
+                spans.append((m.start(1), m.end(1), "US_SSN", CUED_SCORE))
         for m in _ZIP.finditer(text):
             g = 1 if m.group(1) else 2
             spans.append((m.start(g), m.end(g), "ZIP_CODE", SCORE))
