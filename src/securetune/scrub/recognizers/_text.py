@@ -13,7 +13,9 @@ from enum import Enum
 
 from securetune.scrub.dictionaries import Dictionaries, words
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z']*(?:-[A-Za-z][A-Za-z']*)*")
+#: A word in any alphabet ("Grześków", "Åke", "O'Rahilly", "Hans-Uwe"): an ASCII-only class
+#: would cut "Velázquez" into "Vel" and "zquez", and neither half reads as a name.
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|')*(?:-[^\W\d_](?:[^\W\d_]|')*)*")
 
 _IRREGULAR = words(
     """

@@ -84,6 +84,63 @@ _RELATION_FILLERS = words(
     """
 )
 
+#: Honorifics of other languages: "Herr Gießler", "Mme Aubry", "Sra. Peinado", "Pani Łodej".
+#: Several are also words or abbreviations ("pan", "sig", "sr"), so only a capitalised one
+#: in a cased line, right before a capitalised word, counts.
+FOREIGN_TITLES = words(
+    """
+    herr frau fru fröken mme mlle madame monsieur sr sra srta señor señora señorita
+    signor signora sig dott dott.ssa dhr mevr mevrouw heer pan pani sir madam dame mx
+    """
+)
+
+#: Words that name a person's role in bank, insurer and customer-service text; a name
+#: written right after one is that person ("claimant Ana Ruiz", "Beneficiary: Ana Ruiz").
+ROLE_NOUNS = words(
+    """
+    customer customers client claimant beneficiary beneficiaries policyholder holder
+    cardholder insured payee payer applicant borrower debtor creditor signatory
+    tenant landlord caller sender recipient addressee subscriber guarantor cosigner
+    co-signer assignee grantor heir executor executrix agent adjuster representative
+    contact attn attention
+    """
+)
+
+#: Phrases after which the next capitalised words (or a first name in lower case) are a
+#: person: introductions, signatures and who an account or a letter belongs to.
+_CUE_PHRASES = (
+    ("name", "is"),
+    ("names", "are"),
+    ("i", "am"),
+    ("i'm",),
+    ("this", "is"),
+    ("it's",),
+    ("signed", "by"),
+    ("account", "of"),
+    ("behalf", "of"),
+    ("spoke", "with"),
+    ("spoke", "to"),
+    ("speaking", "with"),
+    ("speaking", "to"),
+    ("dear",),
+    ("regards",),
+    ("sincerely",),
+    ("faithfully",),
+)
+#: Sign-offs, after which the name is often on the next line ("Regards,\nAna Ruiz").
+_SIGN_OFFS = words("regards sincerely faithfully")
+_CUES_BY_LAST: dict[str, list[tuple[str, ...]]] = {}
+for _cue in _CUE_PHRASES:
+    _CUES_BY_LAST.setdefault(_cue[-1], []).append(_cue)
+
+#: Surname particles: lower case inside a name ("Beau van den Heuvel", "Diogo da Mota").
+PARTICLES = words(
+    """
+    van von vom der den de del della delle dei degli di da das dos do du des la le lo
+    ten ter te zu y e bin ibn al el st
+    """
+)
+
 _NEVER = TITLES | CREDENTIALS | RELATIONS
 
 _NAME_LIKE = (Kind.NAME, Kind.AMBIG, Kind.UNKNOWN, Kind.INITIAL)
@@ -178,6 +235,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
                     mark(i, CONTEXT_SCORE)
                     self._extend(text, toks, i + 1, mark)
 
+        self._cued(text, toks, mark)
+        self._lower_case_pairs(text, toks, mark)
         self._initial_surname(text, toks, mark)
         self._credential_first_name(text, toks, mark)
         joined: list[Span] = []  # names inside hyphenated tokens: spans, not whole tokens
@@ -238,6 +297,140 @@ class ClinicalNameRecognizer(SpanRecognizer):
                     end += 1  # "S." is the phrase, dot included
                 out.append((t.start, end, "PERSON", score[i]))
         return out
+
+    def _cue_at(self, toks: list[Tok], i: int) -> int:
+        """How strongly ``toks[i]`` ends a cue for a name right after it: 0 (no cue),
+        1 (a role or a phrase: the name must look like one) or 2 (an honorific: a
+        capitalised ordinary word is a surname too, "Frau Weiß", "Sra. Bueno")."""
+        t = toks[i]
+        low = t.low
+        if low in FOREIGN_TITLES:
+            return 2 if t.cased and t.text.istitle() else 0
+        if low in ROLE_NOUNS:
+            return 1
+        for cue in _CUES_BY_LAST.get(low, ()):
+            k = i - len(cue) + 1
+            if k >= 0 and all(
+                toks[k + m].low == word and toks[k + m].line == t.line for m, word in enumerate(cue)
+            ):
+                return 2 if cue[0] in ("name", "names") else 1
+        return 0
+
+    def _cued(self, text: str, toks: list[Tok], mark) -> None:
+        """A name right after a cue: "Beneficiary: Ana Ruiz", "signed by ana ruiz",
+        "My name is Ines", "Herr Gießler", "Regards,\nAna Ruiz"."""
+        n = len(toks)
+        for i in range(n - 1):
+            strength = self._cue_at(toks, i)
+            if not strength:
+                continue
+            t, nxt = toks[i], toks[i + 1]
+            g = gap(text, t, nxt)
+            same_line = nxt.line == t.line
+            if not same_line and not (t.low in _SIGN_OFFS and nxt.line == t.line + 1):
+                continue
+            allowed = " :,-\n" + ("." if t.low in FOREIGN_TITLES else "")
+            if g.strip(allowed) != "" or len(g.strip(" ")) > 2:
+                continue
+            end = self._name_slot(text, toks, i + 1, strength)
+            for k in range(i + 1, end):
+                mark(k, CONTEXT_SCORE)
+
+    def _name_slot(self, text: str, toks: list[Tok], j: int, strength: int) -> int:
+        """The end (exclusive) of the name that starts at ``toks[j]`` after a cue, or
+        ``j`` when no name starts there."""
+        f = toks[j]
+        if f.kind in (Kind.STOP, Kind.INITIAL) or f.low in _NEVER or f.low in PARTICLES:
+            return j
+        upper = f.cap and f.cased
+        if upper:
+            if not self._capitalised_name_word(f, strength):
+                return j
+        elif f.cased or f.kind is not Kind.COMMON:
+            # lower case in a cased line (typed in a hurry), or a line without case
+            if not self._lower_name_word(f, first=True) and not (
+                j + 1 < len(toks)
+                and f.kind is Kind.UNKNOWN
+                and self._lower_name_word(toks[j + 1], first=False)
+                and _adjacent(text, f, toks[j + 1])
+            ):
+                return j
+        else:
+            return j
+        k = j + 1
+        while k < len(toks) and k - j < 4 and _adjacent(text, toks[k - 1], toks[k]):
+            nxt = toks[k]
+            if nxt.low in PARTICLES and k + 1 < len(toks) and nxt.low not in _NEVER:
+                after = toks[k + 1]
+                if after.low in PARTICLES and k + 2 < len(toks):
+                    after = toks[k + 2]  # "van den Heuvel", "van der Ven"
+                if _adjacent(text, nxt, after) and self._continues(after, upper):
+                    k = toks.index(after, k) + 1
+                    continue
+                break
+            if not self._continues(nxt, upper):
+                break
+            k += 1
+        return k
+
+    def _capitalised_name_word(self, t: Tok, strength: int) -> bool:
+        """A capitalised word that may be a name after a cue: a name or an unknown word,
+        a first name that is also a word ("Will"), or, after an honorific, any word that
+        is not clinical or a function word ("Frau Weiß", "Mr. Bueno")."""
+        if t.text.isupper() and len(t.low) > 1 and t.kind is not Kind.NAME:
+            return False  # an acronym in a cased line ("contact MRSA")
+        if t.kind in (Kind.NAME, Kind.UNKNOWN):
+            return True
+        if t.low in self.d.medical or t.low in self.d.stopwords:
+            return False
+        if t.kind is Kind.AMBIG:
+            return strength >= 2 or self._is_first(t.low) or t.low in self.d.last_names
+        return strength >= 2 and t.kind is Kind.COMMON and len(t.low) >= 3
+
+    def _lower_name_word(self, t: Tok, *, first: bool) -> bool:
+        """A lower-case word that may be part of a name: a census name that is not an
+        ordinary word, a first name, or (after the first word) a word in no list."""
+        if t.cap or t.low in _NEVER or t.low in self.d.medical:
+            return False
+        if t.kind is Kind.NAME:
+            return True
+        if t.kind is Kind.AMBIG:
+            return self._is_first(t.low) if first else t.low in self.d.last_names
+        return not first and t.kind is Kind.UNKNOWN
+
+    def _continues(self, t: Tok, upper: bool) -> bool:
+        """May ``t`` carry on a name begun after a cue, in the same case?"""
+        if t.low in _NEVER or t.kind in (Kind.STOP, Kind.INITIAL):
+            return False
+        if upper:
+            if not t.cap or (t.text.isupper() and t.kind is not Kind.NAME):
+                return False
+            if t.kind in (Kind.NAME, Kind.UNKNOWN, Kind.AMBIG):
+                return True
+            # an ordinary word as a surname: "Pauric Walls", "Austin Pratt"
+            return t.low not in self.d.medical and len(t.low) >= 3
+        return self._lower_name_word(t, first=False)
+
+    def _is_first(self, low: str) -> bool:
+        """A first name, hyphenated ones too ("hans-uwe", "karl-josef")."""
+        if low in self.d.first_names:
+            return True
+        return "-" in low and all(p in self.d.first_names for p in low.split("-"))
+
+    def _lower_case_pairs(self, text: str, toks: list[Tok], mark) -> None:
+        """A name typed in lower case in a cased line: a first name that is no ordinary
+        word, then a surname or a word in no list ("christopher larsen", "gautam bhavsar"
+        is not enough: neither is a census name)."""
+        for i in range(len(toks) - 1):
+            a = toks[i]
+            if a.cap or not a.cased or a.kind is not Kind.NAME or not self._is_first(a.low):
+                continue
+            b = toks[i + 1]
+            if text[a.end : b.start] != " " or b.line != a.line or len(b.low) < 3:
+                continue
+            if b.kind in (Kind.NAME, Kind.UNKNOWN) and self._lower_name_word(b, first=False):
+                mark(i, CONTEXT_SCORE)
+                mark(i + 1, CONTEXT_SCORE)
 
     def _extend(self, text: str, toks: list[Tok], j: int, mark) -> None:
         """Mark ``toks[j]`` and up to two following name-like words as a name."""
