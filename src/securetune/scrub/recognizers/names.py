@@ -159,6 +159,12 @@ def _adjacent(text: str, a: Tok, b: Tok) -> bool:
     return a.line == b.line and g.strip(" .") == "" and len(g) <= 3
 
 
+def _sentence_start(text: str, start: int) -> bool:
+    """Does a sentence, line or field begin at ``start``?"""
+    before = text[:start].rstrip(" \t")
+    return not before or before[-1] in ".!?:;\n"
+
+
 def _nameish(t: Tok, *, strict: bool) -> bool:
     """May ``t`` continue a name? ``strict`` forbids ambiguous words that are lower case
     in a cased line (so "Dr. Smith aware" stops at "aware")."""
@@ -192,6 +198,15 @@ class ClinicalNameRecognizer(SpanRecognizer):
 
         for i, t in enumerate(toks):
             if t.kind is Kind.NAME and not (t.cased and not t.cap) and t.low not in _NEVER:
+                mark(i, DICTIONARY_SCORE)
+            elif (
+                t.cased
+                and t.text.istitle()
+                and self._world_first(t)
+                and (len(t.low) > 3 or not _sentence_start(text, t.start))
+            ):
+                # "Ask Sigmar to call": written as a name; a short one opening a sentence
+                # is as often an abbreviation ("Sys BP 90s")
                 mark(i, DICTIONARY_SCORE)
             low = t.low
             if low in TITLES and i + 1 < n:
@@ -251,8 +266,10 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 continue
             if text[a.end : b.start] != " " or a.low in _NEVER or b.low in _NEVER:
                 continue
-            first_ok = a.kind in (Kind.NAME, Kind.UNKNOWN) or (
-                a.kind is Kind.AMBIG and a.low in self.d.first_names
+            first_ok = (
+                a.kind in (Kind.NAME, Kind.UNKNOWN)
+                or (a.kind is Kind.AMBIG and a.low in self.d.first_names)
+                or self._world_first(a)
             )
             if (
                 first_ok
@@ -396,7 +413,9 @@ class ClinicalNameRecognizer(SpanRecognizer):
             return True
         if t.kind is Kind.AMBIG:
             return self._is_first(t.low) if first else t.low in self.d.last_names
-        return not first and t.kind is Kind.UNKNOWN
+        if first:
+            return self._world_first(t)
+        return t.kind is Kind.UNKNOWN
 
     def _continues(self, t: Tok, upper: bool) -> bool:
         """May ``t`` carry on a name begun after a cue, in the same case?"""
@@ -412,10 +431,25 @@ class ClinicalNameRecognizer(SpanRecognizer):
         return self._lower_name_word(t, first=False)
 
     def _is_first(self, low: str) -> bool:
-        """A first name, hyphenated ones too ("hans-uwe", "karl-josef")."""
-        if low in self.d.first_names:
+        """A first name of the census or of another country, hyphenated ones too
+        ("hans-uwe", "karl-josef")."""
+        d = self.d
+        if low in d.first_names or low in d.world_first_names:
             return True
-        return "-" in low and all(p in self.d.first_names for p in low.split("-"))
+        return "-" in low and all(
+            p in d.first_names or p in d.world_first_names for p in low.split("-")
+        )
+
+    def _world_first(self, t: Tok) -> bool:
+        """A given name of another country that no list knows as a word ("Sigmar",
+        "Primitiva": the misspelling guard read it as "primitive")."""
+        if t.kind is Kind.COMMON:
+            low = t.low
+            if low in self.d.english or low in self.d.medical or low in self.d.stopwords:
+                return False
+        elif t.kind is not Kind.UNKNOWN:
+            return False
+        return self._is_first(t.low)
 
     def _lower_case_pairs(self, text: str, toks: list[Tok], mark) -> None:
         """A name typed in lower case in a cased line: a first name that is no ordinary
@@ -423,7 +457,12 @@ class ClinicalNameRecognizer(SpanRecognizer):
         is not enough: neither is a census name)."""
         for i in range(len(toks) - 1):
             a = toks[i]
-            if a.cap or not a.cased or a.kind is not Kind.NAME or not self._is_first(a.low):
+            if a.cap or not a.cased:
+                continue
+            if not (
+                (a.kind is Kind.NAME and self._is_first(a.low))
+                or (len(a.low) >= 4 and self._world_first(a))
+            ):
                 continue
             b = toks[i + 1]
             if text[a.end : b.start] != " " or b.line != a.line or len(b.low) < 3:
