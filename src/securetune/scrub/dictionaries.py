@@ -92,11 +92,11 @@ class Dictionaries:
     #: The most frequent census surnames (top 300): "Morales" stays a name even though
     #: "morale" is a word.
     frequent_surnames: frozenset[str] = frozenset()
-    #: Given names of other countries that the census lacks ("sigmar", "aoife", "mariusz").
-    #: Kept apart from ``first_names``: a token in no other list is only *unknown*, not a
-    #: name on its own, because short ones are also clinical shorthand ("fem", "bil",
-    #: "GERD", "AMA"); the name rules read them as first names where the case and the
-    #: context say a name is written.
+    #: Given names of other countries that the census lacks and that are no English or
+    #: clinical word ("sigmar", "aoife", "mariusz"). Kept apart from ``first_names``, so
+    #: such a token stays *unknown* (a name only with context): short ones are also
+    #: clinical shorthand ("fem", "bil", "GERD", "AMA"); the name rules read them as
+    #: first names where the case and the context say a name is written.
     world_first_names: frozenset[str] = frozenset()
     sources: dict[str, str] = field(default_factory=dict)
     digest: str = ""
@@ -207,12 +207,14 @@ def load_dictionaries() -> Dictionaries:
         "faker": _package_version("faker"),
     }
     first = frozenset(_census_names("dist.female.first") + _census_names("dist.male.first"))
-    world_first = _world_first_names() - first
     surnames = _census_names("dist.all.last")
     last = frozenset(surnames)
     english = _english_words()
     places, multi = _places()
     stop = frozenset(STOP_WORDS) | EXTRA_STOPWORDS
+    # a given name that is also a word ("Unknown", "Doctor", "Colon" are in some lists) or
+    # clinical shorthand is no evidence of a name
+    world_first = _world_first_names() - first - english - MEDICAL_TERMS - stop
     digest = _digest(
         {
             "first": first,

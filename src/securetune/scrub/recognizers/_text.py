@@ -91,8 +91,8 @@ def is_typo(word: str, d: Dictionaries) -> bool:
     one edit from an English word is a misspelling, not a rare surname. Only words of seven
     or more letters are tested: short surnames are too often one edit from a word.
     """
-    if len(word) < 7 or not word.isalpha():
-        return False
+    if len(word) < 7 or not word.isalpha() or not word.isascii():
+        return False  # "förster" is no misspelt English word: typing an accent is deliberate
     seen: set[str] = set()
 
     def word_like(candidate: str) -> bool:

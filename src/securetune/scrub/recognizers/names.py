@@ -222,7 +222,11 @@ class ClinicalNameRecognizer(SpanRecognizer):
                         and nxt.low not in _NOT_AFTER_TITLE
                         and (nxt.cap or not nxt.cased)
                     )
-                    if (nxt.kind in _NAME_LIKE and nxt.kind is not Kind.INITIAL) or plain:
+                    surname = self._after_particles(text, toks, j)
+                    if surname > 0:  # "Mr. van der Kint", "Sr. da Cunha"
+                        for m in range(j, surname + 1):
+                            mark(m, CONTEXT_SCORE)
+                    elif (nxt.kind in _NAME_LIKE and nxt.kind is not Kind.INITIAL) or plain:
                         self._extend(text, toks, j, mark)
                     elif toks[j].kind is Kind.INITIAL and j + 1 < n:
                         mark(j, CONTEXT_SCORE)
@@ -441,15 +445,9 @@ class ClinicalNameRecognizer(SpanRecognizer):
         )
 
     def _world_first(self, t: Tok) -> bool:
-        """A given name of another country that no list knows as a word ("Sigmar",
-        "Primitiva": the misspelling guard read it as "primitive")."""
-        if t.kind is Kind.COMMON:
-            low = t.low
-            if low in self.d.english or low in self.d.medical or low in self.d.stopwords:
-                return False
-        elif t.kind is not Kind.UNKNOWN:
-            return False
-        return self._is_first(t.low)
+        """A given name of another country that is no word ("Sigmar"; "Primitiva", which
+        the misspelling guard reads as "primitive")."""
+        return t.kind in (Kind.UNKNOWN, Kind.COMMON) and self._is_first(t.low)
 
     def _lower_case_pairs(self, text: str, toks: list[Tok], mark) -> None:
         """A name typed in lower case in a cased line: a first name that is no ordinary
@@ -490,6 +488,23 @@ class ClinicalNameRecognizer(SpanRecognizer):
             mark(k + 1, CONTEXT_SCORE)
             k += 1
 
+    def _after_particles(self, text: str, toks: list[Tok], k: int) -> int:
+        """Where ``toks[k]`` starts one or two surname particles followed by a capitalised
+        surname ("van der Ven", "da Mota", "De Oliveira"), the surname's index; else -1."""
+        j = k
+        while j < len(toks) and j - k < 2 and toks[j].low in PARTICLES:
+            j += 1
+        if j == k or j >= len(toks) or not _adjacent(text, toks[j - 1], toks[j]):
+            return -1
+        if any(text[toks[m].end : toks[m + 1].start] != " " for m in range(k, j)):
+            return -1
+        t = toks[j]
+        if not (t.cased and t.cap) or t.text.isupper() or t.low in _NEVER:
+            return -1
+        if t.kind in (Kind.STOP, Kind.INITIAL) or t.low in self.d.medical:
+            return -1
+        return j
+
     def _grow(self, text: str, toks: list[Tok], i: int, score: list[float]) -> None:
         s = max(score[i], DICTIONARY_SCORE)
         for step in (1, -1):
@@ -501,6 +516,14 @@ class ClinicalNameRecognizer(SpanRecognizer):
                     break
                 if nxt.low in _NEVER:
                     break
+                if step == 1 and nxt.low in PARTICLES:
+                    end = self._after_particles(text, toks, k + 1)
+                    if end < 0:
+                        break
+                    for m in range(k + 1, end + 1):
+                        score[m] = max(score[m], s)
+                    k = end
+                    continue
                 if nxt.kind is Kind.INITIAL:
                     # an initial is followed by "." or is a capital in a cased line
                     dotted = text[nxt.end : nxt.end + 1] == "."
