@@ -276,10 +276,14 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 or self._world_first(a)
             )
             if (
-                first_ok
-                and b.kind in (Kind.NAME, Kind.UNKNOWN)
-                and (Kind.UNKNOWN in (a.kind, b.kind) or a.low in self.d.first_names)
-            ) or self._census_pair(a, b):
+                (
+                    first_ok
+                    and b.kind in (Kind.NAME, Kind.UNKNOWN)
+                    and (Kind.UNKNOWN in (a.kind, b.kind) or a.low in self.d.first_names)
+                )
+                or self._census_pair(a, b)
+                or (self._plain_first(a) and self._surname_after_first(a, b))
+            ):
                 mark(i, CONTEXT_SCORE)
                 mark(i + 1, CONTEXT_SCORE)
 
@@ -444,6 +448,11 @@ class ClinicalNameRecognizer(SpanRecognizer):
             p in d.first_names or p in d.world_first_names for p in low.split("-")
         )
 
+    def _plain_first(self, t: Tok) -> bool:
+        """A first name that is no ordinary word ("Francis", "Lina", "Sigmar"), so a
+        capitalised word after it is its surname even when it is a word ("Lina Fagotto")."""
+        return (t.kind is Kind.NAME and self._is_first(t.low)) or self._world_first(t)
+
     def _world_first(self, t: Tok) -> bool:
         """A given name of another country that is no word ("Sigmar"; "Primitiva", which
         the misspelling guard reads as "primitive")."""
@@ -455,17 +464,26 @@ class ClinicalNameRecognizer(SpanRecognizer):
         is not enough: neither is a census name)."""
         for i in range(len(toks) - 1):
             a = toks[i]
-            if a.cap or not a.cased:
+            if a.cap or len(a.low) < 3:
                 continue
-            if not (
-                (a.kind is Kind.NAME and self._is_first(a.low))
-                or (len(a.low) >= 4 and self._world_first(a))
-            ):
+            plain = (a.kind is Kind.NAME and self._is_first(a.low)) or (
+                len(a.low) >= 4 and self._world_first(a)
+            )
+            # a first name that is also a word ("johnny", "anne") needs a surname that is not
+            ambiguous = (
+                a.kind is Kind.AMBIG
+                and a.cased
+                and a.low in self.d.first_names
+                and a.low not in self.d.medical  # "mae" (moves all extremities)
+            )
+            if not (plain or ambiguous):
                 continue
             b = toks[i + 1]
             if text[a.end : b.start] != " " or b.line != a.line or len(b.low) < 3:
                 continue
             if b.kind in (Kind.NAME, Kind.UNKNOWN) and self._lower_name_word(b, first=False):
+                if ambiguous and (b.kind is not Kind.NAME or len(b.low) < 4):
+                    continue
                 mark(i, CONTEXT_SCORE)
                 mark(i + 1, CONTEXT_SCORE)
 
@@ -617,7 +635,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
         """A title-case word after a first name in a cased line is a surname even when it is
         also an ordinary word ("Odette Gardener", "Dr Lucinda Fowler")."""
         return (
-            first.low in self.d.first_names
+            self._is_first(first.low)
             and first.kind is not Kind.INITIAL
             and nxt.cased
             and nxt.text.istitle()
