@@ -555,6 +555,12 @@ class ClinicalNameRecognizer(SpanRecognizer):
                         nxt.low in self.d.first_names and toks[k].kind is Kind.NAME
                     ):
                         break
+                    if (
+                        step == -1
+                        and nxt.low not in self.d.first_names
+                        and _sentence_start(text, nxt.start)
+                    ):
+                        break  # capitalised only as a sentence's first word ("Ask Ines to")
                 elif nxt.kind is not Kind.NAME:
                     break
                 score[k + step] = s
