@@ -141,7 +141,8 @@ PARTICLES = words(
     """
 )
 
-_NEVER = TITLES | CREDENTIALS | RELATIONS
+#: Never part of a name ("Pan" stays possible: it is a surname as well as a title).
+_NEVER = TITLES | CREDENTIALS | RELATIONS | (FOREIGN_TITLES - {"pan"})
 
 _NAME_LIKE = (Kind.NAME, Kind.AMBIG, Kind.UNKNOWN, Kind.INITIAL)
 
@@ -365,11 +366,17 @@ class ClinicalNameRecognizer(SpanRecognizer):
         """The end (exclusive) of the name that starts at ``toks[j]`` after a cue, or
         ``j`` when no name starts there."""
         f = toks[j]
-        if f.kind in (Kind.STOP, Kind.INITIAL) or f.low in _NEVER or f.low in PARTICLES:
+        if f.low in PARTICLES:
+            surname = self._after_particles(text, toks, j)  # "Sra. da Cunha"
+            return surname + 1 if surname > 0 else j
+        if f.kind in (Kind.STOP, Kind.INITIAL) or f.low in _NEVER:
             return j
         upper = f.cap and f.cased
         if upper:
-            if not self._capitalised_name_word(f, strength):
+            if not self._capitalised_name_word(f, strength) and not (
+                # a word then a surname: "Luce Maréchal", "Roan van den Brand"
+                f.kind is Kind.AMBIG and self._surname_follows(text, toks, j)
+            ):
                 return j
         elif f.cased or f.kind is not Kind.COMMON:
             # lower case in a cased line (typed in a hurry), or a line without case
@@ -389,14 +396,29 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 after = toks[k + 1]
                 if after.low in PARTICLES and k + 2 < len(toks):
                     after = toks[k + 2]  # "van den Heuvel", "van der Ven"
-                if _adjacent(text, nxt, after) and self._continues(after, upper):
+                if _adjacent(text, nxt, after) and self._continues(after, upper, None):
                     k = toks.index(after, k) + 1
                     continue
                 break
-            if not self._continues(nxt, upper):
+            if not self._continues(nxt, upper, toks[k - 1]):
                 break
             k += 1
         return k
+
+    def _surname_follows(self, text: str, toks: list[Tok], j: int) -> bool:
+        """Is ``toks[j]`` followed by a capitalised word in no list or a name that is no
+        word, or by particles and a surname?"""
+        if j + 1 >= len(toks) or not _adjacent(text, toks[j], toks[j + 1]):
+            return False
+        nxt = toks[j + 1]
+        if nxt.low in PARTICLES:
+            return self._after_particles(text, toks, j + 1) > 0
+        return (
+            nxt.kind in (Kind.NAME, Kind.UNKNOWN)
+            and nxt.cap
+            and not nxt.text.isupper()
+            and nxt.low not in _NEVER
+        )
 
     def _capitalised_name_word(self, t: Tok, strength: int) -> bool:
         """A capitalised word that may be a name after a cue: a name or an unknown word,
@@ -408,8 +430,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
             return True
         if t.low in self.d.medical or t.low in self.d.stopwords:
             return False
-        if t.kind is Kind.AMBIG:
-            return strength >= 2 or self._is_first(t.low) or t.low in self.d.last_names
+        if t.kind is Kind.AMBIG:  # "Customer Service": a surname alone needs an honorific
+            return strength >= 2 or self._is_first(t.low)
         return strength >= 2 and t.kind is Kind.COMMON and len(t.low) >= 3
 
     def _lower_name_word(self, t: Tok, *, first: bool) -> bool:
@@ -425,8 +447,9 @@ class ClinicalNameRecognizer(SpanRecognizer):
             return self._world_first(t)
         return t.kind is Kind.UNKNOWN
 
-    def _continues(self, t: Tok, upper: bool) -> bool:
-        """May ``t`` carry on a name begun after a cue, in the same case?"""
+    def _continues(self, t: Tok, upper: bool, prev: Tok | None) -> bool:
+        """May ``t`` carry on a name begun after a cue, in the same case? ``prev`` is the
+        word before it (None after a particle, where any capitalised word is a surname)."""
         if t.low in _NEVER or t.kind in (Kind.STOP, Kind.INITIAL):
             return False
         if upper:
@@ -434,8 +457,12 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 return False
             if t.kind in (Kind.NAME, Kind.UNKNOWN, Kind.AMBIG):
                 return True
-            # an ordinary word as a surname: "Pauric Walls", "Austin Pratt"
-            return t.low not in self.d.medical and len(t.low) >= 3
+            # an ordinary word as a surname after a first name: "Pauric Walls"
+            return (
+                (prev is None or self._is_first(prev.low))
+                and t.low not in self.d.medical
+                and len(t.low) >= 3
+            )
         return self._lower_name_word(t, first=False)
 
     def _is_first(self, low: str) -> bool:
