@@ -60,6 +60,7 @@ FOUND = [
     ("Claimant Lina Fagotto, policy 12.", ["Lina", "Fagotto"]),
     # names typed in lower case: after a cue, or a first name then a surname
     ("the form was signed by bartosz kowalczyk yesterday", ["bartosz", "kowalczyk"]),
+    ("signed by janne van der emmelen today", ["janne", "van", "der", "emmelen"]),
     ("We wrote to christopher larsen twice.", ["christopher", "larsen"]),
 ]
 

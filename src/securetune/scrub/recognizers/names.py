@@ -392,12 +392,16 @@ class ClinicalNameRecognizer(SpanRecognizer):
         k = j + 1
         while k < len(toks) and k - j < 4 and _adjacent(text, toks[k - 1], toks[k]):
             nxt = toks[k]
-            if nxt.low in PARTICLES and k + 1 < len(toks) and nxt.low not in _NEVER:
-                after = toks[k + 1]
-                if after.low in PARTICLES and k + 2 < len(toks):
-                    after = toks[k + 2]  # "van den Heuvel", "van der Ven"
-                if _adjacent(text, nxt, after) and self._continues(after, upper, None):
-                    k = toks.index(after, k) + 1
+            if nxt.low in PARTICLES:
+                m = k + 1
+                if m < len(toks) and toks[m].low in PARTICLES:
+                    m += 1  # "van den Heuvel", "van der Ven"
+                if (
+                    m < len(toks)
+                    and all(_adjacent(text, toks[x], toks[x + 1]) for x in range(k, m))
+                    and self._continues(toks[m], upper, None)
+                ):
+                    k = m + 1
                     continue
                 break
             if not self._continues(nxt, upper, toks[k - 1]):
