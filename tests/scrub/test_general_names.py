@@ -35,6 +35,12 @@ FOUND = [
     ),
     ("Mr. de Gruijter asked for a copy.", ["de", "Gruijter"]),
     ("Sra. da Cunha asked for a copy.", ["da", "Cunha"]),
+    ("Corinne Le Gall moved to the coast.", ["Corinne", "Le", "Gall"]),
+    # a particle found in a name is not a surname everywhere else in the text
+    (
+        "Beneficiary: Tyler van der Schuijt. Der Antrag ist von der Bank.",
+        ["Tyler", "van", "der", "Schuijt"],
+    ),
     # a first name alone after an introduction; a surname alone after an honorific
     ("My name is Ines and my card stopped working.", ["Ines"]),
     ("Mr. Montecchi asked that the card go to the branch.", ["Montecchi"]),
@@ -86,6 +92,12 @@ def test_names_of_many_countries_are_found(detector, text, expected) -> None:
 
 @pytest.mark.parametrize("text", NOT_PEOPLE)
 def test_ordinary_and_clinical_words_after_cues_are_not_names(detector, text) -> None:
+    assert people(detector, text) == []
+
+
+def test_a_place_with_a_particle_stays_a_place(detector) -> None:
+    text = "We flew to Rio de Janeiro in May."
+    assert at(text, "Rio de Janeiro", "LOCATION") in _spans(detector, text)
     assert people(detector, text) == []
 
 

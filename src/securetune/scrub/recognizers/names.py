@@ -194,7 +194,11 @@ class ClinicalNameRecognizer(SpanRecognizer):
         def mark(i: int, s: float) -> None:
             if s > score[i]:
                 score[i] = s
-            if s >= CONTEXT_SCORE and toks[i].kind in (Kind.NAME, Kind.UNKNOWN):
+            if (
+                s >= CONTEXT_SCORE
+                and toks[i].kind in (Kind.NAME, Kind.UNKNOWN)
+                and toks[i].low not in PARTICLES  # "der" in "van der Ven" is no surname
+            ):
                 proven.add(toks[i].low)
 
         for i, t in enumerate(toks):
@@ -287,6 +291,22 @@ class ClinicalNameRecognizer(SpanRecognizer):
             ):
                 mark(i, CONTEXT_SCORE)
                 mark(i + 1, CONTEXT_SCORE)
+
+        # A capitalised name-like word, particles, a capitalised surname: "Beau van den
+        # Heuvel", "Corinne Le Gall" (in English prose the shape is only a name's).
+        for i in range(n - 2):
+            a = toks[i]
+            if toks[i + 1].low not in PARTICLES or not (a.cased and a.text.istitle()):
+                continue
+            if a.low in _NEVER or a.low in PARTICLES or a.low in self.d.medical:
+                continue
+            if a.kind in (Kind.NAME, Kind.UNKNOWN, Kind.AMBIG) or self._world_first(a):
+                end = self._after_particles(text, toks, i + 1)
+                if end < 0 or not _adjacent(text, a, toks[i + 1]):
+                    continue
+                if tuple(t.low for t in toks[i : end + 1]) not in self.d.multiword_places:
+                    for m in range(i, end + 1):  # not "Rio de Janeiro"
+                        mark(m, CONTEXT_SCORE)
 
         # Coordination: "Dr. Rakusin and Toolis", "Suzette and Hank".
         for i in range(1, n - 1):
