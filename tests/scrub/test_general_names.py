@@ -58,6 +58,9 @@ FOUND = [
         "Hi, this is Luce Maréchal. Beneficiary: Roan van den Brand.",
         ["Luce", "Maréchal", "Roan", "van", "den", "Brand"],
     ),
+    # a name in capitals, as cards and account systems print it, after a "name:" field
+    ("Cardholder name: JOHN A SMITH", ["JOHN", "A", "SMITH"]),
+    ("Name: ANA RUIZ GARCIA. Policy 7.", ["ANA", "RUIZ", "GARCIA"]),
     # a sign-off with the name on the next line
     ("Kind regards,\nOdile Marchetti", ["Odile", "Marchetti"]),
     # a given name of another country, alone, written as a name
@@ -79,6 +82,10 @@ NOT_PEOPLE = [
     "Regards,\nClaims Team",
     # clinical shorthand that some countries use as given names ("Fem", "Gerd", "Ama")
     "Sys BP 90s, fem line in place, hx GERD, left AMA.",
+    # capitals in no name list are an acronym, after a "name:" field or a role too
+    "Name: MRSA screen.",
+    "Dear Sir, Name: MRSA screen.",
+    "CUSTOMER MRSA SCREEN, CONTACT VRE SWAB",
     # heart rate is no Swedish "Hr."; an acronym after a cue is no name
     "HR 88, contact MRSA precautions, Will recheck.",
     "Pt comfortable, this is Lasix day 2. mae, stong grips.",

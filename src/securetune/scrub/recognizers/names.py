@@ -344,14 +344,17 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 out.append((t.start, end, "PERSON", score[i]))
         return out
 
-    def _cue_at(self, toks: list[Tok], i: int) -> int:
+    def _cue_at(self, text: str, toks: list[Tok], i: int) -> int:
         """How strongly ``toks[i]`` ends a cue for a name right after it: 0 (no cue),
-        1 (a role or a phrase: the name must look like one) or 2 (an honorific: a
-        capitalised ordinary word is a surname too, "Frau Weiß", "Sra. Bueno")."""
+        1 (a role or a phrase: the name must look like one) or 2 (an honorific or a
+        "name:" field: a capitalised ordinary word is a surname too, "Frau Weiß",
+        "Sra. Bueno", and a name in capitals is a name, "Name: ANA RUIZ")."""
         t = toks[i]
         low = t.low
         if low in FOREIGN_TITLES:
             return 2 if t.cased and t.text.istitle() else 0
+        if low == "name" and text.startswith(":", t.end):
+            return 2
         if low in ROLE_NOUNS:
             return 1
         for cue in _CUES_BY_LAST.get(low, ()):
@@ -367,7 +370,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
         "My name is Ines", "Herr Gießler", "Regards,\nAna Ruiz"."""
         n = len(toks)
         for i in range(n - 1):
-            strength = self._cue_at(toks, i)
+            strength = self._cue_at(text, toks, i)
             if not strength:
                 continue
             t, nxt = toks[i], toks[i + 1]
@@ -391,6 +394,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
             return surname + 1 if surname > 0 else j
         if f.kind in (Kind.STOP, Kind.INITIAL) or f.low in _NEVER:
             return j
+        if strength >= 2 and f.cased and f.text.isupper():
+            return self._capitals_name(text, toks, j)
         upper = f.cap and f.cased
         if upper:
             if not self._capitalised_name_word(f, strength) and not (
@@ -403,6 +408,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
             if not self._lower_name_word(f, first=True) and not (
                 j + 1 < len(toks)
                 and f.kind is Kind.UNKNOWN
+                and not f.cap
                 and self._lower_name_word(toks[j + 1], first=False)
                 and _adjacent(text, f, toks[j + 1])
             ):
@@ -427,6 +433,26 @@ class ClinicalNameRecognizer(SpanRecognizer):
             if not self._continues(nxt, upper, toks[k - 1]):
                 break
             k += 1
+        return k
+
+    def _capitals_name(self, text: str, toks: list[Tok], j: int) -> int:
+        """A name in capitals after an honorific or a "name:" field, as cards and
+        account systems print it ("Cardholder name: ANA M RUIZ"): the end (exclusive)."""
+        k = j
+        while k < len(toks) and k - j < 4 and (k == j or _adjacent(text, toks[k - 1], toks[k])):
+            t = toks[k]
+            if not t.text.isupper() or t.low in _NEVER or t.low in self.d.medical:
+                break
+            if t.kind is Kind.INITIAL and k > j:
+                k += 1
+                continue
+            if t.kind not in (Kind.NAME, Kind.UNKNOWN, Kind.AMBIG):
+                break
+            if k == j and not (t.kind is Kind.NAME or self._is_first(t.low)):
+                return j  # capitals in no name list are an acronym ("Name: MRSA screen")
+            k += 1
+        while k > j and toks[k - 1].kind is Kind.INITIAL:
+            k -= 1  # an initial ends no name
         return k
 
     def _surname_follows(self, text: str, toks: list[Tok], j: int) -> bool:
