@@ -47,6 +47,7 @@ FOUND = [
     # honorifics of other languages; after one, an ordinary word is a surname too
     ("Frau Weiß and Mme Aubert called; Sra. Bueno wrote.", ["Weiß", "Aubert", "Bueno"]),
     ("Pan Wojciech Zięba and Pani Łucja Kowal signed.", ["Wojciech", "Zięba", "Łucja", "Kowal"]),
+    ("Sr. Peinado called twice.", ["Peinado"]),
     # a role or an introduction before a full name
     ("Hi, this is Dagrun Solheim from the claims desk.", ["Dagrun", "Solheim"]),
     (
@@ -86,6 +87,8 @@ NOT_PEOPLE = [
     "Name: MRSA screen.",
     "Dear Sir, Name: MRSA screen.",
     "CUSTOMER MRSA SCREEN, CONTACT VRE SWAB",
+    # honorifics that are also words or abbreviations need a name-like word after them
+    "Sig: Take one tablet daily. Pan Cultured yesterday. Sr. Resident aware.",
     # heart rate is no Swedish "Hr."; an acronym after a cue is no name
     "HR 88, contact MRSA precautions, Will recheck.",
     "Pt comfortable, this is Lasix day 2. mae, stong grips.",

@@ -85,14 +85,17 @@ _RELATION_FILLERS = words(
 )
 
 #: Honorifics of other languages: "Herr Gießler", "Mme Aubry", "Sra. Peinado", "Pani Łodej".
-#: Several are also words or abbreviations ("pan", "sig", "sr"), so only a capitalised one
-#: in a cased line, right before a capitalised word, counts.
+#: Only a capitalised one in a cased line counts ("Frau", not "FRAU" or "frau").
 FOREIGN_TITLES = words(
     """
     herr frau fru fröken mme mlle madame monsieur sr sra srta señor señora señorita
-    signor signora sig dott dott.ssa dhr mevr mevrouw heer pan pani sir madam dame mx
+    signor signora dott dhr mevr mevrouw heer pan pani sir madam dame mx
     """
 )
+#: Honorifics that are also words or abbreviations ("Pan cultured", "Sr. resident"): after
+#: them the next word must look like a name by itself. ("Sig", the prescription's "Sig:",
+#: is left out altogether.)
+_WEAK_TITLES = words("sr pan pani sir dame madam")
 
 #: Words that name a person's role in bank, insurer and customer-service text; a name
 #: written right after one is that person ("claimant Ana Ruiz", "Beneficiary: Ana Ruiz").
@@ -114,7 +117,6 @@ _CUE_PHRASES = (
     ("i", "am"),
     ("i'm",),
     ("this", "is"),
-    ("it's",),
     ("signed", "by"),
     ("account", "of"),
     ("behalf", "of"),
@@ -137,7 +139,7 @@ for _cue in _CUE_PHRASES:
 PARTICLES = words(
     """
     van von vom der den de del della delle dei degli di da das dos do du des la le lo
-    ten ter te zu y e bin ibn al el st
+    ten ter te zu y e bin ibn al el
     """
 )
 
@@ -352,7 +354,9 @@ class ClinicalNameRecognizer(SpanRecognizer):
         t = toks[i]
         low = t.low
         if low in FOREIGN_TITLES:
-            return 2 if t.cased and t.text.istitle() else 0
+            if not (t.cased and t.text.istitle()):
+                return 0
+            return 1 if low in _WEAK_TITLES else 2
         if low == "name" and text.startswith(":", t.end):
             return 2
         if low in ROLE_NOUNS:
@@ -536,9 +540,10 @@ class ClinicalNameRecognizer(SpanRecognizer):
         return t.kind in (Kind.UNKNOWN, Kind.COMMON) and self._is_first(t.low)
 
     def _lower_case_pairs(self, text: str, toks: list[Tok], mark) -> None:
-        """A name typed in lower case in a cased line: a first name that is no ordinary
-        word, then a surname or a word in no list ("christopher larsen", "gautam bhavsar"
-        is not enough: neither is a census name)."""
+        """A name typed in lower case: a first name that is no ordinary word, then a
+        surname or a word in no list ("christopher larsen"; "gautam bhavsar" is not
+        enough, neither word is in a name list). A first name that is also a word
+        ("johnny", "anne") counts only in a cased line and before a census surname."""
         for i in range(len(toks) - 1):
             a = toks[i]
             if a.cap or len(a.low) < 3:
@@ -546,7 +551,6 @@ class ClinicalNameRecognizer(SpanRecognizer):
             plain = (a.kind is Kind.NAME and self._is_first(a.low)) or (
                 len(a.low) >= 4 and self._world_first(a)
             )
-            # a first name that is also a word ("johnny", "anne") needs a surname that is not
             ambiguous = (
                 a.kind is Kind.AMBIG
                 and a.cased
