@@ -146,6 +146,9 @@ PARTICLES = words(
 #: Never part of a name ("Pan" stays possible: it is a surname as well as a title).
 _NEVER = TITLES | CREDENTIALS | RELATIONS | (FOREIGN_TITLES - {"pan"})
 
+#: Every word that may end a cue: one set lookup per word before any cue is looked at.
+_CUE_WORDS = FOREIGN_TITLES | ROLE_NOUNS | frozenset(_CUES_BY_LAST) | {"name"}
+
 _NAME_LIKE = (Kind.NAME, Kind.AMBIG, Kind.UNKNOWN, Kind.INITIAL)
 
 _DOTTED_CREDENTIAL = re.compile(r"(?:M\.D|R\.N|D\.O|N\.P|P\.A|Ph\.D|R\.R\.T|L\.P\.N)\.", re.I)
@@ -208,8 +211,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 mark(i, DICTIONARY_SCORE)
             elif (
                 t.cased
-                and t.text.istitle()
                 and self._world_first(t)
+                and t.text.istitle()
                 and (len(t.low) > 3 or not _sentence_start(text, t.start))
             ):
                 # "Ask Sigmar to call": written as a name; a short one opening a sentence
@@ -374,6 +377,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
         "My name is Ines", "Herr Gießler", "Regards,\nAna Ruiz"."""
         n = len(toks)
         for i in range(n - 1):
+            if toks[i].low not in _CUE_WORDS:
+                continue
             strength = self._cue_at(text, toks, i)
             if not strength:
                 continue
@@ -537,7 +542,9 @@ class ClinicalNameRecognizer(SpanRecognizer):
     def _world_first(self, t: Tok) -> bool:
         """A given name of another country that is no word ("Sigmar"; "Primitiva", which
         the misspelling guard reads as "primitive")."""
-        return t.kind in (Kind.UNKNOWN, Kind.COMMON) and self._is_first(t.low)
+        if t.kind is not Kind.UNKNOWN and t.kind is not Kind.COMMON:
+            return False
+        return t.low in self.d.world_first_names or ("-" in t.low and self._is_first(t.low))
 
     def _lower_case_pairs(self, text: str, toks: list[Tok], mark) -> None:
         """A name typed in lower case: a first name that is no ordinary word, then a
@@ -545,8 +552,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
         enough, neither word is in a name list). A first name that is also a word
         ("johnny", "anne") counts only in a cased line and before a census surname."""
         for i in range(len(toks) - 1):
-            a = toks[i]
-            if a.cap or len(a.low) < 3:
+            a, b = toks[i], toks[i + 1]
+            if a.cap or b.cap or b.kind not in (Kind.NAME, Kind.UNKNOWN) or len(a.low) < 3:
                 continue
             plain = (a.kind is Kind.NAME and self._is_first(a.low)) or (
                 len(a.low) >= 4 and self._world_first(a)
@@ -559,7 +566,6 @@ class ClinicalNameRecognizer(SpanRecognizer):
             )
             if not (plain or ambiguous):
                 continue
-            b = toks[i + 1]
             if text[a.end : b.start] != " " or b.line != a.line or len(b.low) < 3:
                 continue
             if b.kind in (Kind.NAME, Kind.UNKNOWN) and self._lower_name_word(b, first=False):
