@@ -62,6 +62,12 @@ FOUND = [
     # a name in capitals, as cards and account systems print it, after a "name:" field
     ("Cardholder name: JOHN A SMITH", ["JOHN", "A", "SMITH"]),
     ("Name: ANA RUIZ GARCIA. Policy 7.", ["ANA", "RUIZ", "GARCIA"]),
+    # greetings and thanks before a name
+    ("Hi Siobhán, thanks for the call.", ["Siobhán"]),
+    (
+        "Hello Mr Oyelaran, thank you Anneliese, thanks, Bartosz.",
+        ["Oyelaran", "Anneliese", "Bartosz"],
+    ),
     # a sign-off with the name on the next line
     ("Kind regards,\nOdile Marchetti", ["Odile", "Marchetti"]),
     # a given name of another country, alone, written as a name
@@ -81,6 +87,7 @@ NOT_PEOPLE = [
     "My name is on the account. I am Happy to help, this is fine, signed by hand.",
     "Beneficiary: Policy renewal. Dear Customer, thanks.",
     "Regards,\nClaims Team",
+    "Hi, this is fine. Hello World. Thanks Again. Thank you Doctor.",
     # clinical shorthand that some countries use as given names ("Fem", "Gerd", "Ama")
     "Sys BP 90s, fem line in place, hx GERD, left AMA.",
     # capitals in no name list are an acronym, after a "name:" field or a role too
