@@ -78,6 +78,8 @@ FOUND = [
     ("the form was signed by bartosz kowalczyk yesterday", ["bartosz", "kowalczyk"]),
     ("signed by janne van der emmelen today", ["janne", "van", "der", "emmelen"]),
     ("We wrote to christopher larsen twice.", ["christopher", "larsen"]),
+    # chat shorthand next to a lower-case name is no part of it
+    ("pls send it to sigmar oberländer asap", ["sigmar", "oberländer"]),
 ]
 
 NOT_PEOPLE = [

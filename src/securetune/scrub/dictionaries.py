@@ -72,10 +72,13 @@ MEDICAL_TERMS: frozenset[str] = words(
     """
 )
 
-#: Function words and clinical shorthand that are never a name or a place on their own.
+#: Function words, clinical shorthand and chat shorthand ("pls send it asap") that are
+#: never a name or a place on their own.
 EXTRA_STOPWORDS: frozenset[str] = words(
     """
     pt pts yo y/o yr yrs hx dx rx tx sx fx abd am pm hr hrs min prn qd bid tid qid po iv im sq sc ng og npo cont con't d/c dc'd w/ w/o s/p r/o c/o h/o f/u mrn mom dad ho pmd pcp ceo cfo cto coo vp
+    asap pls plz thx thanx fyi btw imo lol ok okay tmrw tmr dont didnt doesnt isnt wasnt
+    couldnt wouldnt shouldnt youre theyre ur ya yeah yep hiya acct acc ref pkg
     """
 )
 
