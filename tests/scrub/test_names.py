@@ -92,3 +92,15 @@ def test_dotted_credentials_and_misspellings(detector) -> None:
         at(text, "Jones", P),
         at(text, "Benson", P),
     ]
+
+
+def test_the_misspelling_guard_covers_every_dictionary_word_and_skips_longer_tokens() -> None:
+    from securetune.scrub.dictionaries import load_dictionaries
+    from securetune.scrub.recognizers._text import _LONGEST_WORD, is_typo
+
+    d = load_dictionaries()
+    assert max(len(w) for w in d.english | d.medical) < _LONGEST_WORD
+    assert is_typo("notifed", d) and is_typo("recieved", d)
+    # one edit from no word: a long token (a log line, an encoded blob) is left at once,
+    # where trying the 27 x length one-edit candidates made it quadratic
+    assert not is_typo("q" * 100_000, d)

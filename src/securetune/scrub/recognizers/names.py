@@ -84,7 +84,75 @@ _RELATION_FILLERS = words(
     """
 )
 
-_NEVER = TITLES | CREDENTIALS | RELATIONS
+#: Honorifics of other languages: "Herr Gießler", "Mme Aubry", "Sra. Peinado", "Pani Łodej".
+#: Only a capitalised one in a cased line counts ("Frau", not "FRAU" or "frau").
+FOREIGN_TITLES = words(
+    """
+    herr frau fru fröken mme mlle madame monsieur sr sra srta señor señora señorita
+    signor signora dott dhr mevr mevrouw heer pan pani sir madam dame mx
+    """
+)
+#: Honorifics that are also words or abbreviations ("Pan cultured", "Sr. resident"): after
+#: them the next word must look like a name by itself. ("Sig", the prescription's "Sig:",
+#: is left out altogether.)
+_WEAK_TITLES = words("sr pan pani sir dame madam")
+
+#: Words that name a person's role in bank, insurer and customer-service text; a name
+#: written right after one is that person ("claimant Ana Ruiz", "Beneficiary: Ana Ruiz").
+ROLE_NOUNS = words(
+    """
+    customer customers client claimant beneficiary beneficiaries policyholder holder
+    cardholder insured payee payer applicant borrower debtor creditor signatory
+    tenant landlord caller sender recipient addressee subscriber guarantor cosigner
+    co-signer assignee grantor heir executor executrix agent adjuster representative
+    contact attn attention
+    """
+)
+
+#: Phrases after which the next capitalised words (or a first name in lower case) are a
+#: person: introductions, signatures and who an account or a letter belongs to.
+_CUE_PHRASES = (
+    ("name", "is"),
+    ("names", "are"),
+    ("i", "am"),
+    ("i'm",),
+    ("this", "is"),
+    ("signed", "by"),
+    ("account", "of"),
+    ("behalf", "of"),
+    ("spoke", "with"),
+    ("spoke", "to"),
+    ("speaking", "with"),
+    ("speaking", "to"),
+    ("dear",),
+    ("hi",),
+    ("hello",),
+    ("hey",),
+    ("thanks",),
+    ("thank", "you"),
+    ("regards",),
+    ("sincerely",),
+    ("faithfully",),
+)
+#: Sign-offs, after which the name is often on the next line ("Regards,\nAna Ruiz").
+_SIGN_OFFS = words("regards sincerely faithfully")
+_CUES_BY_LAST: dict[str, list[tuple[str, ...]]] = {}
+for _cue in _CUE_PHRASES:
+    _CUES_BY_LAST.setdefault(_cue[-1], []).append(_cue)
+
+#: Surname particles: lower case inside a name ("Beau van den Heuvel", "Diogo da Mota").
+PARTICLES = words(
+    """
+    van von vom der den de del della delle dei degli di da das dos do du des la le lo
+    ten ter te zu y e bin ibn al el
+    """
+)
+
+#: Never part of a name ("Pan" stays possible: it is a surname as well as a title).
+_NEVER = TITLES | CREDENTIALS | RELATIONS | (FOREIGN_TITLES - {"pan"})
+
+#: Every word that may end a cue: one set lookup per word before any cue is looked at.
+_CUE_WORDS = FOREIGN_TITLES | ROLE_NOUNS | frozenset(_CUES_BY_LAST) | {"name"}
 
 _NAME_LIKE = (Kind.NAME, Kind.AMBIG, Kind.UNKNOWN, Kind.INITIAL)
 
@@ -100,6 +168,12 @@ def _adjacent(text: str, a: Tok, b: Tok) -> bool:
     if "." in g and a.kind is not Kind.INITIAL:
         return False
     return a.line == b.line and g.strip(" .") == "" and len(g) <= 3
+
+
+def _sentence_start(text: str, start: int) -> bool:
+    """Does a sentence, line or field begin at ``start``?"""
+    before = text[:start].rstrip(" \t")
+    return not before or before[-1] in ".!?:;\n"
 
 
 def _nameish(t: Tok, *, strict: bool) -> bool:
@@ -130,11 +204,24 @@ class ClinicalNameRecognizer(SpanRecognizer):
         def mark(i: int, s: float) -> None:
             if s > score[i]:
                 score[i] = s
-            if s >= CONTEXT_SCORE and toks[i].kind in (Kind.NAME, Kind.UNKNOWN):
+            if (
+                s >= CONTEXT_SCORE
+                and toks[i].kind in (Kind.NAME, Kind.UNKNOWN)
+                and toks[i].low not in PARTICLES  # "der" in "van der Ven" is no surname
+            ):
                 proven.add(toks[i].low)
 
         for i, t in enumerate(toks):
             if t.kind is Kind.NAME and not (t.cased and not t.cap) and t.low not in _NEVER:
+                mark(i, DICTIONARY_SCORE)
+            elif (
+                t.cased
+                and self._world_first(t)
+                and t.text.istitle()
+                and (len(t.low) > 3 or not _sentence_start(text, t.start))
+            ):
+                # "Ask Sigmar to call": written as a name; a short one opening a sentence
+                # is as often an abbreviation ("Sys BP 90s")
                 mark(i, DICTIONARY_SCORE)
             low = t.low
             if low in TITLES and i + 1 < n:
@@ -150,7 +237,11 @@ class ClinicalNameRecognizer(SpanRecognizer):
                         and nxt.low not in _NOT_AFTER_TITLE
                         and (nxt.cap or not nxt.cased)
                     )
-                    if (nxt.kind in _NAME_LIKE and nxt.kind is not Kind.INITIAL) or plain:
+                    surname = self._after_particles(text, toks, j)
+                    if surname > 0:  # "Mr. van der Kint", "Sr. da Cunha"
+                        for m in range(j, surname + 1):
+                            mark(m, CONTEXT_SCORE)
+                    elif (nxt.kind in _NAME_LIKE and nxt.kind is not Kind.INITIAL) or plain:
                         self._extend(text, toks, j, mark)
                     elif toks[j].kind is Kind.INITIAL and j + 1 < n:
                         mark(j, CONTEXT_SCORE)
@@ -178,6 +269,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
                     mark(i, CONTEXT_SCORE)
                     self._extend(text, toks, i + 1, mark)
 
+        self._cued(text, toks, mark)
+        self._lower_case_pairs(text, toks, mark)
         self._initial_surname(text, toks, mark)
         self._credential_first_name(text, toks, mark)
         joined: list[Span] = []  # names inside hyphenated tokens: spans, not whole tokens
@@ -192,16 +285,38 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 continue
             if text[a.end : b.start] != " " or a.low in _NEVER or b.low in _NEVER:
                 continue
-            first_ok = a.kind in (Kind.NAME, Kind.UNKNOWN) or (
-                a.kind is Kind.AMBIG and a.low in self.d.first_names
+            first_ok = (
+                a.kind in (Kind.NAME, Kind.UNKNOWN)
+                or (a.kind is Kind.AMBIG and a.low in self.d.first_names)
+                or self._world_first(a)
             )
             if (
-                first_ok
-                and b.kind in (Kind.NAME, Kind.UNKNOWN)
-                and (Kind.UNKNOWN in (a.kind, b.kind) or a.low in self.d.first_names)
-            ) or self._census_pair(a, b):
+                (
+                    first_ok
+                    and b.kind in (Kind.NAME, Kind.UNKNOWN)
+                    and (Kind.UNKNOWN in (a.kind, b.kind) or a.low in self.d.first_names)
+                )
+                or self._census_pair(a, b)
+                or (self._plain_first(a) and self._surname_after_first(a, b))
+            ):
                 mark(i, CONTEXT_SCORE)
                 mark(i + 1, CONTEXT_SCORE)
+
+        # A capitalised name-like word, particles, a capitalised surname: "Beau van den
+        # Heuvel", "Corinne Le Gall" (in English prose the shape is only a name's).
+        for i in range(n - 2):
+            a = toks[i]
+            if toks[i + 1].low not in PARTICLES or not (a.cased and a.text.istitle()):
+                continue
+            if a.low in _NEVER or a.low in PARTICLES or a.low in self.d.medical:
+                continue
+            if a.kind in (Kind.NAME, Kind.UNKNOWN, Kind.AMBIG) or self._world_first(a):
+                end = self._after_particles(text, toks, i + 1)
+                if end < 0 or not _adjacent(text, a, toks[i + 1]):
+                    continue
+                if tuple(t.low for t in toks[i : end + 1]) not in self.d.multiword_places:
+                    for m in range(i, end + 1):  # not "Rio de Janeiro"
+                        mark(m, CONTEXT_SCORE)
 
         # Coordination: "Dr. Rakusin and Toolis", "Suzette and Hank".
         for i in range(1, n - 1):
@@ -239,6 +354,231 @@ class ClinicalNameRecognizer(SpanRecognizer):
                 out.append((t.start, end, "PERSON", score[i]))
         return out
 
+    def _cue_at(self, text: str, toks: list[Tok], i: int) -> int:
+        """How strongly ``toks[i]`` ends a cue for a name right after it: 0 (no cue),
+        1 (a role or a phrase: the name must look like one) or 2 (an honorific or a
+        "name:" field: a capitalised ordinary word is a surname too, "Frau Weiß",
+        "Sra. Bueno", and a name in capitals is a name, "Name: ANA RUIZ")."""
+        t = toks[i]
+        low = t.low
+        if low in FOREIGN_TITLES:
+            if not (t.cased and t.text.istitle()):
+                return 0
+            return 1 if low in _WEAK_TITLES else 2
+        if low == "name" and text.startswith(":", t.end):
+            return 2
+        if low in ROLE_NOUNS:
+            return 1
+        for cue in _CUES_BY_LAST.get(low, ()):
+            k = i - len(cue) + 1
+            if k >= 0 and all(
+                toks[k + m].low == word and toks[k + m].line == t.line for m, word in enumerate(cue)
+            ):
+                return 2 if cue[0] in ("name", "names") else 1
+        return 0
+
+    def _cued(self, text: str, toks: list[Tok], mark) -> None:
+        """A name right after a cue: "Beneficiary: Ana Ruiz", "signed by ana ruiz",
+        "My name is Ines", "Herr Gießler", "Regards,\nAna Ruiz"."""
+        n = len(toks)
+        for i in range(n - 1):
+            if toks[i].low not in _CUE_WORDS:
+                continue
+            strength = self._cue_at(text, toks, i)
+            if not strength:
+                continue
+            t, nxt = toks[i], toks[i + 1]
+            g = gap(text, t, nxt)
+            same_line = nxt.line == t.line
+            if not same_line and not (t.low in _SIGN_OFFS and nxt.line == t.line + 1):
+                continue
+            allowed = " :,-\n" + ("." if t.low in FOREIGN_TITLES else "")
+            if g.strip(allowed) != "" or len(g.strip(" ")) > 2:
+                continue
+            end = self._name_slot(text, toks, i + 1, strength)
+            for k in range(i + 1, end):
+                mark(k, CONTEXT_SCORE)
+
+    def _name_slot(self, text: str, toks: list[Tok], j: int, strength: int) -> int:
+        """The end (exclusive) of the name that starts at ``toks[j]`` after a cue, or
+        ``j`` when no name starts there."""
+        f = toks[j]
+        if f.low in PARTICLES:
+            surname = self._after_particles(text, toks, j)  # "Sra. da Cunha"
+            return surname + 1 if surname > 0 else j
+        if f.kind in (Kind.STOP, Kind.INITIAL) or f.low in _NEVER:
+            return j
+        if strength >= 2 and f.cased and f.text.isupper():
+            return self._capitals_name(text, toks, j)
+        upper = f.cap and f.cased
+        if upper:
+            if not self._capitalised_name_word(f, strength) and not (
+                # a word then a surname: "Luce Maréchal", "Roan van den Brand"
+                f.kind is Kind.AMBIG and self._surname_follows(text, toks, j)
+            ):
+                return j
+        elif f.cased or f.kind is not Kind.COMMON:
+            # lower case in a cased line (typed in a hurry), or a line without case
+            if not self._lower_name_word(f, first=True) and not (
+                j + 1 < len(toks)
+                and f.kind is Kind.UNKNOWN
+                and not f.cap
+                and self._lower_name_word(toks[j + 1], first=False)
+                and _adjacent(text, f, toks[j + 1])
+            ):
+                return j
+        else:
+            return j
+        k = j + 1
+        while k < len(toks) and k - j < 4 and _adjacent(text, toks[k - 1], toks[k]):
+            nxt = toks[k]
+            if nxt.low in PARTICLES:
+                m = k + 1
+                if m < len(toks) and toks[m].low in PARTICLES:
+                    m += 1  # "van den Heuvel", "van der Ven"
+                if (
+                    m < len(toks)
+                    and all(_adjacent(text, toks[x], toks[x + 1]) for x in range(k, m))
+                    and self._continues(toks[m], upper, None)
+                ):
+                    k = m + 1
+                    continue
+                break
+            if not self._continues(nxt, upper, toks[k - 1]):
+                break
+            k += 1
+        return k
+
+    def _capitals_name(self, text: str, toks: list[Tok], j: int) -> int:
+        """A name in capitals after an honorific or a "name:" field, as cards and
+        account systems print it ("Cardholder name: ANA M RUIZ"): the end (exclusive)."""
+        k = j
+        while k < len(toks) and k - j < 4 and (k == j or _adjacent(text, toks[k - 1], toks[k])):
+            t = toks[k]
+            if not t.text.isupper() or t.low in _NEVER or t.low in self.d.medical:
+                break
+            if t.kind is Kind.INITIAL and k > j:
+                k += 1
+                continue
+            if t.kind not in (Kind.NAME, Kind.UNKNOWN, Kind.AMBIG):
+                break
+            if k == j and not (t.kind is Kind.NAME or self._is_first(t.low)):
+                return j  # capitals in no name list are an acronym ("Name: MRSA screen")
+            k += 1
+        while k > j and toks[k - 1].kind is Kind.INITIAL:
+            k -= 1  # an initial ends no name
+        return k
+
+    def _surname_follows(self, text: str, toks: list[Tok], j: int) -> bool:
+        """Is ``toks[j]`` followed by a capitalised word in no list or a name that is no
+        word, or by particles and a surname?"""
+        if j + 1 >= len(toks) or not _adjacent(text, toks[j], toks[j + 1]):
+            return False
+        nxt = toks[j + 1]
+        if nxt.low in PARTICLES:
+            return self._after_particles(text, toks, j + 1) > 0
+        return (
+            nxt.kind in (Kind.NAME, Kind.UNKNOWN)
+            and nxt.cap
+            and not nxt.text.isupper()
+            and nxt.low not in _NEVER
+        )
+
+    def _capitalised_name_word(self, t: Tok, strength: int) -> bool:
+        """A capitalised word that may be a name after a cue: a name or an unknown word,
+        a first name that is also a word ("Will"), or, after an honorific, any word that
+        is not clinical or a function word ("Frau Weiß", "Mr. Bueno")."""
+        if t.text.isupper() and len(t.low) > 1 and t.kind is not Kind.NAME:
+            return False  # an acronym in a cased line ("contact MRSA")
+        if t.kind in (Kind.NAME, Kind.UNKNOWN):
+            return True
+        if t.low in self.d.medical or t.low in self.d.stopwords:
+            return False
+        if t.kind is Kind.AMBIG:  # "Customer Service": a surname alone needs an honorific
+            return strength >= 2 or self._is_first(t.low)
+        return strength >= 2 and t.kind is Kind.COMMON and len(t.low) >= 3
+
+    def _lower_name_word(self, t: Tok, *, first: bool) -> bool:
+        """A lower-case word that may be part of a name: a census name that is not an
+        ordinary word, a first name, or (after the first word) a word in no list."""
+        if t.cap or t.low in _NEVER or t.low in self.d.medical:
+            return False
+        if t.kind is Kind.NAME:
+            return True
+        if t.kind is Kind.AMBIG:
+            return self._is_first(t.low) if first else t.low in self.d.last_names
+        if first:
+            return self._world_first(t)
+        return t.kind is Kind.UNKNOWN
+
+    def _continues(self, t: Tok, upper: bool, prev: Tok | None) -> bool:
+        """May ``t`` carry on a name begun after a cue, in the same case? ``prev`` is the
+        word before it (None after a particle, where any capitalised word is a surname)."""
+        if t.low in _NEVER or t.kind in (Kind.STOP, Kind.INITIAL):
+            return False
+        if upper:
+            if not t.cap or (t.text.isupper() and t.kind is not Kind.NAME):
+                return False
+            if t.kind in (Kind.NAME, Kind.UNKNOWN, Kind.AMBIG):
+                return True
+            # an ordinary word as a surname after a first name: "Pauric Walls"
+            return (
+                (prev is None or self._is_first(prev.low))
+                and t.low not in self.d.medical
+                and len(t.low) >= 3
+            )
+        return self._lower_name_word(t, first=False)
+
+    def _is_first(self, low: str) -> bool:
+        """A first name of the census or of another country, hyphenated ones too
+        ("hans-uwe", "karl-josef")."""
+        d = self.d
+        if low in d.first_names or low in d.world_first_names:
+            return True
+        return "-" in low and all(
+            p in d.first_names or p in d.world_first_names for p in low.split("-")
+        )
+
+    def _plain_first(self, t: Tok) -> bool:
+        """A first name that is no ordinary word ("Francis", "Lina", "Sigmar"), so a
+        capitalised word after it is its surname even when it is a word ("Lina Fagotto")."""
+        return (t.kind is Kind.NAME and self._is_first(t.low)) or self._world_first(t)
+
+    def _world_first(self, t: Tok) -> bool:
+        """A given name of another country that is no word ("Sigmar"; "Primitiva", which
+        the misspelling guard reads as "primitive")."""
+        if t.kind is not Kind.UNKNOWN and t.kind is not Kind.COMMON:
+            return False
+        return t.low in self.d.world_first_names or ("-" in t.low and self._is_first(t.low))
+
+    def _lower_case_pairs(self, text: str, toks: list[Tok], mark) -> None:
+        """A name typed in lower case: a first name that is no ordinary word, then a
+        surname or a word in no list ("christopher larsen"; "gautam bhavsar" is not
+        enough, neither word is in a name list). A first name that is also a word
+        ("johnny", "anne") counts only in a cased line and before a census surname."""
+        for i in range(len(toks) - 1):
+            a, b = toks[i], toks[i + 1]
+            if a.cap or b.cap or b.kind not in (Kind.NAME, Kind.UNKNOWN) or len(a.low) < 3:
+                continue
+            plain = (a.kind is Kind.NAME and self._is_first(a.low)) or (
+                len(a.low) >= 4 and self._world_first(a)
+            )
+            ambiguous = (
+                a.kind is Kind.AMBIG
+                and a.cased
+                and a.low in self.d.first_names
+                and a.low not in self.d.medical  # "mae" (moves all extremities)
+            )
+            if not (plain or ambiguous):
+                continue
+            if text[a.end : b.start] != " " or b.line != a.line or len(b.low) < 3:
+                continue
+            if b.kind in (Kind.NAME, Kind.UNKNOWN) and self._lower_name_word(b, first=False):
+                if ambiguous and (b.kind is not Kind.NAME or len(b.low) < 4):
+                    continue
+                mark(i, CONTEXT_SCORE)
+                mark(i + 1, CONTEXT_SCORE)
+
     def _extend(self, text: str, toks: list[Tok], j: int, mark) -> None:
         """Mark ``toks[j]`` and up to two following name-like words as a name."""
         mark(j, CONTEXT_SCORE)
@@ -258,6 +598,23 @@ class ClinicalNameRecognizer(SpanRecognizer):
             mark(k + 1, CONTEXT_SCORE)
             k += 1
 
+    def _after_particles(self, text: str, toks: list[Tok], k: int) -> int:
+        """Where ``toks[k]`` starts one or two surname particles followed by a capitalised
+        surname ("van der Ven", "da Mota", "De Oliveira"), the surname's index; else -1."""
+        j = k
+        while j < len(toks) and j - k < 2 and toks[j].low in PARTICLES:
+            j += 1
+        if j == k or j >= len(toks) or not _adjacent(text, toks[j - 1], toks[j]):
+            return -1
+        if any(text[toks[m].end : toks[m + 1].start] != " " for m in range(k, j)):
+            return -1
+        t = toks[j]
+        if not (t.cased and t.cap) or t.text.isupper() or t.low in _NEVER:
+            return -1
+        if t.kind in (Kind.STOP, Kind.INITIAL) or t.low in self.d.medical:
+            return -1
+        return j
+
     def _grow(self, text: str, toks: list[Tok], i: int, score: list[float]) -> None:
         s = max(score[i], DICTIONARY_SCORE)
         for step in (1, -1):
@@ -269,6 +626,14 @@ class ClinicalNameRecognizer(SpanRecognizer):
                     break
                 if nxt.low in _NEVER:
                     break
+                if step == 1 and nxt.low in PARTICLES:
+                    end = self._after_particles(text, toks, k + 1)
+                    if end < 0:
+                        break
+                    for m in range(k + 1, end + 1):
+                        score[m] = max(score[m], s)
+                    k = end
+                    continue
                 if nxt.kind is Kind.INITIAL:
                     # an initial is followed by "." or is a capital in a cased line
                     dotted = text[nxt.end : nxt.end + 1] == "."
@@ -282,6 +647,12 @@ class ClinicalNameRecognizer(SpanRecognizer):
                         nxt.low in self.d.first_names and toks[k].kind is Kind.NAME
                     ):
                         break
+                    if (
+                        step == -1
+                        and nxt.low not in self.d.first_names
+                        and _sentence_start(text, nxt.start)
+                    ):
+                        break  # capitalised only as a sentence's first word ("Ask Ines to")
                 elif nxt.kind is not Kind.NAME:
                     break
                 score[k + step] = s
@@ -362,7 +733,7 @@ class ClinicalNameRecognizer(SpanRecognizer):
         """A title-case word after a first name in a cased line is a surname even when it is
         also an ordinary word ("Odette Gardener", "Dr Lucinda Fowler")."""
         return (
-            first.low in self.d.first_names
+            self._is_first(first.low)
             and first.kind is not Kind.INITIAL
             and nxt.cased
             and nxt.text.istitle()
