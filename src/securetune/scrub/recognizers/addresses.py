@@ -36,7 +36,6 @@ from functools import lru_cache
 from importlib import resources
 
 from securetune.scrub.dictionaries import Dictionaries, words
-from securetune.scrub.recognizers._text import Kind, classify_token
 from securetune.scrub.recognizers.base import Span, SpanRecognizer
 
 SCORE = 0.85
@@ -85,6 +84,8 @@ ENGLISH_TYPES = frozenset(
         Quay Quays Ramble Range Reach Reserve Retreat Ride Ridgeway Rise Rotary Round Serviceway
         Siding Slope Strand Strip Subway Tarn Terrace Thoroughfare Tollway Top Tor Towers
         Turn Vale Viewway Walkway Wharf Wynd Yard Basin Gate Gates Grove Heath Hey Moor
+        Deviation Intersection Byway Dip Rue Upper Quadrangle Laneway Crossroad Block Fall
+        Beach Villas Walks Valleys Esplanade Hub Loop Outlook Row
         Nagar Marg Chowk Ganj Zila Gali Colony Sector Bazar Bazaar Peth Wadi Pura
         """,
     )
@@ -116,8 +117,8 @@ _NUMBER = r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)?"
 #: "40/38, Parsa Circle", "Flat 5, Buckley Row", "Studio 8\nMaria Ville".
 _NUMBER_FIRST = re.compile(
     rf"(?<![\w/.,-])(?:(?:{_UNIT})(?:,[ \t]*|[ \t]*\n[ \t]*|[ \t]+)(?:{_NUMBER},?[ \t]+)?"
-    rf"|{_HOUSE_NO},?[ \t]+|{_NUMBER},?[ \t]+)(?:[NSEW]\.?[ \t]+)?"
-    rf"(?P<name>(?:{_CAP}[ \t]+){{1,3}})(?P<type>{_ENGLISH_TYPE_RX})\b\.?"
+    rf"|{_HOUSE_NO},?[ \t]+|{_NUMBER},?(?:[ \t]+|[ \t]*\n[ \t]*))(?:[NSEW]\.?[ \t]+)?"
+    rf"(?P<name>(?:{_CAP}[ \t]+){{1,3}})(?P<type>{_ENGLISH_TYPE_RX})s?\b\.?"
 )
 
 _FRENCH_TYPES = (
@@ -141,7 +142,9 @@ _TYPE_FIRST = re.compile(
     r"Quadra|Trecho|Praça|Parque|Jardim|Residencial|Conjunto|Chácara|Fazenda|Sítio|"
     r"Lagoa|Lago|Campo|Aeroporto|Estação|Morro|Núcleo|Passarela|Pátio|Recanto|Setor|"
     r"Trevo|Vale|Vereda|Viaduto|Distrito|Favela|Feira|Loteamento|Colônia|Condomínio|"
-    r"Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|"
+    r"Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|rue|avenue|boulevard|chemin|allée|"
+    r"impasse|quai|Cuesta|Pasadizo|Vial|Bajada|Subida|Senda|Sendero|Costanilla|Travesera|"
+    r"C/|C\.|Stretto|Canale|Vico|Traversa|Lungolago|Discesa|Galleria|Circonvallazione|"
     r"ul\.|ulica|Ulica|al\.|Al\.|aleja|Aleja|pl\.|plac|Plac|os\.|osiedle|Osiedle)"
     rf"[ \t]+(?P<name>(?:{_PART}[ \t]+)*{_NAMES})"
 )
@@ -160,9 +163,17 @@ _COMPOUND = re.compile(
     rf"(?<![\w-])(?P<word>[{_UP}](?:{_L}|['’-])*?{_COMPOUND_TYPES})"
     rf"[ \t]+\d{{1,5}}(?:[ \t]?[a-zA-Z])?(?:[-/]\d{{1,5}}[a-zA-Z]?)?(?![\w-]|[.,]\d)"
 )
+#: What a street needs after it to count: nothing, any more of an address, a postcode.
+_NEEDS_NOTHING, _NEEDS_MORE, _NEEDS_POSTCODE = 0, 1, 2
 #: Endings English words share ("Montoring 2" is a typo, "Kaiserring 2" a street).
-_WEAK_ENDINGS = ("ring", "park", "hof", "pad", "markt", "str.")
+_WEAK_ENDINGS = ("ring", "park", "hof", "pad", "markt")
 _HOUSE_NO_ONLY = re.compile(rf"(?<![\w.]){_HOUSE_NO}")
+#: US military mail: "Unit 2840 Box 0652, DPO AP 91724", "USNS Lopez, FPO AE 09876".
+_MILITARY = re.compile(
+    rf"(?:(?:(?:Unit|PSC|CMR)[ \t]+\d{{3,5}},?[ \t]+Box[ \t]+\d{{1,5}}"
+    rf"|US[NC]?[NSGV]*C?[ \t]+{_CAP}(?:[ \t]+{_CAP})?)(?:,[ \t]*|[ \t]*\n[ \t]*|[ \t]+))?"
+    r"(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+\d{5}(?:-\d{4})?(?![\w-])"
+)
 
 #: Postcodes by national shape (the alternatives are tried in this order).
 _POSTCODE = (
@@ -184,7 +195,11 @@ _DISTINCT_POSTCODE = (
 )
 _STATE = re.compile(r"(?:[A-Z]{2,3}|\([A-Z]{2}\))(?![\w-])")
 _UNIT_RX = re.compile(_UNIT)
-_LOCALITY = re.compile(rf"(?:St\.[ \t]+)?{_NAMES}(?![\w'’-]|[ \t]*:)")
+_LOCALITY = re.compile(rf"(?:St\.[ \t]+)?{_NAMES}(?![\w'’]|-(?!\d)|[ \t]*:)")
+#: After a postcode a city may start with a particle: "80389-944 da Rocha".
+_LOCALITY_AFTER_POSTCODE = re.compile(
+    rf"(?:{_PART}[ \t]+)?(?:St\.[ \t]+)?{_NAMES}(?![\w'’]|-(?!\d)|[ \t]*:)"
+)
 #: Labels that follow an address on its own line: never a city.
 _LABELS = words(
     """tel tel. phone telephone fax email e-mail mobile mob cell ph tél telefon telefono
@@ -254,11 +269,13 @@ class AddressRecognizer(SpanRecognizer):
     def find(self, text: str) -> list[Span]:
         spans: list[Span] = []
         if any(c.isdigit() for c in text):
-            for start, end, weak in self._streets(text):
+            for start, end, needs in self._streets(text):
                 tail: list[Span] = []
-                full = self._tail(text, end, tail)
-                if weak and full == end:
+                full, kinds = self._tail(text, end, tail)
+                if needs == _NEEDS_MORE and not kinds:
                     continue  # "Montoring 2": a word ending in "-ring" and a number, alone
+                if needs == _NEEDS_POSTCODE and "postcode" not in kinds:
+                    continue  # "avenue Smith": a street type and a name, no number
                 spans += tail
                 spans.append((start, full, "LOCATION", SCORE))
             self._postcodes(text, spans)
@@ -274,41 +291,52 @@ class AddressRecognizer(SpanRecognizer):
 
     # -- streets -------------------------------------------------------------------------
 
-    def _streets(self, text: str) -> list[tuple[int, int, bool]]:
-        """(start, end, weak) of each street; a weak one needs more of an address after it."""
-        found: list[tuple[int, int, bool]] = []
+    def _streets(self, text: str) -> list[tuple[int, int, int]]:
+        """(start, end, what it needs after it) of each street."""
+        found: list[tuple[int, int, int]] = []
         for m in _NUMBER_FIRST.finditer(text):
             if self._english_street_ok(m.group("name").split(), m.group("type")):
-                found.append((m.start(), m.end(), False))
+                found.append((m.start(), m.end(), _NEEDS_NOTHING))
         for m in _FRENCH.finditer(text):
-            found.append((m.start(), m.end(), False))
+            found.append((m.start(), m.end(), _NEEDS_NOTHING))
         for m in _TYPE_FIRST.finditer(text):
             end = self._type_first_end(text, m)
             if end:
-                found.append((m.start(), end, False))
+                numbered = end > m.end()
+                found.append((m.start(), end, _NEEDS_NOTHING if numbered else _NEEDS_POSTCODE))
         for m in _COMPOUND.finditer(text):
             word = m.group("word")
-            if not self._ordinary(word.replace("-", " ").split()[0]) or len(word.split()) > 1:
+            if not self._ordinary(word) or len(word.split()) > 1:
                 weak = word.endswith(_WEAK_ENDINGS) and word.isascii()
-                found.append((m.start(), m.end(), weak))
+                found.append((m.start(), m.end(), _NEEDS_MORE if weak else _NEEDS_NOTHING))
         for m in _HOUSE_NO_ONLY.finditer(text):
-            found.append((m.start(), m.end(), False))
+            found.append((m.start(), m.end(), _NEEDS_NOTHING))
+        for m in _MILITARY.finditer(text):
+            found.append((m.start(), m.end(), _NEEDS_NOTHING))
         return found
 
     def _english_street_ok(self, name: list[str], street_type: str) -> bool:
-        if any(w.lower() in self.d.medical for w in name):
+        if any(self._clinical(w) for w in name):
             return False  # "2 Left Arterial Line", "2 units PRBC Rd"
         if street_type in _WEAK_TYPES:
-            return any(not self._ordinary(w) for w in name)
+            # a census name or a word no list knows: "Smith Common", not "Left Line"
+            return any(self.d.is_name(w.lower()) or not self._ordinary(w) for w in name)
         return True
 
     def _type_first_end(self, text: str, m: re.Match) -> int:
-        """End of a type-first street: its number, or the name itself when a postcode
-        follows; 0 when neither does."""
+        """End of a type-first street: after its number, or after the name (which then
+        needs a postcode after it); 0 when it is no street."""
         name_words = [w for w in m.group("name").split() if w[0].isupper()]
         if any(len(w) > 1 and w.isupper() for w in name_words):
             return 0  # "Via PEG 500": shorthand, not a street name
+        if any(self._clinical(w) for w in name_words):
+            return 0
         street_type = m.group("type").rstrip(".")
+        if street_type in ("C", "C/") and len(name_words) < 2:
+            return 0  # "C. Smith": an initial, not "calle"
+        num = _AFTER_NAME_NUMBER.match(text, m.end())
+        if not num or sum(c.isdigit() for c in num.group()) >= 5:
+            return m.end()  # "rue Colas, 05760 Rodriguez": the number is the postcode
         # "Via Email 2" (an English type word, ordinary words) needs a city in the name
         if (
             self._ordinary(street_type)
@@ -316,24 +344,26 @@ class AddressRecognizer(SpanRecognizer):
             and not any(w.lower() in self.cities for w in name_words)
         ):
             return 0
-        if any(w.lower() in self.d.medical for w in name_words):
-            return 0
-        num = _AFTER_NAME_NUMBER.match(text, m.end())
-        if num:
-            return num.end()
-        sep = re.compile(r",[ \t]*").match(text, m.end())
-        if sep and re.compile(_DISTINCT_POSTCODE).match(text, sep.end()):
-            return m.end()
-        return 0
+        return num.end()
+
+    def _clinical(self, word: str) -> bool:
+        """A medical word that is no surname ("Arterial", but not "Jackson", "Barrett")."""
+        low = word.lower()
+        return low in self.d.medical and not self.d.is_name(low)
 
     def _ordinary(self, word: str) -> bool:
-        """An ordinary English or medical word (not a name, not an unknown word)."""
-        return classify_token(word, self.d) in (Kind.COMMON, Kind.STOP)
+        """An ordinary English or medical word, or its plural (not a name, not a word no
+        list knows: "Brunello", "Femring" are names here, not misspellings)."""
+        low = word.lower().strip("'’.")
+        low = low.removesuffix("'s")
+        is_common = self.d.is_common
+        return is_common(low) or (low.endswith("s") and is_common(low[:-1]))
 
     # -- the rest of an address ----------------------------------------------------------
 
-    def _tail(self, text: str, pos: int, spans: list[Span]) -> int:
-        """Read units, postcodes, state codes and cities after a street; return the end."""
+    def _tail(self, text: str, pos: int, spans: list[Span]) -> tuple[int, set[str]]:
+        """Read units, postcodes, state codes and cities after a street; return the end
+        and the kinds of part read."""
         parts: list[tuple[str, int, int, str]] = []  # kind, start, end, separator kind
         for _ in range(7):
             sm = _SEP.match(text, pos)
@@ -354,7 +384,7 @@ class AddressRecognizer(SpanRecognizer):
                 m = _STATE.match(text, p)
                 kind = "state"
             if not m:
-                m = _LOCALITY.match(text, p)
+                m = (_LOCALITY_AFTER_POSTCODE if prev == "postcode" else _LOCALITY).match(text, p)
                 kind = "locality"
                 if m and m.group().split()[0].lower().rstrip(".") in _LABELS:
                     m = None
@@ -374,13 +404,13 @@ class AddressRecognizer(SpanRecognizer):
             if kind == "postcode":
                 spans.append((start, end, "ZIP_CODE", SCORE))
         if parts:
-            return parts[-1][2]
+            return parts[-1][2], {kind for kind, *_ in parts}
         after = re.compile(rf"[ \t]+in[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})").match(
             text, pos
         )
         if after and not self._ordinary(after.group("city").split()[0]):
             spans.append((after.start("city"), after.end("city"), "LOCATION", SCORE))
-        return pos
+        return pos, set()
 
     # -- postcodes and cities outside a street -------------------------------------------
 
