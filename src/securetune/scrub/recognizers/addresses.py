@@ -109,7 +109,10 @@ _UNIT_WORDS = (
     r"Lokal|Mieszkanie|Etage|Étage|Bus|Box|Dpto|Depto|Escalera|Esc|Portal|Torre|Room|Rm|"
     r"Bldg|Building|Lgh|Lägenhet|Whg|Wohnung|Stiege|Tür|Top)"
 )
-_UNIT = rf"{_UNIT_WORDS}\.?[ \t]*(?:n[º°o]\.?[ \t]*)?#?[ \t]*(?:\d[\w/-]{{0,5}}|[A-Z])\b"
+_UNIT = (
+    rf"(?:{_UNIT_WORDS}\.?[ \t]*(?:n[º°o]\.?[ \t]*)?#?[ \t]*|#[ \t]?)"
+    r"(?:\d[\w/-]{0,5}|[A-Z])\b"
+)
 _HOUSE_NO = r"H\.?[ \t]?No\.?[ \t]*\d{1,5}[A-Za-z]?(?:/\d{1,5})?"
 _NUMBER = r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)?"
 
@@ -118,7 +121,14 @@ _NUMBER = r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)?"
 _NUMBER_FIRST = re.compile(
     rf"(?<![\w/.,-])(?:(?:{_UNIT})(?:,[ \t]*|[ \t]*\n[ \t]*|[ \t]+)(?:{_NUMBER},?[ \t]+)?"
     rf"|{_HOUSE_NO},?[ \t]+|{_NUMBER},?(?:[ \t]+|[ \t]*\n[ \t]*))(?:[NSEW]\.?[ \t]+)?"
-    rf"(?P<name>(?:{_CAP}[ \t]+){{1,3}})(?P<type>{_ENGLISH_TYPE_RX})s?\b\.?"
+    rf"(?P<name>(?:(?:{_CAP}|\d{{1,3}}(?:st|nd|rd|th))[ \t]+){{1,3}})"
+    rf"(?P<type>{_ENGLISH_TYPE_RX})s?\b\.?(?:[ \t]+(?:[NS][EW]?|[EW])\b\.?)?"
+)
+#: Post-office boxes: "P.O. Box 1234", "Postfach 10 20 30", "Apartado 45".
+_PO_BOX = re.compile(
+    r"(?<![\w.])(?:P\.?[ \t]?O\.?[ \t]?Box|Post[ \t]Office[ \t]Box|Postfach|"
+    r"Apartado(?:[ \t]de[ \t]Correos)?|Caixa[ \t]Postal|Skrytka[ \t]pocztowa|Boîte[ \t]postale)"
+    r"[ \t]*(?:n[º°o]\.?)?#?[ \t]*\d{1,6}(?:[ \t]\d{2,3}){0,2}(?![\w-])"
 )
 
 _FRENCH_TYPES = (
@@ -145,7 +155,9 @@ _TYPE_FIRST = re.compile(
     r"Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|rue|avenue|boulevard|chemin|allée|"
     r"impasse|quai|Cuesta|Pasadizo|Vial|Bajada|Subida|Senda|Sendero|Costanilla|Travesera|"
     r"C/|C\.|Stretto|Canale|Vico|Traversa|Lungolago|Discesa|Galleria|Circonvallazione|"
-    r"ul\.|ulica|Ulica|al\.|Al\.|aleja|Aleja|pl\.|plac|Plac|os\.|osiedle|Osiedle)"
+    r"ul\.|ulica|Ulica|al\.|Al\.|aleja|Aleja|pl\.|plac|Plac|os\.|osiedle|Osiedle|"
+    # German names that start with a preposition: "Am Markt 5", "An der Alster 12"
+    r"Am|An[ \t]der|An[ \t]den|Auf[ \t]der|Auf[ \t]dem|Im|In[ \t]der|Zum|Zur|Unter[ \t]den)"
     rf"[ \t]+(?P<name>(?:{_PART}[ \t]+)*{_NAMES})"
 )
 _AFTER_NAME_NUMBER = re.compile(rf",?[ \t]+(?:n[º°o]\.?[ \t]*)?{_NUMBER}(?![\w-]|[.,]\d)")
@@ -193,7 +205,8 @@ _DISTINCT_POSTCODE = (
     r"(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d"
     r"|\d{5}-\d{3}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2})"
 )
-_STATE = re.compile(r"(?:[A-Z]{2,3}|\([A-Z]{2}\))(?![\w-])")
+#: A state or province code, or a province in brackets: "NSW", "(PA)", "(Québec)".
+_STATE = re.compile(rf"(?:[A-Z]{{2,3}}|\([A-Z]{{2}}\)|\({_CAP}\))(?![\w-])")
 _UNIT_RX = re.compile(_UNIT)
 _LOCALITY = re.compile(rf"(?:St\.[ \t]+)?{_NAMES}(?![\w'’]|-(?!\d)|[ \t]*:)")
 #: After a postcode a city may start with a particle: "80389-944 da Rocha".
@@ -228,6 +241,17 @@ _CITY_NEAR_POSTCODE = re.compile(
     rf"|(?P<city2>{_CAP}(?:[ \t]+{_CAP}){{0,2}})[ \t]+(?P<pc2>{_DISTINCT_POSTCODE}))(?![\w-])"
 )
 
+#: US states, Canadian provinces and Australian states, as written after a city.
+_STATE_CODES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|"
+    "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|"
+    "AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|NSW|VIC|QLD|TAS|ACT"
+)
+_HAS_STATE = re.compile(rf",[ \t]*(?:{_STATE_CODES})\b")
+#: "Lake Ruth, MA": a city before a state code.
+_CITY_STATE = re.compile(
+    rf"(?<![\w-])(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}}),[ \t]*(?:{_STATE_CODES})\b"
+)
 #: A city in prose: a location cue, then one to three capitalised words.
 _CITY_CUE = re.compile(
     rf"\b(?:in|to|from|at|near)[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w'’-])"
@@ -279,6 +303,11 @@ class AddressRecognizer(SpanRecognizer):
                 spans += tail
                 spans.append((start, full, "LOCATION", SCORE))
             self._postcodes(text, spans)
+        if _HAS_STATE.search(text):
+            for m in _CITY_STATE.finditer(text):
+                phrase = m.group("city")
+                if self._city(phrase) == len(phrase):
+                    spans.append((m.start("city"), m.end("city"), "LOCATION", CITY_SCORE))
         for m in _CITY_CUE.finditer(text):
             size = self._city(m.group("city"))
             nxt = _NEXT_WORD.match(text, m.start("city") + size)
@@ -310,6 +339,8 @@ class AddressRecognizer(SpanRecognizer):
                 weak = word.endswith(_WEAK_ENDINGS) and word.isascii()
                 found.append((m.start(), m.end(), _NEEDS_MORE if weak else _NEEDS_NOTHING))
         for m in _HOUSE_NO_ONLY.finditer(text):
+            found.append((m.start(), m.end(), _NEEDS_NOTHING))
+        for m in _PO_BOX.finditer(text):
             found.append((m.start(), m.end(), _NEEDS_NOTHING))
         for m in _MILITARY.finditer(text):
             found.append((m.start(), m.end(), _NEEDS_NOTHING))
