@@ -45,9 +45,11 @@ CITY_SCORE = 0.75
 # Character classes: a capital (Latin, with the accented capitals of European languages)
 # and any letter.
 _UP = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĖĘĚĞĢĪĮİĶĹĻĽŁŃŅŇŌŐŒŔŘŚŞŠŢŤŪŮŰŲŹŻŽ"
-_L = r"[^\W\d_]"
+#: Latin letters (with Latin-1 and Latin Extended-A/B, less "×" and "÷") and apostrophes,
+#: as one character class: a class is matched in one step, an alternation is not.
+_LETTERS = "A-Za-zÀ-ÖØ-öø-ɏ'’"
 #: A capitalised word: "Main", "O'Scannell", "Amy-Leigh", "Nath-la-Forêt".
-_CAP = rf"[{_UP}](?:{_L}|['’])*(?:-(?:{_L}|['’])+)*"
+_CAP = rf"[{_UP}][{_LETTERS}]*(?:-[{_LETTERS}]+)*"
 #: Lower-case particles inside names of streets and cities.
 _PART = (
     r"(?:de|da|do|dos|das|del|della|delle|dello|degli|dei|di|du|des|la|las|los|le|les|el|"
@@ -100,7 +102,6 @@ _WEAK_TYPES = words(
     Neck Island Isle Mount Land Loaf Dam Ramp Front Entrance Subway Tunnel View Views
     Sector Colony""",
 )
-_ENGLISH_TYPE_RX = "|".join(sorted(ENGLISH_TYPES, key=len, reverse=True))
 
 #: Flat, unit and floor words of many languages.
 _UNIT_WORDS = (
@@ -119,14 +120,19 @@ _NUMBER = r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)?"
 #: Number first, English type last: "123 Main Street", "Apt. 129 404 Larson Line",
 #: "40/38, Parsa Circle", "Flat 5, Buckley Row", "Studio 8\nMaria Ville".
 _NUMBER_FIRST = re.compile(
-    rf"(?<![\w/.,-])(?:(?:{_UNIT})(?:,[ \t]*|[ \t]*\n[ \t]*|[ \t]+)(?:{_NUMBER},?[ \t]+)?"
-    rf"|{_HOUSE_NO},?[ \t]+|{_NUMBER},?(?:[ \t]+|[ \t]*\n[ \t]*))(?:[NSEW]\.?[ \t]+)?"
-    rf"(?P<name>(?:(?:{_CAP}|\d{{1,3}}(?:st|nd|rd|th))[ \t]+){{1,3}})"
-    rf"(?P<type>{_ENGLISH_TYPE_RX})s?\b\.?(?:[ \t]+(?:[NS][EW]?|[EW])\b\.?)?"
+    rf"(?:{_HOUSE_NO},?[ \t]+|{_NUMBER},?(?:[ \t]+|[ \t]*\n[ \t]*))(?:[NSEW]\.?[ \t]+)?"
+    rf"(?P<words>(?:{_CAP}|\d{{1,3}}(?:st|nd|rd|th))(?:[ \t]+{_CAP}){{1,3}})"
 )
+#: A flat before the street, read backwards from its number: "Apt. 129 404 Larson Line",
+#: "Flat 5, Buckley Row" (the flat's number is the only one), "Studio 8\nMaria Ville".
+_UNIT_BEFORE = re.compile(
+    rf"(?:{_UNIT}(?:,[ \t]*|[ \t]*\n[ \t]*|[ \t]+)|{_UNIT_WORDS}\.?[ \t]*(?:n[º°o]\.?[ \t]*)?#?[ \t]*)$"
+)
+#: What may follow the street type: a full stop, a compass point ("Main St NW").
+_AFTER_TYPE = re.compile(r"\.?(?:[ \t]+(?:[NS][EW]?|[EW])\b\.?)?")
 #: Post-office boxes: "P.O. Box 1234", "Postfach 10 20 30", "Apartado 45".
 _PO_BOX = re.compile(
-    r"(?<![\w.])(?:P\.?[ \t]?O\.?[ \t]?Box|Post[ \t]Office[ \t]Box|Postfach|"
+    r"(?:P\.?[ \t]?O\.?[ \t]?Box|Post[ \t]Office[ \t]Box|Postfach|"
     r"Apartado(?:[ \t]de[ \t]Correos)?|Caixa[ \t]Postal|Skrytka[ \t]pocztowa|Boîte[ \t]postale)"
     r"[ \t]*(?:n[º°o]\.?)?#?[ \t]*\d{1,6}(?:[ \t]\d{2,3}){0,2}(?![\w-])"
 )
@@ -137,14 +143,14 @@ _FRENCH_TYPES = (
 )
 #: Number first, French type: "38, boulevard Masse", "2 bis rue de la Paix".
 _FRENCH = re.compile(
-    rf"(?<![\w/.,-])\d{{1,5}}(?:[ \t]?(?:bis|ter|[A-D])\b)?,?[ \t]+{_FRENCH_TYPES}[ \t]+"
+    rf"\d{{1,5}}(?:[ \t]?(?:bis|ter|[A-D])\b)?,?[ \t]+{_FRENCH_TYPES}[ \t]+"
     rf"(?:(?:de[ \t]+la|de|du|des|d'|l')[ \t]*)?{_NAMES}"
 )
 
 #: Street types written before the name (Romance languages, Polish); capitalised except
 #: the Polish abbreviations, which are written in lower case.
 _TYPE_FIRST = re.compile(
-    r"(?<![\w.])(?P<type>"
+    r"(?P<type>"
     r"Via|Viale|Vicolo|Piazza|Piazzale|Corso|Largo|Strada|Contrada|Borgo|Rotonda|Incrocio|"
     r"Lungomare|Salita|Calle|Avenida|Avda\.|Av\.|Camino|Cañada|Carrera|Carretera|Paseo|"
     r"Pasaje|Plaza|Plaça|Rambla|Ronda|Travesía|Glorieta|Callejón|Acceso|Alameda|Bulevar|"
@@ -152,34 +158,49 @@ _TYPE_FIRST = re.compile(
     r"Quadra|Trecho|Praça|Parque|Jardim|Residencial|Conjunto|Chácara|Fazenda|Sítio|"
     r"Lagoa|Lago|Campo|Aeroporto|Estação|Morro|Núcleo|Passarela|Pátio|Recanto|Setor|"
     r"Trevo|Vale|Vereda|Viaduto|Distrito|Favela|Feira|Loteamento|Colônia|Condomínio|"
-    r"Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|rue|avenue|boulevard|chemin|allée|"
-    r"impasse|quai|Cuesta|Pasadizo|Vial|Bajada|Subida|Senda|Sendero|Costanilla|Travesera|"
+    r"Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|Cuesta|Pasadizo|Vial|Bajada|Subida|Senda|Sendero|Costanilla|Travesera|"
     r"C/|C\.|Stretto|Canale|Vico|Traversa|Lungolago|Discesa|Galleria|Circonvallazione|"
-    r"ul\.|ulica|Ulica|al\.|Al\.|aleja|Aleja|pl\.|plac|Plac|os\.|osiedle|Osiedle|"
+    r"Ulica|Al\.|Aleja|Plac|Osiedle|"
     # German names that start with a preposition: "Am Markt 5", "An der Alster 12"
     r"Am|An[ \t]der|An[ \t]den|Auf[ \t]der|Auf[ \t]dem|Im|In[ \t]der|Zum|Zur|Unter[ \t]den)"
     rf"[ \t]+(?P<name>(?:{_PART}[ \t]+)*{_NAMES})"
 )
+#: Street types written in lower case before the name (French, Polish), each tried
+#: only when the text holds it.
+_LOWER_TYPES = (
+    "rue", "avenue", "boulevard", "chemin", "allée", "impasse", "quai", "ul.", "ulica",
+    "al.", "aleja", "pl.", "plac", "os.", "osiedle",
+)  # fmt: skip
+_LOWER_TYPE_FIRST = re.compile(
+    rf"(?P<type>{'|'.join(re.escape(t) for t in _LOWER_TYPES)})"
+    rf"[ \t]+(?P<name>(?:{_PART}[ \t]+)*{_NAMES})"
+)
 _AFTER_NAME_NUMBER = re.compile(rf",?[ \t]+(?:n[º°o]\.?[ \t]*)?{_NUMBER}(?![\w-]|[.,]\d)")
 
-_COMPOUND_TYPES = (
-    r"(?:straße|strasse|str\.|gasse|weg|ring|allee|platz|damm|ufer|pfad|chaussee|steig|"
-    r"markt|graben|straat|laan|dreef|pad|singel|plein|kade|gracht|dijk|hof|park|steeg|"
-    r"baan|vägen|gatan|gränd|torget|stigen|backen|gården|väg|gata|vej|gade|veien|gaten|"
-    r"-Straße|-Weg|-Allee|-Platz|-Ring|-Gasse|[ \t]Straße|[ \t]Strasse|[ \t]Str\.|"
-    r"[ \t]Weg|[ \t]Allee|[ \t]Platz)"
+#: Endings of one-word street names (German, Dutch, Scandinavian), and German types
+#: written as a word of their own ("Berliner Straße").
+_COMPOUND_ENDINGS = tuple(
+    sorted(
+        words(
+            """straße strasse str. gasse weg ring allee platz damm ufer pfad chaussee steig
+            markt graben straat laan dreef pad singel plein kade gracht dijk hof park steeg
+            baan vägen gatan gränd torget stigen backen gården väg gata vej gade veien gaten"""
+        ),
+        key=len,
+        reverse=True,
+    )
 )
-#: One compound word ending in a street type, then the number: "Kerkstraat 3",
-#: "Fritz-Spieß-Weg 15-55", "Åkervägen 12", "Berliner Straße 5".
+#: A capitalised word (or "Berliner Straße"), then a house number: "Kerkstraat 3",
+#: "Fritz-Spieß-Weg 15-55", "Åkervägen 12", "Beyerstr. 7/1". The ending is checked after.
 _COMPOUND = re.compile(
-    rf"(?<![\w-])(?P<word>[{_UP}](?:{_L}|['’-])*?{_COMPOUND_TYPES})"
-    rf"[ \t]+\d{{1,5}}(?:[ \t]?[a-zA-Z])?(?:[-/]\d{{1,5}}[a-zA-Z]?)?(?![\w-]|[.,]\d)"
+    rf"(?P<word>[{_UP}][{_LETTERS}-]*(?:\.|[ \t](?:Straße|Strasse|Str\.|Weg|Allee|Platz))?)"
+    rf"[ \t]+(?P<num>\d{{1,5}}(?:[ \t]?[a-zA-Z])?(?:[-/]\d{{1,5}}[a-zA-Z]?)?)(?![\w-]|[.,]\d)"
 )
-#: What a street needs after it to count: nothing, any more of an address, a postcode.
+#: What a street needs after it to count: nothing, a postcode, state or flat, a postcode.
 _NEEDS_NOTHING, _NEEDS_MORE, _NEEDS_POSTCODE = 0, 1, 2
 #: Endings English words share ("Montoring 2" is a typo, "Kaiserring 2" a street).
 _WEAK_ENDINGS = ("ring", "park", "hof", "pad", "markt")
-_HOUSE_NO_ONLY = re.compile(rf"(?<![\w.]){_HOUSE_NO}")
+_HOUSE_NO_ONLY = re.compile(_HOUSE_NO)
 #: US military mail: "Unit 2840 Box 0652, DPO AP 91724", "USNS Lopez, FPO AE 09876".
 _MILITARY = re.compile(
     rf"(?:(?:(?:Unit|PSC|CMR)[ \t]+\d{{3,5}},?[ \t]+Box[ \t]+\d{{1,5}}"
@@ -200,11 +221,6 @@ _POSTCODE = (
     r"|\d{8}|\d{6}|\d{5}|\d{4})"  # Brazil unpunctuated, India, 5-digit, 4-digit
 )
 _POSTCODE_RX = re.compile(rf"{_POSTCODE}(?![\w-])")
-#: A postcode whose shape alone says so (letters and digits, or punctuated digits).
-_DISTINCT_POSTCODE = (
-    r"(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d"
-    r"|\d{5}-\d{3}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2})"
-)
 #: A state or province code, or a province in brackets: "NSW", "(PA)", "(Québec)".
 _STATE = re.compile(rf"(?:[A-Z]{{2,3}}|\([A-Z]{{2}}\)|\({_CAP}\))(?![\w-])")
 _UNIT_RX = re.compile(_UNIT)
@@ -221,6 +237,10 @@ _LABELS = words(
 _SEP = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n|[ \t]-[ \t]|/)[ \t]*|-(?=\d)|[ \t]+")
 
 #: Postcodes outside a street address: after a cue, or after "City, ST".
+_CUE_WORDS = (
+    "zip", "postcode", "post code", "postal", "pincode", "pin code", "code postal",
+    "digo postal", "kod pocztowy", "postnummer", "postleitzahl", "plz", "cep",
+)  # fmt: skip
 _POSTCODE_CUE = re.compile(
     r"(?:\b(?i:zip|zip[ \t]*code|post[ \t]*code|postal[ \t]*code|pin[ \t]*code|pincode|"
     r"code[ \t]+postal|c[óo]digo[ \t]+postal|kod[ \t]+pocztowy|postnummer|postleitzahl)"
@@ -229,17 +249,18 @@ _POSTCODE_CUE = re.compile(
 )
 #: Australian states: the only state codes a four-digit postcode follows.
 _AU_STATES = "NSW|VIC|QLD|SA|WA|TAS|NT|ACT"
-_CITY_STATE_POSTCODE = re.compile(
-    rf"(?<![\w-])(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}}),[ \t]*"
-    rf"(?:(?P<state>[A-Z]{{2}}),?[ \t]+(?P<pc>\d{{5}}(?:-\d{{4}})?|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)"
-    rf"|(?P<austate>{_AU_STATES}),?[ \t]+(?P<aupc>\d{{4}}))(?![\w-])"
+#: ", IL 62704", ", SK X5K 8V9", ", NSW 2000": a state and a postcode after a city.
+_STATE_POSTCODE = re.compile(
+    rf",[ \t]*(?:[A-Z]{{2}},?[ \t]+(?P<pc>\d{{5}}(?:-\d{{4}})?|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)"
+    rf"|(?:{_AU_STATES}),?[ \t]+(?P<aupc>\d{{4}}))(?![\w-])"
 )
-#: Two letters of a Dutch postcode that are dose units in a note ("1000 ML").
-_NOT_NL_LETTERS = words("MG ML CC GM KG MM CM IU UN HR PM AM MC MU CT MR SS SA SD")
-_CITY_NEAR_POSTCODE = re.compile(
-    rf"(?<![\w-])(?:(?P<pc1>{_DISTINCT_POSTCODE})[ \t]+(?P<city1>{_CAP}(?:[ \t]+{_CAP}){{0,2}})"
-    rf"|(?P<city2>{_CAP}(?:[ \t]+{_CAP}){{0,2}})[ \t]+(?P<pc2>{_DISTINCT_POSTCODE}))(?![\w-])"
+#: Postcodes that name a place next to a city even outside a street address: British and
+#: Canadian ones, whose letters and digits no dose or lab value has.
+_LETTERED_POSTCODE_RX = re.compile(
+    r"(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)(?![\w-])"
 )
+_PHRASE_AFTER = re.compile(rf"[ \t]+(?P<phrase>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w-])")
+_PHRASE_BEFORE = re.compile(rf"{_CAP}(?:[ \t]+{_CAP}){{0,2}}$")
 
 #: US states, Canadian provinces and Australian states, as written after a city.
 _STATE_CODES = (
@@ -247,14 +268,11 @@ _STATE_CODES = (
     "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|"
     "AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|NSW|VIC|QLD|TAS|ACT"
 )
-_HAS_STATE = re.compile(rf",[ \t]*(?:{_STATE_CODES})\b")
-#: "Lake Ruth, MA": a city before a state code.
-_CITY_STATE = re.compile(
-    rf"(?<![\w-])(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}}),[ \t]*(?:{_STATE_CODES})\b"
-)
+#: ", MA": a state code after a city ("Lake Ruth, MA").
+_COMMA_STATE = re.compile(rf",[ \t]*(?:{_STATE_CODES})\b")
 #: A city in prose: a location cue, then one to three capitalised words.
 _CITY_CUE = re.compile(
-    rf"\b(?:in|to|from|at|near)[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w'’-])"
+    rf"(?:in|to|from|at|near)[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w'’-])"
 )
 _NEXT_WORD = re.compile(r"[ \t]+([a-z]+)")
 #: English place-name endings and prefixes ("Scottfurt", "Lake Ruth", "North Ana").
@@ -263,6 +281,15 @@ _PLACE_ENDING = re.compile(
     r"mouth|haven|stad|fort|side|view|land|ham|wick|worth|stead|dale|wood|mont|polis)$"
 )
 _PLACE_PREFIX = words("north south east west new lake port mount fort saint st. st")
+
+
+def _clear_before(text: str, i: int, also: str = "") -> bool:
+    """No letter, digit or one of ``also`` just before ``i`` (a cheap lookbehind: a regex
+    that starts with one cannot skip ahead on its first character)."""
+    if i == 0:
+        return True
+    c = text[i - 1]
+    return not (c.isalnum() or c == "_" or c in also)
 
 
 @lru_cache(maxsize=1)
@@ -296,19 +323,20 @@ class AddressRecognizer(SpanRecognizer):
             for start, end, needs in self._streets(text):
                 tail: list[Span] = []
                 full, kinds = self._tail(text, end, tail)
-                if needs == _NEEDS_MORE and not kinds:
-                    continue  # "Montoring 2": a word ending in "-ring" and a number, alone
+                if needs == _NEEDS_MORE and not kinds & {"postcode", "state", "unit"}:
+                    continue  # "Montoring 2, Pt": a word ending in "-ring" and a number
                 if needs == _NEEDS_POSTCODE and "postcode" not in kinds:
                     continue  # "avenue Smith": a street type and a name, no number
                 spans += tail
                 spans.append((start, full, "LOCATION", SCORE))
             self._postcodes(text, spans)
-        if _HAS_STATE.search(text):
-            for m in _CITY_STATE.finditer(text):
-                phrase = m.group("city")
-                if self._city(phrase) == len(phrase):
-                    spans.append((m.start("city"), m.end("city"), "LOCATION", CITY_SCORE))
+        for m in _COMMA_STATE.finditer(text):
+            start = self._city_before(text, m.start())
+            if start is not None:
+                spans.append((start, m.start(), "LOCATION", CITY_SCORE))
         for m in _CITY_CUE.finditer(text):
+            if not _clear_before(text, m.start()):
+                continue  # "within Boston": the cue must be a word of its own
             size = self._city(m.group("city"))
             nxt = _NEXT_WORD.match(text, m.start("city") + size)
             if nxt and nxt.group(1).lower() in self.d.medical:
@@ -324,29 +352,61 @@ class AddressRecognizer(SpanRecognizer):
         """(start, end, what it needs after it) of each street."""
         found: list[tuple[int, int, int]] = []
         for m in _NUMBER_FIRST.finditer(text):
-            if self._english_street_ok(m.group("name").split(), m.group("type")):
-                found.append((m.start(), m.end(), _NEEDS_NOTHING))
+            if not _clear_before(text, m.start(), "/.,-"):
+                continue
+            end = self._english_street_end(text, m)
+            if end:
+                unit = _UNIT_BEFORE.search(text, max(0, m.start() - 24), m.start())
+                start = unit.start() if unit and _clear_before(text, unit.start()) else m.start()
+                found.append((start, end, _NEEDS_NOTHING))
         for m in _FRENCH.finditer(text):
-            found.append((m.start(), m.end(), _NEEDS_NOTHING))
-        for m in _TYPE_FIRST.finditer(text):
+            if _clear_before(text, m.start(), "/.,-"):
+                found.append((m.start(), m.end(), _NEEDS_NOTHING))
+        type_first = [_TYPE_FIRST]
+        if any(t + " " in text for t in _LOWER_TYPES):
+            type_first.append(_LOWER_TYPE_FIRST)
+        for m in (m for rx in type_first for m in rx.finditer(text)):
+            if not _clear_before(text, m.start(), "."):
+                continue
             end = self._type_first_end(text, m)
             if end:
                 numbered = end > m.end()
                 found.append((m.start(), end, _NEEDS_NOTHING if numbered else _NEEDS_POSTCODE))
         for m in _COMPOUND.finditer(text):
             word = m.group("word")
+            low = word.lower()
+            ending = next((e for e in _COMPOUND_ENDINGS if low.endswith(e)), None)
+            if ending is None or len(low) < len(ending) + 2 or not _clear_before(text, m.start()):
+                continue
             if not self._ordinary(word) or len(word.split()) > 1:
-                weak = word.endswith(_WEAK_ENDINGS) and word.isascii()
+                # "Kaiserring 4/2" has the house number of an address; "Montoring 2" not
+                weak = ending in _WEAK_ENDINGS and word.isascii() and m.group("num").isdigit()
                 found.append((m.start(), m.end(), _NEEDS_MORE if weak else _NEEDS_NOTHING))
-        for m in _HOUSE_NO_ONLY.finditer(text):
-            found.append((m.start(), m.end(), _NEEDS_NOTHING))
-        for m in _PO_BOX.finditer(text):
-            found.append((m.start(), m.end(), _NEEDS_NOTHING))
-        for m in _MILITARY.finditer(text):
-            found.append((m.start(), m.end(), _NEEDS_NOTHING))
+        for rx in (_HOUSE_NO_ONLY, _PO_BOX):
+            for m in rx.finditer(text):
+                if _clear_before(text, m.start(), "."):
+                    found.append((m.start(), m.end(), _NEEDS_NOTHING))
+        if "PO A" in text:  # APO, FPO, DPO and a military "state" (AA, AE, AP)
+            for m in _MILITARY.finditer(text):
+                found.append((m.start(), m.end(), _NEEDS_NOTHING))
         return found
 
+    def _english_street_end(self, text: str, m: re.Match) -> int:
+        """End of "123 Main Street": the last street type among the words after the
+        number, with one to three words before it; 0 when there is none."""
+        found = list(re.finditer(r"\S+", m.group("words")))
+        for k in range(len(found) - 1, 0, -1):
+            word = found[k].group()
+            if word in ENGLISH_TYPES or (word[-1] == "s" and word[:-1] in ENGLISH_TYPES):
+                street_type = word if word in ENGLISH_TYPES else word[:-1]
+                if self._english_street_ok([w.group() for w in found[:k]], street_type):
+                    end = m.start("words") + found[k].end()
+                    return _AFTER_TYPE.match(text, end).end()
+        return 0
+
     def _english_street_ok(self, name: list[str], street_type: str) -> bool:
+        if len(name) > 3:
+            return False
         if any(self._clinical(w) for w in name):
             return False  # "2 Left Arterial Line", "2 units PRBC Rd"
         if street_type in _WEAK_TYPES:
@@ -446,37 +506,69 @@ class AddressRecognizer(SpanRecognizer):
     # -- postcodes and cities outside a street -------------------------------------------
 
     def _postcodes(self, text: str, spans: list[Span]) -> None:
-        for m in _POSTCODE_CUE.finditer(text):
-            spans.append((m.start("pc"), m.end("pc"), "ZIP_CODE", SCORE))
-        for m in _CITY_STATE_POSTCODE.finditer(text):
-            if self._place_like(m.group("city")):
+        low = text.lower()
+        if any(cue in low for cue in _CUE_WORDS):
+            for m in _POSTCODE_CUE.finditer(text):
+                spans.append((m.start("pc"), m.end("pc"), "ZIP_CODE", SCORE))
+        for m in _STATE_POSTCODE.finditer(text):
+            start = self._place_before(text, m.start())
+            if start is not None:
                 # the state stays: Safe Harbor keeps states, and so may a policy
                 pc = "pc" if m.group("pc") else "aupc"
-                spans.append((m.start("city"), m.end("city"), "LOCATION", SCORE))
+                spans.append((start, m.start(), "LOCATION", SCORE))
                 spans.append((m.start(pc), m.end(pc), "ZIP_CODE", SCORE))
-        for m in _CITY_NEAR_POSTCODE.finditer(text):
-            city = "city1" if m.group("city1") else "city2"
-            pc = "pc1" if m.group("pc1") else "pc2"
-            code = m.group(pc)
-            if code[-2:] in _NOT_NL_LETTERS and code[0].isdigit():
+        for m in _LETTERED_POSTCODE_RX.finditer(text):
+            if not _clear_before(text, m.start(), "-"):
                 continue
-            lettered = any(c.isalpha() for c in code)
-            name = m.group(city)
-            if not self._place_like(name):
-                continue
-            # a digits-only shape ("61-714") is a range or a dose as often as a postcode:
-            # only a gazetteer city makes it one
-            if name.lower() in self.cities or (lettered and self._place_like(name)):
-                spans.append((m.start(city), m.end(city), "LOCATION", SCORE))
-                spans.append((m.start(pc), m.end(pc), "ZIP_CODE", SCORE))
+            after = _PHRASE_AFTER.match(text, m.end())
+            city: tuple[int, int] | None = None
+            if after and self._place_like(after.group("phrase")):
+                city = (after.start("phrase"), after.end("phrase"))
+            else:
+                end = m.start()
+                while end > 0 and text[end - 1] in " \t":
+                    end -= 1
+                start = self._place_before(text, end)
+                if end < m.start() and start is not None:
+                    city = (start, end)
+            if city:
+                spans.append((*city, "LOCATION", SCORE))
+                spans.append((m.start(), m.end(), "ZIP_CODE", SCORE))
+
+    def _place_before(self, text: str, end: int) -> int | None:
+        """Start of a place-like phrase of one to three capitalised words ending at
+        ``end`` (leading ordinary words dropped: "Send Lake Ruth" -> "Lake Ruth")."""
+        m = _PHRASE_BEFORE.search(text, max(0, end - 60), end)
+        if not m or not _clear_before(text, m.start(), "-"):
+            return None
+        for w in re.finditer(r"\S+", m.group()):
+            rest = text[m.start() + w.start() : end]
+            if self._place_like(rest):
+                return m.start() + w.start()
+            if w.group().lower() in _PLACE_PREFIX or not self._ordinary(w.group()):
+                return None
+        return None
+
+    def _city_before(self, text: str, end: int) -> int | None:
+        """Start of a gazetteer or place-shaped city ending at ``end``."""
+        m = _PHRASE_BEFORE.search(text, max(0, end - 60), end)
+        if not m or not _clear_before(text, m.start(), "-"):
+            return None
+        for w in re.finditer(r"\S+", m.group()):
+            rest = text[m.start() + w.start() : end]
+            if self._city(rest) == len(rest):
+                return m.start() + w.start()
+        return None
 
     def _place_like(self, name: str) -> bool:
-        """A capitalised phrase that may be a city: a gazetteer city, or no ordinary word
-        first ("Units", "Dose" are not cities)."""
+        """A capitalised phrase that may be a city next to a postcode: a gazetteer city,
+        or no ordinary word first ("Units", "Dose" are not)."""
         first = name.split()[0]
         if len(first) > 1 and first.isupper():
             return False  # "PO", "IV": shorthand, not a city
-        return name.lower() in self.cities or not self._ordinary(first)
+        if name.lower() in self.cities:
+            return True
+        return not self._ordinary(first)
 
     def _city(self, phrase: str) -> int:
         """Length of the city at the start of ``phrase`` (0: none)."""
