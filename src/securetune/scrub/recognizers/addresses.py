@@ -165,6 +165,8 @@ _TYPE_FIRST = re.compile(
     r"Am|An[ \t]der|An[ \t]den|Auf[ \t]der|Auf[ \t]dem|Im|In[ \t]der|Zum|Zur|Unter[ \t]den)"
     rf"[ \t]+(?P<name>(?:{_PART}[ \t]+)*{_NAMES})"
 )
+#: Type-first street types that are also English words ("via", "vial", "plaza").
+_ENGLISH_WORD_TYPES = words("Via Vial Plaza Avenue Boulevard Rue Am Im Vale Largo Campo Corso")
 #: Street types written in lower case before the name (French, Polish), each tried
 #: only when the text holds it.
 _LOWER_TYPES = (
@@ -407,11 +409,12 @@ class AddressRecognizer(SpanRecognizer):
     def _english_street_ok(self, name: list[str], street_type: str) -> bool:
         if len(name) > 3:
             return False
-        if any(self._clinical(w) for w in name):
-            return False  # "2 Left Arterial Line", "2 units PRBC Rd"
+        if any(self._clinical(w) or (len(w) > 1 and w.isupper()) for w in name):
+            return False  # "2 Left Arterial Line", "1 Right IJ Line"
         if street_type in _WEAK_TYPES:
-            # a census name or a word no list knows: "Smith Common", not "Left Line"
-            return any(self.d.is_name(w.lower()) or not self._ordinary(w) for w in name)
+            # a first name, a frequent surname or a word no list knows: "Smith Common",
+            # "Molly Loop", not "Left Arterial Line"
+            return any(self._name_like(w) for w in name)
         return True
 
     def _type_first_end(self, text: str, m: re.Match) -> int:
@@ -428,14 +431,20 @@ class AddressRecognizer(SpanRecognizer):
         num = _AFTER_NAME_NUMBER.match(text, m.end())
         if not num or sum(c.isdigit() for c in num.group()) >= 5:
             return m.end()  # "rue Colas, 05760 Rodriguez": the number is the postcode
-        # "Via Email 2" (an English type word, ordinary words) needs a city in the name
+        # "Via Email 2" (a type that is an English word, then ordinary words) needs a
+        # city in the name
         if (
-            self._ordinary(street_type)
+            street_type in _ENGLISH_WORD_TYPES
             and all(self._ordinary(w) for w in name_words)
             and not any(w.lower() in self.cities for w in name_words)
         ):
             return 0
         return num.end()
+
+    def _name_like(self, word: str) -> bool:
+        low = word.lower()
+        d = self.d
+        return low in d.first_names or low in d.frequent_surnames or not self._ordinary(word)
 
     def _clinical(self, word: str) -> bool:
         """A medical word that is no surname ("Arterial", but not "Jackson", "Barrett")."""
