@@ -195,7 +195,9 @@ _COMPOUND_ENDINGS = tuple(
 #: A capitalised word (or "Berliner Straße"), then a house number: "Kerkstraat 3",
 #: "Fritz-Spieß-Weg 15-55", "Åkervägen 12", "Beyerstr. 7/1". The ending is checked after.
 _COMPOUND = re.compile(
-    rf"(?P<word>[{_UP}][{_LETTERS}-]*(?:\.|[ \t](?:Straße|Strasse|Str\.|Weg|Allee|Platz))?)"
+    # the look-behind after the first letter keeps the scan linear: a run of capitals
+    # is tried once, from its first letter, not from each one
+    rf"(?P<word>[{_UP}](?<![\w-].)[{_LETTERS}-]*(?:\.|[ \t](?:Straße|Strasse|Str\.|Weg|Allee|Platz))?)"
     rf"[ \t]+(?P<num>\d{{1,5}}(?:[ \t]?[a-zA-Z])?(?:[-/]\d{{1,5}}[a-zA-Z]?)?)(?![\w-]|[.,]\d)"
 )
 #: What a street needs after it to count: nothing, a postcode, state or flat, a postcode.
