@@ -105,6 +105,10 @@ ADDRESSES = [
     ),
     # Ireland: an Eircode with no comma before it
     ("14 Harbour Street D02 X285 Dublin", "14 Harbour Street D02 X285 Dublin", "D02 X285"),
+    # a postcode with a country prefix
+    ("Hauptstraße 5, D-80331 München", "Hauptstraße 5, D-80331 München", "D-80331"),
+    # a street with no number, then a postcode
+    ("Baker Street, London NW1 6XE", "Baker Street, London NW1 6XE", "NW1 6XE"),
     # US military mail and post-office boxes
     ("Unit 2050 Box 4190, APO AP 96278", "Unit 2050 Box 4190, APO AP 96278", None),
     ("P.O. Box 771, Fairhope, AL 36533", "P.O. Box 771, Fairhope, AL 36533", "36533"),
@@ -140,6 +144,17 @@ POSTCODES_AND_CITIES = [
             at("she moved to London SW1A 1AA", "SW1A 1AA", Z),
         ],
     ),
+    # a state and a ZIP code with no comma; a city before a country
+    (
+        "Office in Boston MA 02110 now",
+        [
+            at("Office in Boston MA 02110 now", "Boston", L),
+            at("Office in Boston MA 02110 now", "02110", Z),
+        ],
+    ),
+    ("moved from Lyon, France", [at("moved from Lyon, France", "Lyon", L)]),
+    # a street named without a number, after a location cue
+    ("He lives on Baker Street with his son", [(12, 24, L)]),
     # cities in prose: a cue and the gazetteer, or the shape of a place name
     ("moved to Gothenburg last year", [(9, 19, L)]),
     ("or should we write to Fentonville?", [(22, 33, L)]),
@@ -164,6 +179,8 @@ CLINICAL = [
     "seen by C. Smith 5 days ago",  # an initial, not "calle"
     "transferred from Quinton cath lab",  # a device named for a place
     "a bare number 12345 and 2100 in a note",  # numbers alone are never postcodes
+    "Patient ID 12345 today",  # a state code's shape before five digits, no city
+    "The Main Street Clinic called",  # a street name with no cue, no number, no postcode
 ]
 
 

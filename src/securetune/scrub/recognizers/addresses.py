@@ -103,6 +103,11 @@ _WEAK_TYPES = words(
     Sector Colony""",
 )
 
+#: Sides and positions: census surnames too, but before "Line" or "Port" a catheter's.
+_SIDES = words(
+    """left right upper lower mid central main proximal distal anterior posterior inner
+    outer top bottom high low long short new old big small"""
+)
 #: Flat, unit and floor words of many languages.
 _UNIT_WORDS = (
     r"(?:Apt|Apartment|Appartamento|App|Apto|Apartamento|Suite|Ste|Unit|Flat|Studio|Level|"
@@ -130,6 +135,16 @@ _UNIT_BEFORE = re.compile(
 )
 #: What may follow the street type: a full stop, a compass point ("Main St NW").
 _AFTER_TYPE = re.compile(r"\.?(?:[ \t]+(?:[NS][EW]?|[EW])\b\.?)?")
+#: Full street types that name a street without a house number ("on Baker Street",
+#: "Baker Street, London NW1 6XE"); abbreviations ("Dr", "St") are left out, they are
+#: titles and saints as often.
+_NAMED_STREET = re.compile(
+    r"(?:Street|Road|Avenue|Lane|Boulevard|Drive|Court|Place|Terrace|Crescent|Close|"
+    r"Parkway|Highway|Gardens|Square|Mews|Grove)\b"
+)
+#: A location cue before a street with no number: "lives on Baker Street".
+_STREET_CUE = re.compile(r"(?:on|at|in|to|from|off|near|along|into)[ \t]+(?:the[ \t]+)?$")
+_WORDS_BEFORE = re.compile(rf"(?:{_CAP}[ \t]+){{1,3}}$")
 #: Post-office boxes: "P.O. Box 1234", "Postfach 10 20 30", "Apartado 45".
 _PO_BOX = re.compile(
     r"(?:P\.?[ \t]?O\.?[ \t]?Box|Post[ \t]Office[ \t]Box|Postfach|"
@@ -200,9 +215,9 @@ _COMPOUND = re.compile(
     rf"(?P<word>[{_UP}](?<![\w-].)[{_LETTERS}-]*(?:\.|[ \t](?:Straße|Strasse|Str\.|Weg|Allee|Platz))?)"
     rf"[ \t]+(?P<num>\d{{1,5}}(?:[ \t]?[a-zA-Z])?(?:[-/]\d{{1,5}}[a-zA-Z]?)?)(?![\w-]|[.,]\d)"
 )
-#: What a street needs after it to count: nothing, a postcode, state or flat, a postcode.
+#: What a street needs after it to count: nothing, a postcode or state or flat, a postcode.
 _NEEDS_NOTHING, _NEEDS_MORE, _NEEDS_POSTCODE = 0, 1, 2
-#: Endings English words share ("Montoring 2" is a typo, "Kaiserring 2" a street).
+#: Endings English words share.
 _WEAK_ENDINGS = ("ring", "park", "hof", "pad", "markt")
 _HOUSE_NO_ONLY = re.compile(_HOUSE_NO)
 #: US military mail: "Unit 2840 Box 0652, DPO AP 91724", "USNS Lopez, FPO AE 09876".
@@ -221,7 +236,8 @@ _POSTCODE = (
     r"|\d{4}-\d{3}"  # Portugal
     r"|\d{2}-\d{3}"  # Poland
     r"|\d{4}[ \t]?[A-Z]{2}(?![A-Za-z])"  # Netherlands: "3909 BO"
-    r"|\d{3}[ \t]\d{2}"  # Sweden: "123 45"
+    r"|\d{3}[ \t]\d{2}"  # Sweden, Czechia: "123 45"
+    r"|[A-Z]{1,2}-\d{4,5}"  # with a country prefix: "D-80331", "LV-1010", "CH-8001"
     r"|\d{8}|\d{6}|\d{5}|\d{4})"  # Brazil unpunctuated, India, 5-digit, 4-digit
 )
 _POSTCODE_RX = re.compile(rf"{_POSTCODE}(?![\w-])")
@@ -338,16 +354,17 @@ class AddressRecognizer(SpanRecognizer):
 
     def find(self, text: str) -> list[Span]:
         spans: list[Span] = []
-        if any(c.isdigit() for c in text):
-            for start, end, needs in self._streets(text):
-                tail: list[Span] = []
-                full, kinds = self._tail(text, end, tail)
-                if needs == _NEEDS_MORE and not kinds & {"postcode", "state", "unit"}:
-                    continue  # "Montoring 2, Pt": a word ending in "-ring" and a number
-                if needs == _NEEDS_POSTCODE and "postcode" not in kinds:
-                    continue  # "avenue Smith": a street type and a name, no number
-                spans += tail
-                spans.append((start, full, "LOCATION", SCORE))
+        digits = any(c.isdigit() for c in text)
+        for start, end, needs in self._streets(text, digits=digits):
+            tail: list[Span] = []
+            full, kinds = self._tail(text, end, tail)
+            if needs == _NEEDS_MORE and not kinds & {"postcode", "state", "unit"}:
+                continue  # "Keypad 2, Pt": a word ending in "-pad", a number, a word
+            if needs == _NEEDS_POSTCODE and "postcode" not in kinds:
+                continue  # "avenue Smith": a street type and a name, no number
+            spans += tail
+            spans.append((start, full, "LOCATION", SCORE))
+        if digits:
             self._postcodes(text, spans)
         for m in self._comma_region.finditer(text):
             start = self._city_before(text, m.start())
@@ -367,9 +384,16 @@ class AddressRecognizer(SpanRecognizer):
 
     # -- streets -------------------------------------------------------------------------
 
-    def _streets(self, text: str) -> list[tuple[int, int, int]]:
-        """(start, end, what it needs after it) of each street."""
+    def _streets(self, text: str, *, digits: bool) -> list[tuple[int, int, int]]:
+        """(start, end, what it needs after it) of each street; without a digit in the
+        text only a street named after a location cue can be one."""
         found: list[tuple[int, int, int]] = []
+        for m in _NAMED_STREET.finditer(text):
+            named = self._named_street(text, m)
+            if named and (digits or named[2] == _NEEDS_NOTHING):
+                found.append(named)
+        if not digits:
+            return found
         for m in _NUMBER_FIRST.finditer(text):
             if not _clear_before(text, m.start(), "/.,-"):
                 continue
@@ -398,7 +422,8 @@ class AddressRecognizer(SpanRecognizer):
             if ending is None or len(low) < len(ending) + 2 or not _clear_before(text, m.start()):
                 continue
             if not self._ordinary(word) or len(word.split()) > 1:
-                # "Kaiserring 4/2" has the house number of an address; "Montoring 2" not
+                # English words end in these too: with a plain number, such a word needs
+                # a postcode, state or flat after it ("Kaiserring 4/2" needs nothing)
                 weak = ending in _WEAK_ENDINGS and word.isascii() and m.group("num").isdigit()
                 found.append((m.start(), m.end(), _NEEDS_MORE if weak else _NEEDS_NOTHING))
         for rx in (_HOUSE_NO_ONLY, _PO_BOX):
@@ -409,6 +434,28 @@ class AddressRecognizer(SpanRecognizer):
             for m in _MILITARY.finditer(text):
                 found.append((m.start(), m.end(), _NEEDS_NOTHING))
         return found
+
+    def _named_street(self, text: str, m: re.Match) -> tuple[int, int, int] | None:
+        """A street named without a number: after a location cue, or (needing a postcode
+        after it) at the start of an address."""
+        if m.start() < 2 or text[m.start() - 1] not in " \t":
+            return None
+        before = _WORDS_BEFORE.search(text, max(0, m.start() - 60), m.start())
+        if not before:
+            return None
+        name = before.group().split()
+        # keep the street's own words: "The Main Street" -> "Main Street"
+        while name and name[0].lower() in self.d.stopwords:
+            name.pop(0)
+        if not name or not self._english_street_ok(name, m.group()):
+            return None
+        first_names = self.d.first_names
+        if len(name) > 2 and all(w.lower() not in first_names and self._ordinary(w) for w in name):
+            return None  # "Long Term Care Court": a ward's name, not a street
+        start = before.start() + before.group().index(name[0])
+        cue = _STREET_CUE.search(text, max(0, start - 12), start)
+        end = _AFTER_TYPE.match(text, m.end()).end()
+        return (start, end, _NEEDS_NOTHING if cue else _NEEDS_POSTCODE)
 
     def _english_street_end(self, text: str, m: re.Match) -> int:
         """End of "123 Main Street": the last street type among the words after the
@@ -429,9 +476,12 @@ class AddressRecognizer(SpanRecognizer):
         if any(self._clinical(w) or (len(w) > 1 and w.isupper()) for w in name):
             return False  # "2 Left Arterial Line", "1 Right IJ Line"
         if street_type in _WEAK_TYPES:
-            # a first name, a frequent surname or a word no list knows: "Smith Common",
-            # "Molly Loop", not "Left Arterial Line"
-            return any(self._name_like(w) for w in name)
+            # a census name or a word no list knows: "Smith Common", "Molly Loop", not
+            # "Left Arterial Line" (a side is no name here, though "Left" is a surname)
+            return any(
+                w.lower() not in _SIDES and (self.d.is_name(w.lower()) or not self._ordinary(w))
+                for w in name
+            )
         return True
 
     def _type_first_end(self, text: str, m: re.Match) -> int:
@@ -457,11 +507,6 @@ class AddressRecognizer(SpanRecognizer):
         ):
             return 0
         return num.end()
-
-    def _name_like(self, word: str) -> bool:
-        low = word.lower()
-        d = self.d
-        return low in d.first_names or low in d.frequent_surnames or not self._ordinary(word)
 
     def _clinical(self, word: str) -> bool:
         """A medical word that is no surname ("Arterial", but not "Jackson", "Barrett")."""
