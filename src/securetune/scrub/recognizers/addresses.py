@@ -156,28 +156,70 @@ _FRENCH_TYPES = (
     r"(?:rue|avenue|av\.|boulevard|bd|chemin|allée|impasse|quai|"
     r"Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai)"
 )
+_FRENCH_HINTS = (
+    "rue ",
+    "avenue ",
+    "av. ",
+    "boulevard ",
+    "bd ",
+    "chemin ",
+    "allée ",
+    "impasse ",
+    "quai ",
+)
 #: Number first, French type: "38, boulevard Masse", "2 bis rue de la Paix".
 _FRENCH = re.compile(
     rf"\d{{1,5}}(?:[ \t]?(?:bis|ter|[A-D])\b)?,?[ \t]+{_FRENCH_TYPES}[ \t]+"
     rf"(?:(?:de[ \t]+la|de|du|des|d'|l')[ \t]*)?{_NAMES}"
 )
 
-#: Street types written before the name (Romance languages, Polish); capitalised except
-#: the Polish abbreviations, which are written in lower case.
+#: Italian, Spanish, Portuguese (Brazilian logradouro types), French and Polish types, and
+#: German prepositions that start street names ("Am Markt 5"; "_" stands for a space).
+_TYPE_FIRST_WORDS = words(
+    """
+    Via Viale Vicolo Piazza Piazzale Corso Largo Strada Contrada Borgo Rotonda Incrocio
+    Lungomare Salita Stretto Canale Vico Traversa Lungolago Discesa Galleria Circonvallazione
+    Calle C/ C. Avenida Avda. Av. Camino Cañada Carrera Carretera Paseo Pasaje Plaza Plaça
+    Rambla Ronda Travesía Glorieta Callejón Acceso Alameda Bulevar Urbanización Vía Rúa
+    Cuesta Pasadizo Vial Bajada Subida Senda Sendero Costanilla Travesera
+    Rua Travessa Estrada Rodovia Esplanada Ladeira Vila Viela Quadra Trecho Praça Parque
+    Jardim Residencial Conjunto Chácara Fazenda Sítio Lagoa Lago Campo Aeroporto Estação
+    Morro Núcleo Passarela Pátio Recanto Setor Trevo Vale Vereda Viaduto Distrito Favela
+    Feira Loteamento Colônia Condomínio
+    Rue Avenue Boulevard Chemin Allée Impasse Quai Ulica Al. Aleja Plac Osiedle
+    Am An_der An_den Auf_der Auf_dem Im In_der Zum Zur Unter_den
+    """
+)
+
+
+def _trie(alternatives: frozenset[str]) -> str:
+    """One regex for many words, as a trie ("Via|Viale" -> "Via(?:le)?" in effect): the
+    engine then tests each character once instead of each word in turn."""
+    tree: dict = {}
+    for word in alternatives:
+        node = tree
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def walk(node: dict) -> str:
+        ends = "" in node
+        branches = [
+            (r"[ \t]" if ch == "_" else re.escape(ch)) + walk(sub)
+            for ch, sub in sorted(node.items())
+            if ch
+        ]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if ends else body
+
+    return walk(tree)
+
+
+#: Street types written before the name (Romance languages, Polish, German prepositions).
 _TYPE_FIRST = re.compile(
-    r"(?P<type>"
-    r"Via|Viale|Vicolo|Piazza|Piazzale|Corso|Largo|Strada|Contrada|Borgo|Rotonda|Incrocio|"
-    r"Lungomare|Salita|Calle|Avenida|Avda\.|Av\.|Camino|Cañada|Carrera|Carretera|Paseo|"
-    r"Pasaje|Plaza|Plaça|Rambla|Ronda|Travesía|Glorieta|Callejón|Acceso|Alameda|Bulevar|"
-    r"Urbanización|Vía|Rúa|Rua|Travessa|Estrada|Rodovia|Esplanada|Ladeira|Vila|Viela|"
-    r"Quadra|Trecho|Praça|Parque|Jardim|Residencial|Conjunto|Chácara|Fazenda|Sítio|"
-    r"Lagoa|Lago|Campo|Aeroporto|Estação|Morro|Núcleo|Passarela|Pátio|Recanto|Setor|"
-    r"Trevo|Vale|Vereda|Viaduto|Distrito|Favela|Feira|Loteamento|Colônia|Condomínio|"
-    r"Rue|Avenue|Boulevard|Chemin|Allée|Impasse|Quai|Cuesta|Pasadizo|Vial|Bajada|Subida|Senda|Sendero|Costanilla|Travesera|"
-    r"C/|C\.|Stretto|Canale|Vico|Traversa|Lungolago|Discesa|Galleria|Circonvallazione|"
-    r"Ulica|Al\.|Aleja|Plac|Osiedle|"
-    # German names that start with a preposition: "Am Markt 5", "An der Alster 12"
-    r"Am|An[ \t]der|An[ \t]den|Auf[ \t]der|Auf[ \t]dem|Im|In[ \t]der|Zum|Zur|Unter[ \t]den)"
+    rf"(?P<type>{_trie(_TYPE_FIRST_WORDS)})(?![\w.])"
     rf"[ \t]+(?P<name>(?:{_PART}[ \t]+)*{_NAMES})"
 )
 #: Type-first street types that are also English words ("via", "vial", "plaza").
@@ -277,7 +319,7 @@ _STATE_POSTCODE = re.compile(
 #: Postcodes that name a place next to a city even outside a street address: British and
 #: Canadian ones, whose letters and digits no dose or lab value has.
 _LETTERED_POSTCODE_RX = re.compile(
-    r"(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)(?![\w-])"
+    r"[A-Z](?:[A-Z]?\d[A-Z\d]?[ \t]\d[A-Z]{2}|\d[A-Z][ \t]?\d[A-Z]\d)(?![\w-])"
 )
 _PHRASE_AFTER = re.compile(rf"[ \t]+(?P<phrase>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w-])")
 _PHRASE_BEFORE = re.compile(rf"{_CAP}(?:[ \t]+{_CAP}){{0,2}}$")
@@ -289,7 +331,8 @@ _STATE_CODES = (
     "AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|NSW|VIC|QLD|TAS|ACT"
 )
 #: " MA 02110": a state and a ZIP code with no comma before them.
-_STATE_ZIP = re.compile(rf"[ \t](?:{_STATE_CODES})[ \t]+(?P<pc>\d{{5}}(?:-\d{{4}})?)(?![\w-])")
+_STATE_ZIP = re.compile(r"(?P<state>[A-Z]{2})[ \t]+(?P<pc>\d{5}(?:-\d{4})?)(?![\w-])")
+_STATE_SET = frozenset(_STATE_CODES.split("|"))
 
 
 @lru_cache(maxsize=1)
@@ -402,7 +445,9 @@ class AddressRecognizer(SpanRecognizer):
                 unit = _UNIT_BEFORE.search(text, max(0, m.start() - 24), m.start())
                 start = unit.start() if unit and _clear_before(text, unit.start()) else m.start()
                 found.append((start, end, _NEEDS_NOTHING))
-        for m in _FRENCH.finditer(text):
+        low = text.lower()
+        french = any(t in low for t in _FRENCH_HINTS)
+        for m in _FRENCH.finditer(text) if french else ():
             if _clear_before(text, m.start(), "/.,-"):
                 found.append((m.start(), m.end(), _NEEDS_NOTHING))
         type_first = [_TYPE_FIRST]
@@ -581,12 +626,18 @@ class AddressRecognizer(SpanRecognizer):
         if any(cue in low for cue in _CUE_WORDS):
             for m in _POSTCODE_CUE.finditer(text):
                 spans.append((m.start("pc"), m.end("pc"), "ZIP_CODE", SCORE))
-        for m in (*_STATE_POSTCODE.finditer(text), *_STATE_ZIP.finditer(text)):
-            start = self._place_before(text, m.start())
+        state_zip = (
+            m
+            for m in _STATE_ZIP.finditer(text)
+            if m.group("state") in _STATE_SET and m.start() and text[m.start() - 1] in " \t"
+        )
+        for m in (*_STATE_POSTCODE.finditer(text), *state_zip):
+            end = m.start() - 1 if m.group()[0] != "," else m.start()
+            start = self._place_before(text, end)
             if start is not None:
                 # the state stays: Safe Harbor keeps states, and so may a policy
                 pc = "pc" if m.group("pc") else "aupc"
-                spans.append((start, m.start(), "LOCATION", SCORE))
+                spans.append((start, end, "LOCATION", SCORE))
                 spans.append((m.start(pc), m.end(pc), "ZIP_CODE", SCORE))
         for m in _LETTERED_POSTCODE_RX.finditer(text):
             if not _clear_before(text, m.start(), "-"):
