@@ -65,6 +65,12 @@ ADDRESSES = [
         "38, boulevard Voltaire, 75011 Paris",
         "75011",
     ),
+    # France, with the no-break spaces of French typography
+    (
+        "envoyé au 38,\u00a0boulevard Voltaire, 75011\u00a0Paris.",
+        "38,\u00a0boulevard Voltaire, 75011\u00a0Paris",
+        "75011",
+    ),
     # France, no house number: the postcode makes it an address
     ("écrire à rue Colbert, 13001 Marseille.", "rue Colbert, 13001 Marseille", "13001"),
     # Spain: type first, floor
