@@ -117,8 +117,9 @@ _SIDES = words(
     outer top bottom high low long short new old big small"""
 )
 #: Flat, unit and floor words of many languages.
+#: Flats are read only next to a street, where case says little: "apt 4", "Apt. 4".
 _UNIT_WORDS = (
-    r"(?:Apt|Apartment|Appartamento|App|Apto|Apartamento|Suite|Ste|Unit|Flat|Studio|Level|"
+    r"(?:(?i:apt|apartment|suite|unit|flat)|Apt|Apartment|Appartamento|App|Apto|Apartamento|Suite|Ste|Unit|Flat|Studio|Level|"
     r"Floor|Fl|Piso|Puerta|Pta|Piano|Interno|Int|Scala|Bloco|Bloque|Casa|Sala|Lote|Lok|"
     r"Lokal|Mieszkanie|Etage|Étage|Bus|Box|Dpto|Depto|Escalera|Esc|Portal|Torre|Room|Rm|"
     r"Bldg|Building|Lgh|Lägenhet|Whg|Wohnung|Stiege|Tür|Top)"
