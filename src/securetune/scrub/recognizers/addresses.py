@@ -464,8 +464,8 @@ class AddressRecognizer(SpanRecognizer):
                 unit = _UNIT_BEFORE.search(text, max(0, m.start() - 24), m.start())
                 start = unit.start() if unit and _clear_before(text, unit.start()) else m.start()
                 found.append((start, end, _NEEDS_NOTHING))
-        low = text.lower()
-        french = any(t in low for t in _FRENCH_HINTS)
+        lowered = text.lower()
+        french = any(t in lowered for t in _FRENCH_HINTS)
         for m in _FRENCH.finditer(text) if french else ():
             if _clear_before(text, m.start(), "/.,-"):
                 found.append((m.start(), m.end(), _NEEDS_NOTHING))
