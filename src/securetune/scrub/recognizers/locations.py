@@ -21,6 +21,7 @@ import re
 
 from securetune.scrub.dictionaries import Dictionaries, words
 from securetune.scrub.recognizers._text import Kind, Tok, gap, tokenize
+from securetune.scrub.recognizers.addresses import AddressRecognizer
 from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
 
 CUES = words("in from to at near of by @ the toward towards via into leave")
@@ -487,8 +488,9 @@ def _adjacent(text: str, a: Tok, b: Tok) -> bool:
 
 
 def build(dictionaries: Dictionaries) -> list[SpanRecognizer]:
-    """Factory for the ``locations`` family."""
-    return [ClinicalLocationRecognizer(dictionaries)]
+    """Factory for the ``locations`` family: places and facilities, and postal addresses
+    of many countries (:mod:`securetune.scrub.recognizers.addresses`)."""
+    return [ClinicalLocationRecognizer(dictionaries), AddressRecognizer(dictionaries)]
 
 
 register_family("locations", build, builtin=True)
