@@ -77,6 +77,10 @@ def test_the_three_formats_state_the_same_signed_facts(run, trained, tmp_path: P
     assert result.exit_code == 0, result.stderr
     html = html_out.read_text()
     assert "Ledger verified" in html and "Some controls have no evidence yet" in html
+    # the scrubber's measured recall, on notes and on general text, held-out figures named
+    assert "Scrubber recall measured on annotated clinical notes" in html
+    assert "Scrubber recall measured on general PII text" in html
+    assert "Held out: " in html and "presidio-evaluator sentences" in html
     assert f"{g['epsilon']:.3g}" in html
     assert "<svg" in html and "<script" not in html
     assert not re.search(

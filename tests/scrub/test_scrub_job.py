@@ -288,6 +288,7 @@ def test_summary_and_ledger_state_the_measured_residual_risk(ws: Workspace, tmp_
     assert names["ci95"][0] <= names["recall"] <= names["ci95"][1]
     assert risk["clinical"]["held_out_recall_without_years"]
     assert set(risk["general_pii"]["per_type"]) >= {"CREDIT_CARD", "IBAN_CODE", "PERSON"}
+    assert risk["general_pii"]["held_out_recall"]  # the honest figure for unseen text ships too
     event = list(Ledger.open(ws.ledger_dir).entries())[-1]
     assert event.payload["residual_risk"] == risk
 
@@ -318,5 +319,12 @@ def test_the_human_summary_states_the_miss_rate() -> None:
         "\nResidual risk: measured PHI recall 0.979 (years excluded) on the development notes, "
         "as low as 0.863 on notes held out while rules were written (measured on an earlier "
         "rule set)."
+    )
+    risk["current"] = True
+    risk["general_pii"] = {"held_out_recall": {"another generator": 0.608}}
+    assert _risk_line(risk) == (
+        "\nResidual risk: measured PHI recall 0.979 (years excluded) on the development notes, "
+        "as low as 0.863 on notes held out while rules were written; general PII recall 0.608 "
+        "on held-out text."
     )
     assert _risk_line({"measured": False}) == "\nResidual risk: not measured for this build."

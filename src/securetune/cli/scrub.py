@@ -151,6 +151,9 @@ def _risk_line(risk: dict) -> str:
     )
     if worst is not None:
         line += f", as low as {worst:.3f} on notes held out while rules were written"
+    general = (risk.get("general_pii") or {}).get("held_out_recall") or {}
+    if general:
+        line += f"; general PII recall {min(general.values()):.3f} on held-out text"
     if not risk.get("current"):
         line += " (measured on an earlier rule set)"
     return line + "."
