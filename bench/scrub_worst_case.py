@@ -61,6 +61,9 @@ SHAPES: dict[str, Callable[[int, random.Random], str]] = {
     "cues and names": _repeat(
         lambda r: f"{r.choice(_CUES)} {r.choice(_WORDS)} {_digits(r, r.randint(0, 5))} "
     ),
+    "blank padding after a cue": _repeat(lambda r: "tel" + " " * r.randint(50, 400) + "x\n"),
+    "one long identifier after a cue": lambda size, r: "MRN " + _digits(r, size - 5) + "é",
+    "greetings and names": _repeat(lambda r: f"Dear {r.choice(_WORDS)}, "),
     "lines of a table": _repeat(
         lambda r: f"{r.choice(_WORDS).upper()} {_digits(r, 3)} {r.choice(_WORDS)}\n"
     ),

@@ -101,6 +101,29 @@ class Finding:
     recognizer: str
 
 
+#: Characters the rules read as their plain form, one for one so that no offset moves:
+#: no-break, thin and other Unicode spaces; the hyphens, dashes and minus that word
+#: processors and PDFs put between digit groups; full-width digits and punctuation; and
+#: typographic apostrophes. A card number pasted from a PDF as "4111 1111 1111 1111" with
+#: no-break spaces is then the card number the rules know.
+_PLAIN = str.maketrans(
+    {
+        **dict.fromkeys(
+            "\u00a0\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " "
+        ),
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d", "-"),
+        **dict.fromkeys("\u2018\u2019\u02bc\uff07", "'"),
+        **{chr(0xFF10 + i): str(i) for i in range(10)},
+        **dict(zip("\uff1a\uff0b\uff08\uff09\uff0e\uff0f\uff03\uff0c", ":+()./#,", strict=True)),
+    }
+)
+
+
+def plain(text: str) -> str:
+    """``text`` with the characters of :data:`_PLAIN` replaced; same length, same offsets."""
+    return text.translate(_PLAIN)
+
+
 class Detector:
     """Detects PHI spans in clinical text with an offline Presidio engine."""
 
@@ -120,7 +143,7 @@ class Detector:
         for r in self._assembly.analyzer.registry.recognizers:
             prepare = getattr(r, "prepare", None)
             if prepare is not None:
-                prepare(texts)
+                prepare([plain(t) for t in texts])  # the texts ``detect`` will hand it
 
     def detect(self, text: str) -> list[Finding]:
         """Findings for ``text``: merged where they overlap, sorted by offset."""
@@ -128,6 +151,7 @@ class Detector:
             raise DetectorError("Detector.detect expects a str.")
         if not text.strip():
             return []
+        text = plain(text)
         results = self._assembly.analyzer.analyze(
             text=text,
             language=self.config.language,
@@ -173,7 +197,7 @@ def _rules_source_digest() -> str:
     even when nobody remembered to bump a recognizer's VERSION."""
     root = resources.files("securetune.scrub")
     h = hashlib.sha256()
-    files = [root.joinpath(n) for n in ("dictionaries.py", "nlp.py", "engine.py")]
+    files = [root.joinpath(n) for n in ("dictionaries.py", "nlp.py", "engine.py", "detect.py")]
     files += sorted(
         (f for f in root.joinpath("recognizers").iterdir() if f.name.endswith(".py")),
         key=lambda f: f.name,

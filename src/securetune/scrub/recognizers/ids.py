@@ -22,7 +22,13 @@ import re
 
 from securetune.scrub.recognizers.base import Span, SpanRecognizer, register_family
 
-_ID = r"([A-Z]{0,4}[-#]?\d[\dA-Z./-]{2,}\d|[A-Z0-9]{2,}\d{3,}[A-Z0-9]*)"
+#: An identifier: letters, digits and separators ending in a digit, or a run of capitals and
+#: digits holding three digits in a row after its first two characters. Bounded, and the
+#: second possessive: unbounded nested repeats made one long token after a cue cubic.
+_ID = (
+    r"([A-Z]{0,4}[-#]?\d[\dA-Z./-]{2,40}\d"
+    r"|(?=[A-Z0-9]{2}[A-Z0-9]{0,40}?\d{3})[A-Z0-9]{5,44}+)"
+)
 _SEP = r"[\s:#.]*(?:(?:no|num|number|id|#)\b[\s:#.]*)?"
 
 CUES: dict[str, str] = {

@@ -172,8 +172,10 @@ def _adjacent(text: str, a: Tok, b: Tok) -> bool:
 
 def _sentence_start(text: str, start: int) -> bool:
     """Does a sentence, line or field begin at ``start``?"""
-    before = text[:start].rstrip(" \t")
-    return not before or before[-1] in ".!?:;\n"
+    i = start - 1
+    while i >= 0 and text[i] in " \t":  # no slice of everything before: called per word
+        i -= 1
+    return i < 0 or text[i] in ".!?:;\n"
 
 
 def _nameish(t: Tok, *, strict: bool) -> bool:

@@ -53,7 +53,9 @@ _CUE = (
     r"cell|mobile|fax|home|work|office|call|number|no|#)"
 )
 _SHORT = re.compile(
-    rf"(?<![\w])({_CUE})\.?\s*(?:#|number|no\.?|:)?\s*:?\s*#?\s*(\d{{4,6}})(?![\w/]|\.\d)",
+    # one possessive run of blanks, colons and hashes (four optional "\s*" in a row made a
+    # padded field after a cue O(n^4): 400 blanks took 19 s)
+    rf"(?<![\w])({_CUE})\.?[\s:#]*+(?:(?:number|no\.?)[\s:#]*+)?(\d{{4,6}})(?![\w/]|\.\d)",
     re.IGNORECASE,
 )
 _LOCAL_CUE = re.compile(rf"{_CUE}\W*(?:\w+\W+){{0,2}}$", re.IGNORECASE)
