@@ -66,3 +66,11 @@ def test_pairs_without_a_reading_label_are_still_a_french_number(detector) -> No
 )
 def test_a_preposition_before_a_whole_name_is_not_part_of_it(detector, text, name) -> None:
     assert [text[s:e] for s, e, kind in spans(detector, text) if kind == P] == name
+
+
+@pytest.mark.parametrize("label", ["T :", "Dupont & Co"])
+def test_a_french_card_label_is_no_reading_label(detector, label) -> None:
+    text = f"{label} 04 65 71 15 05"
+    assert [s for s in spans(detector, text) if s[2] == "PHONE_NUMBER"] == [
+        at(text, "04 65 71 15 05", "PHONE_NUMBER")
+    ]

@@ -98,11 +98,12 @@ _SPACED = re.compile(r"[\d ]+")
 #: and Swedish "044 668 18 00", "070 123 45 67".
 _PAIRS = re.compile(r"0\d \d\d \d\d \d\d \d\d|0\d{1,3} \d{3} \d\d \d\d")
 #: A vital-sign, ventilator or lab label right before a run of values ("CVP 08 10 12 11
-#: 09", "PEEP 05 08 10 12 14"): zero-padded readings in pairs are no French number.
+#: 09", "PEEP 05 08 10 12 14"): zero-padded readings in pairs are no French number. Not
+#: "T" or "Co" ("T : 01 42 ...", "Dupont & Co 01 ..." are a French card's phone).
 _READING_LABEL = re.compile(
-    r"(?i:\b(?:cvp|hr|rr|bp|sbp|dbp|nbp|abp|map|pap|pas|pad|pcwp|wedge|svr|pvr|co|ci|"
-    r"t|tmax|temp|sat|sats|spo2|sao2|svo2|fio2|peep|tv|vt|ve|mv|pip|icp|cpp|gcs|uo|"
-    r"u/o|k|na|ph|bs|fs|fsbs|glucose|hct|hgb|plt|wbc|inr|ptt|bun|cr|lactate|values?)"
+    r"(?i:\b(?:cvp|hr|rr|bp|sbp|dbp|nbp|abp|map|pap|pcwp|wedge|svr|pvr|ci|tmax|temp|"
+    r"sat|sats|spo2|sao2|svo2|fio2|peep|tv|vt|mv|pip|icp|cpp|gcs|uo|u/o|fsbs|glucose|"
+    r"hct|hgb|plt|wbc|inr|ptt|bun|lactate)"
     r"\s*[:=]?\s*$)"
 )
 #: Counts rounded to hundreds ("65000 72000") are lab values, not a phone number's groups.
