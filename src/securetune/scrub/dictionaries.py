@@ -72,6 +72,20 @@ MEDICAL_TERMS: frozenset[str] = words(
     """
 )
 
+#: Drug, dose and unit shorthand of ICU notes ("Dex gtt", "nore at 0.1", "vanc trough"):
+#: some are given names in other countries' lists, so they are taken out of those lists
+#: (a census name stays a census name; this only stops a foreign list naming a drug).
+CLINICAL_SHORTHAND: frozenset[str] = words(
+    """
+    dex dexmed nore norepi levo neo neosyn phenyl vaso vasopressin epi dopa dobut milri
+    vanc vanco zosyn pip tazo piptazo fent fenta prop propo versed midaz lasix hep ins
+    kcl kphos mag phos cal calc bicarb amio dig labet hydral metro cipro levaquin ceftaz
+    cefepime mero gent tobra amp linezolid dapto fluc acyclo ativan dilaudid morph haldol
+    roc vec nimbex cis sux succ etomidate ket keta lido albu alb tpa nitro nipride
+    mcg meq mg kg ml cc gtt gtts ns lr tf tfs tpn nph riss abx
+    """
+)
+
 #: Function words, clinical shorthand and chat shorthand ("pls send it asap") that are
 #: never a name or a place on their own.
 EXTRA_STOPWORDS: frozenset[str] = words(
@@ -217,9 +231,9 @@ def load_dictionaries() -> Dictionaries:
     english = _english_words()
     places, multi = _places()
     stop = frozenset(STOP_WORDS) | EXTRA_STOPWORDS
-    # a given name that is also a word ("Unknown", "Doctor", "Colon" are in some lists) or
-    # clinical shorthand is no evidence of a name
-    world_first = _world_first_names() - first - english - MEDICAL_TERMS - stop
+    # a given name that is also a word ("Unknown", "Doctor", "Colon" are in some lists),
+    # a drug or a unit ("Dex", "Nore") or clinical shorthand is no evidence of a name
+    world_first = _world_first_names() - first - english - MEDICAL_TERMS - CLINICAL_SHORTHAND - stop
     digest = _digest(
         {
             "first": first,

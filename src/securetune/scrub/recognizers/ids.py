@@ -56,10 +56,10 @@ _PLATE_CUE = re.compile(
     r"|reg(?:\.|istration)?\s*(?:no|nr|number|mark)|(?:car|vehicle|van|truck)\s+reg"
     r"|reg\s*(?=:)|rego|kenteken|kennzeichen|immatriculation|matr[ií]cula|targa|placa"
     r"|tablica(?:\s+rejestracyjna)?|numer\s+rejestracyjny|registreringsnummer|regnr"
-    r"|nummerplaat|nummerskylt|tags?)\b"
+    r"|nummerplaat|nummerskylt)\b"
     r"\.?(?:\s+(?:no|nr|number|#)\b\.?)?(?:\s+(?:is|was|of))?[\s:#.\"'“‘-]*)"
 )
-#: A measurement in capitals after "plate" or "tag" in a note: "10MM", "12CM".
+#: A measurement in capitals after "plate" in a note: "10MM", "12CM".
 _MEASURE = re.compile(r"\d+(?:MM|CM|ML|MG|KG|MCG|CC|UNITS?|HRS?|MIN|X\d*)")
 _PLATE = re.compile(r"[A-Z0-9]{1,8}(?:[ -][A-Z0-9]{1,8}){0,3}(?![\w-])")
 _PATTERNS = {
@@ -96,7 +96,7 @@ CUED_SCORE = 0.9
 class ClinicalIdRecognizer(SpanRecognizer):
     """Record, account, plan, license, device and vehicle numbers; SSN; ZIP codes."""
 
-    VERSION = "3"
+    VERSION = "4"
 
     def __init__(self) -> None:
         super().__init__([*CUES, "US_SSN", "ZIP_CODE"], name="SecuretuneIdRecognizer")

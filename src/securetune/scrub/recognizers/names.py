@@ -88,7 +88,7 @@ _RELATION_FILLERS = words(
 #: Only a capitalised one in a cased line counts ("Frau", not "FRAU" or "frau").
 FOREIGN_TITLES = words(
     """
-    herr frau fru fröken mme mlle madame monsieur sr sra srta señor señora señorita
+    herr herrn frau fru fröken mme mlle madame monsieur sr sra srta señor señora señorita
     signor signora dott dhr mevr mevrouw heer pan pani sir madam dame mx
     """
 )
@@ -99,12 +99,13 @@ _WEAK_TITLES = words("sr pan pani sir dame madam")
 
 #: Words that name a person's role in bank, insurer and customer-service text; a name
 #: written right after one is that person ("claimant Ana Ruiz", "Beneficiary: Ana Ruiz").
+#: No word that clinical notes use of things ("paralytic agent Nimbex").
 ROLE_NOUNS = words(
     """
     customer customers client claimant beneficiary beneficiaries policyholder holder
     cardholder insured payee payer applicant borrower debtor creditor signatory
     tenant landlord caller sender recipient addressee subscriber guarantor cosigner
-    co-signer assignee grantor heir executor executrix agent adjuster representative
+    co-signer assignee grantor heir executor executrix adjuster representative
     contact attn attention
     """
 )
@@ -191,7 +192,7 @@ def _nameish(t: Tok, *, strict: bool) -> bool:
 class ClinicalNameRecognizer(SpanRecognizer):
     """PERSON from census dictionaries and clinical context rules."""
 
-    VERSION = "2"
+    VERSION = "3"
 
     def __init__(self, dictionaries: Dictionaries) -> None:
         super().__init__(["PERSON"], name="SecuretuneNameRecognizer")
@@ -397,9 +398,17 @@ class ClinicalNameRecognizer(SpanRecognizer):
             allowed = " :,-\n" + ("." if t.low in FOREIGN_TITLES else "")
             if g.strip(allowed) != "" or len(g.strip(" ")) > 2:
                 continue
+            if self._thanks(toks, i) and nxt.kind is Kind.UNKNOWN and not self._is_first(nxt.low):
+                continue  # thanks go to teams and services too ("Thanks Heme for recs")
             end = self._name_slot(text, toks, i + 1, strength)
             for k in range(i + 1, end):
                 mark(k, CONTEXT_SCORE)
+
+    @staticmethod
+    def _thanks(toks: list[Tok], i: int) -> bool:
+        """Does ``toks[i]`` end "thanks" or "thank you"?"""
+        low = toks[i].low
+        return low == "thanks" or (low == "you" and i > 0 and toks[i - 1].low == "thank")
 
     def _name_slot(self, text: str, toks: list[Tok], j: int, strength: int) -> int:
         """The end (exclusive) of the name that starts at ``toks[j]`` after a cue, or
@@ -470,6 +479,14 @@ class ClinicalNameRecognizer(SpanRecognizer):
         while k > j and toks[k - 1].kind is Kind.INITIAL:
             k -= 1  # an initial ends no name
         return k
+
+    def _full_name_at(self, text: str, toks: list[Tok], j: int) -> bool:
+        """Does a first name and a capitalised surname start at ``toks[j]``? Then a
+        particle before it is a preposition ("von", "de": from), not part of the name."""
+        t = toks[j]
+        if t.kind not in (Kind.NAME, Kind.UNKNOWN, Kind.AMBIG) or not self._is_first(t.low):
+            return False
+        return self._surname_follows(text, toks, j) and toks[j + 1].low not in PARTICLES
 
     def _surname_follows(self, text: str, toks: list[Tok], j: int) -> bool:
         """Is ``toks[j]`` followed by a capitalised word in no list or a name that is no
@@ -602,7 +619,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
 
     def _after_particles(self, text: str, toks: list[Tok], k: int) -> int:
         """Where ``toks[k]`` starts one or two surname particles followed by a capitalised
-        surname ("van der Ven", "da Mota", "De Oliveira"), the surname's index; else -1."""
+        surname ("van der Ven", "da Mota", "De Oliveira"), the surname's index; else -1 (also
+        where a first name and a surname follow: the particle is then a preposition)."""
         j = k
         while j < len(toks) and j - k < 2 and toks[j].low in PARTICLES:
             j += 1
@@ -615,6 +633,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
             return -1
         if t.kind in (Kind.STOP, Kind.INITIAL) or t.low in self.d.medical:
             return -1
+        if self._full_name_at(text, toks, j):
+            return -1  # a preposition before a whole name: "Zahlung von Jürgen Groß"
         return j
 
     def _grow(self, text: str, toks: list[Tok], i: int, score: list[float]) -> None:
@@ -628,6 +648,8 @@ class ClinicalNameRecognizer(SpanRecognizer):
                     break
                 if nxt.low in _NEVER:
                     break
+                if step == -1 and nxt.low in PARTICLES and self._full_name_at(text, toks, k):
+                    break  # "Zahlung von Jürgen Groß": the name starts after the particle
                 if step == 1 and nxt.low in PARTICLES:
                     end = self._after_particles(text, toks, k + 1)
                     if end < 0:

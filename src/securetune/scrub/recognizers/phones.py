@@ -99,6 +99,15 @@ _SPACED = re.compile(r"[\d ]+")
 #: Space-separated layouts with four or more groups: French pairs "04 85 65 15 05", Swiss
 #: and Swedish "044 668 18 00", "070 123 45 67".
 _PAIRS = re.compile(r"0\d \d\d \d\d \d\d \d\d|0\d{1,3} \d{3} \d\d \d\d")
+#: A vital-sign, ventilator or lab label right before a run of values ("CVP 08 10 12 11
+#: 09", "PEEP 05 08 10 12 14"): zero-padded readings in pairs are no French number. Not
+#: "T" or "Co" ("T : 01 42 ...", "Dupont & Co 01 ..." are a French card's phone).
+_READING_LABEL = re.compile(
+    r"(?i:\b(?:cvp|hr|rr|bp|sbp|dbp|nbp|abp|map|pap|pcwp|wedge|svr|pvr|ci|tmax|temp|"
+    r"sat|sats|spo2|sao2|svo2|fio2|peep|tv|vt|mv|pip|icp|cpp|gcs|uo|u/o|fsbs|glucose|"
+    r"hct|hgb|plt|wbc|inr|ptt|bun|lactate)"
+    r"\s*[:=]?\s*$)"
+)
 #: Counts rounded to hundreds ("65000 72000") are lab values, not a phone number's groups.
 _ROUND = re.compile(r"00(?:\s|-|$)")
 _ZIP4 = re.compile(r"\d{5}-\d{4}")  # a US ZIP+4 code, "02115-1234"
@@ -164,7 +173,7 @@ def _national(value: str) -> bool:
 class ClinicalPhoneRecognizer(SpanRecognizer):
     """PHONE_NUMBER for phone, fax and pager numbers."""
 
-    VERSION = "3"
+    VERSION = "4"
 
     def __init__(self) -> None:
         super().__init__(["PHONE_NUMBER"], name="SecuretunePhoneRecognizer")
@@ -208,6 +217,8 @@ def _world(text: str) -> list[Span]:
             n = phone_length(text, start, 9, 12, trim=False)
             if not n or not _national(text[start : start + n]):
                 continue
+            if _READING_LABEL.search(text[max(0, start - 12) : start]):
+                continue  # readings after their label: "CVP 08 10 12 11 09"
         elif _ROUND.search(value) or all(_clock(g) for g in re.findall(r"\d+", value)[-2:]):
             continue  # "65000 72000" are counts; "12 0800-1200" a value and a time range
         spans.append((start, start + n, "PHONE_NUMBER", SCORE))
