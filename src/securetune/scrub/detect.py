@@ -42,6 +42,7 @@ SAFE_HARBOR_ENTITIES: tuple[str, ...] = (
     "US_BANK_NUMBER",
     "US_PASSPORT",
     "US_ITIN",
+    "NATIONAL_ID",
 )
 
 #: What the built-in recognizers find by default: Safe Harbor plus employers, which the
