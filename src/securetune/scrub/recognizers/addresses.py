@@ -46,9 +46,10 @@ SCORE = 0.85
 CITY_SCORE = 0.75
 
 
-#: Blanks inside an address line: space, tab and the no-break space of French typography
-#: and copied web text (every "[ \t\u00a0]" below).
-_BLANKS = " \t\u00a0"
+#: Blanks inside an address line (every "[ \t]" below). The no-break spaces of French
+#: typography and copied web text arrive as spaces: the detector reads text through
+#: ``detect.plain`` first.
+_BLANKS = " \t"
 
 # Character classes: a capital (Latin, with the accented capitals of European languages)
 # and any letter.
@@ -63,7 +64,7 @@ _PART = (
     r"(?:de|da|do|dos|das|del|della|delle|dello|degli|dei|di|du|des|la|las|los|le|les|el|"
     r"van|von|der|den|het|ter|y|e|i|al|am|an|im|sur|sous|upon|on|op|aan|d'|l')"
 )
-_NAMES = rf"{_CAP}(?:[ \t\u00a0]+(?:{_PART}[ \t\u00a0]+)*{_CAP}){{0,3}}"
+_NAMES = rf"{_CAP}(?:[ \t]+(?:{_PART}[ \t]+)*{_CAP}){{0,3}}"
 
 #: Street types written after the name in English: USPS Publication 28, the Australian
 #: standard (AS 4590) and Indian usage.
@@ -125,25 +126,25 @@ _UNIT_WORDS = (
     r"Bldg|Building|Lgh|Lägenhet|Whg|Wohnung|Stiege|Tür|Top)"
 )
 _UNIT = (
-    rf"(?:{_UNIT_WORDS}\.?[ \t\u00a0]*(?:n[º°o]\.?[ \t\u00a0]*)?#?[ \t\u00a0]*|#[ \t\u00a0]?)"
+    rf"(?:{_UNIT_WORDS}\.?[ \t]*(?:n[º°o]\.?[ \t]*)?#?[ \t]*|#[ \t]?)"
     r"(?:\d[\w/-]{0,5}|[A-Z])\b"
 )
-_HOUSE_NO = r"H\.?[ \t\u00a0]?No\.?[ \t\u00a0]*\d{1,5}[A-Za-z]?(?:/\d{1,5})?"
+_HOUSE_NO = r"H\.?[ \t]?No\.?[ \t]*\d{1,5}[A-Za-z]?(?:/\d{1,5})?"
 _NUMBER = r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,5}[A-Za-z]?)?"
 
 #: Number first, English type last: "123 Main Street", "Apt. 129 404 Larson Line",
 #: "40/38, Parsa Circle", "Flat 5, Buckley Row", "Studio 8\nMaria Ville".
 _NUMBER_FIRST = re.compile(
-    rf"(?:{_HOUSE_NO},?[ \t\u00a0]+|{_NUMBER},?(?:[ \t\u00a0]+|[ \t\u00a0]*\n[ \t\u00a0]*))(?:[NSEW]\.?[ \t\u00a0]+)?"
-    rf"(?P<words>(?:{_CAP}|\d{{1,3}}(?:st|nd|rd|th))(?:[ \t\u00a0]+{_CAP}){{1,3}})"
+    rf"(?:{_HOUSE_NO},?[ \t]+|{_NUMBER},?(?:[ \t]+|[ \t]*\n[ \t]*))(?:[NSEW]\.?[ \t]+)?"
+    rf"(?P<words>(?:{_CAP}|\d{{1,3}}(?:st|nd|rd|th))(?:[ \t]+{_CAP}){{1,3}})"
 )
 #: A flat before the street, read backwards from its number: "Apt. 129 404 Larson Line",
 #: "Flat 5, Buckley Row" (the flat's number is the only one), "Studio 8\nMaria Ville".
 _UNIT_BEFORE = re.compile(
-    rf"(?:{_UNIT}(?:,[ \t\u00a0]*|[ \t\u00a0]*\n[ \t\u00a0]*|[ \t\u00a0]+)|{_UNIT_WORDS}\.?[ \t\u00a0]*(?:n[º°o]\.?[ \t\u00a0]*)?#?[ \t\u00a0]*)$"
+    rf"(?:{_UNIT}(?:,[ \t]*|[ \t]*\n[ \t]*|[ \t]+)|{_UNIT_WORDS}\.?[ \t]*(?:n[º°o]\.?[ \t]*)?#?[ \t]*)$"
 )
 #: What may follow the street type: a full stop, a compass point ("Main St NW").
-_AFTER_TYPE = re.compile(r"\.?(?:[ \t\u00a0]+(?:[NS][EW]?|[EW])\b\.?)?")
+_AFTER_TYPE = re.compile(r"\.?(?:[ \t]+(?:[NS][EW]?|[EW])\b\.?)?")
 #: Full street types that name a street without a house number ("on Baker Street",
 #: "Baker Street, London NW1 6XE"); abbreviations ("Dr", "St") are left out, they are
 #: titles and saints as often.
@@ -152,15 +153,13 @@ _NAMED_STREET = re.compile(
     r"Parkway|Highway|Gardens|Square|Mews|Grove)\b"
 )
 #: A location cue before a street with no number: "lives on Baker Street".
-_STREET_CUE = re.compile(
-    r"(?:on|at|in|to|from|off|near|along|into)[ \t\u00a0]+(?:the[ \t\u00a0]+)?$"
-)
-_WORDS_BEFORE = re.compile(rf"(?:{_CAP}[ \t\u00a0]+){{1,3}}$")
+_STREET_CUE = re.compile(r"(?:on|at|in|to|from|off|near|along|into)[ \t]+(?:the[ \t]+)?$")
+_WORDS_BEFORE = re.compile(rf"(?:{_CAP}[ \t]+){{1,3}}$")
 #: Post-office boxes: "P.O. Box 1234", "Postfach 10 20 30", "Apartado 45".
 _PO_BOX = re.compile(
-    r"(?:P\.?[ \t\u00a0]?O\.?[ \t\u00a0]?Box|Post[ \t\u00a0]Office[ \t\u00a0]Box|Postfach|"
-    r"Apartado(?:[ \t\u00a0]de[ \t\u00a0]Correos)?|Caixa[ \t\u00a0]Postal|Skrytka[ \t\u00a0]pocztowa|Boîte[ \t\u00a0]postale)"
-    r"[ \t\u00a0]*(?:n[º°o]\.?)?#?[ \t\u00a0]*\d{1,6}(?:[ \t\u00a0]\d{2,3}){0,2}(?![\w-])"
+    r"(?:P\.?[ \t]?O\.?[ \t]?Box|Post[ \t]Office[ \t]Box|Postfach|"
+    r"Apartado(?:[ \t]de[ \t]Correos)?|Caixa[ \t]Postal|Skrytka[ \t]pocztowa|Boîte[ \t]postale)"
+    r"[ \t]*(?:n[º°o]\.?)?#?[ \t]*\d{1,6}(?:[ \t]\d{2,3}){0,2}(?![\w-])"
 )
 
 _FRENCH_TYPES = (
@@ -180,8 +179,8 @@ _FRENCH_HINTS = (
 )
 #: Number first, French type: "38, boulevard Masse", "2 bis rue de la Paix".
 _FRENCH = re.compile(
-    rf"\d{{1,5}}(?:[ \t\u00a0]?(?:bis|ter|[A-D])\b)?,?[ \t\u00a0]+{_FRENCH_TYPES}[ \t\u00a0]+"
-    rf"(?:(?:de[ \t\u00a0]+la|de|du|des|d'|l')[ \t\u00a0]*)?{_NAMES}"
+    rf"\d{{1,5}}(?:[ \t]?(?:bis|ter|[A-D])\b)?,?[ \t]+{_FRENCH_TYPES}[ \t]+"
+    rf"(?:(?:de[ \t]+la|de|du|des|d'|l')[ \t]*)?{_NAMES}"
 )
 
 #: Italian, Spanish, Portuguese (Brazilian logradouro types), French and Polish types, and
@@ -216,7 +215,7 @@ def _trie(alternatives: frozenset[str]) -> str:
     def walk(node: dict) -> str:
         ends = "" in node
         branches = [
-            (r"[ \t\u00a0]" if ch == "_" else re.escape(ch)) + walk(sub)
+            (r"[ \t]" if ch == "_" else re.escape(ch)) + walk(sub)
             for ch, sub in sorted(node.items())
             if ch
         ]
@@ -231,7 +230,7 @@ def _trie(alternatives: frozenset[str]) -> str:
 #: Street types written before the name (Romance languages, Polish, German prepositions).
 _TYPE_FIRST = re.compile(
     rf"(?P<type>{_trie(_TYPE_FIRST_WORDS)})(?![\w.])"
-    rf"[ \t\u00a0]+(?P<name>(?:{_PART}[ \t\u00a0]+)*{_NAMES})"
+    rf"[ \t]+(?P<name>(?:{_PART}[ \t]+)*{_NAMES})"
 )
 #: Type-first street types that are also English words ("via", "vial", "plaza").
 _ENGLISH_WORD_TYPES = words("Via Vial Plaza Avenue Boulevard Rue Am Im Vale Largo Campo Corso")
@@ -243,11 +242,9 @@ _LOWER_TYPES = (
 )  # fmt: skip
 _LOWER_TYPE_FIRST = re.compile(
     rf"(?P<type>{'|'.join(re.escape(t) for t in _LOWER_TYPES)})"
-    rf"[ \t\u00a0]+(?P<name>(?:{_PART}[ \t\u00a0]+)*{_NAMES})"
+    rf"[ \t]+(?P<name>(?:{_PART}[ \t]+)*{_NAMES})"
 )
-_AFTER_NAME_NUMBER = re.compile(
-    rf",?[ \t\u00a0]+(?:n[º°o]\.?[ \t\u00a0]*)?{_NUMBER}(?![\w-]|[.,]\d)"
-)
+_AFTER_NAME_NUMBER = re.compile(rf",?[ \t]+(?:n[º°o]\.?[ \t]*)?{_NUMBER}(?![\w-]|[.,]\d)")
 
 #: Endings of one-word street names (German, Dutch, Scandinavian), and German types
 #: written as a word of their own ("Berliner Straße").
@@ -267,8 +264,8 @@ _COMPOUND_ENDINGS = tuple(
 _COMPOUND = re.compile(
     # the look-behind after the first letter keeps the scan linear: a run of capitals
     # is tried once, from its first letter, not from each one
-    rf"(?P<word>[{_UP}](?<![\w-].)[{_LETTERS}-]*(?:\.|[ \t\u00a0](?:Straße|Strasse|Str\.|Weg|Allee|Platz))?)"
-    rf"[ \t\u00a0]+(?P<num>\d{{1,5}}(?:[ \t\u00a0]?[a-zA-Z])?(?:[-/]\d{{1,5}}[a-zA-Z]?)?)(?![\w-]|[.,]\d)"
+    rf"(?P<word>[{_UP}](?<![\w-].)[{_LETTERS}-]*(?:\.|[ \t](?:Straße|Strasse|Str\.|Weg|Allee|Platz))?)"
+    rf"[ \t]+(?P<num>\d{{1,5}}(?:[ \t]?[a-zA-Z])?(?:[-/]\d{{1,5}}[a-zA-Z]?)?)(?![\w-]|[.,]\d)"
 )
 #: What a street needs after it to count: nothing, a postcode or state or flat, a postcode.
 _NEEDS_NOTHING, _NEEDS_MORE, _NEEDS_POSTCODE = 0, 1, 2
@@ -277,21 +274,21 @@ _WEAK_ENDINGS = ("ring", "park", "hof", "pad", "markt")
 _HOUSE_NO_ONLY = re.compile(_HOUSE_NO)
 #: US military mail: "Unit 2840 Box 0652, DPO AP 91724", "USNS Lopez, FPO AE 09876".
 _MILITARY = re.compile(
-    rf"(?:(?:(?:Unit|PSC|CMR)[ \t\u00a0]+\d{{3,5}},?[ \t\u00a0]+Box[ \t\u00a0]+\d{{1,5}}"
-    rf"|US[NC]?[NSGV]*C?[ \t\u00a0]+{_CAP}(?:[ \t\u00a0]+{_CAP})?)(?:,[ \t\u00a0]*|[ \t\u00a0]*\n[ \t\u00a0]*|[ \t\u00a0]+))?"
-    r"(?:APO|FPO|DPO)[ \t\u00a0]+(?:AA|AE|AP)[ \t\u00a0]+\d{5}(?:-\d{4})?(?![\w-])"
+    rf"(?:(?:(?:Unit|PSC|CMR)[ \t]+\d{{3,5}},?[ \t]+Box[ \t]+\d{{1,5}}"
+    rf"|US[NC]?[NSGV]*C?[ \t]+{_CAP}(?:[ \t]+{_CAP})?)(?:,[ \t]*|[ \t]*\n[ \t]*|[ \t]+))?"
+    r"(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+\d{5}(?:-\d{4})?(?![\w-])"
 )
 
 #: Postcodes by national shape (the alternatives are tried in this order).
 _POSTCODE = (
-    r"(?:[A-Z]{1,2}\d[A-Z\d]?[ \t\u00a0]?\d[A-Z]{2}"  # UK: "B9S 6RW", "SW1A 1AA"
-    r"|[A-Z]\d[A-Z][ \t\u00a0]?\d[A-Z]\d"  # Canada: "K1A 0B1"
-    r"|(?:[A-Z]\d{2}|D6W)[ \t\u00a0]?[A-Z\d]{4}"  # Ireland (Eircode): "D02 X285"
+    r"(?:[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}"  # UK: "B9S 6RW", "SW1A 1AA"
+    r"|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d"  # Canada: "K1A 0B1"
+    r"|(?:[A-Z]\d{2}|D6W)[ \t]?[A-Z\d]{4}"  # Ireland (Eircode): "D02 X285"
     r"|\d{5}-\d{3,4}"  # Brazil "49390-926", US ZIP+4
     r"|\d{4}-\d{3}"  # Portugal
     r"|\d{2}-\d{3}"  # Poland
-    r"|\d{4}[ \t\u00a0]?[A-Z]{2}(?![A-Za-z])"  # Netherlands: "3909 BO"
-    r"|\d{3}[ \t\u00a0]\d{2}"  # Sweden, Czechia: "123 45"
+    r"|\d{4}[ \t]?[A-Z]{2}(?![A-Za-z])"  # Netherlands: "3909 BO"
+    r"|\d{3}[ \t]\d{2}"  # Sweden, Czechia: "123 45"
     r"|[A-Z]{1,2}-\d{4,5}"  # with a country prefix: "D-80331", "LV-1010", "CH-8001"
     r"|\d{8}|\d{6}|\d{5}|\d{4})"  # Brazil unpunctuated, India, 5-digit, 4-digit
 )
@@ -299,19 +296,17 @@ _POSTCODE_RX = re.compile(rf"{_POSTCODE}(?![\w-])")
 #: A state or province code, or a province in brackets: "NSW", "(PA)", "(Québec)".
 _STATE = re.compile(rf"(?:[A-Z]{{2,3}}|\([A-Z]{{2}}\)|\({_CAP}\))(?![\w-])")
 _UNIT_RX = re.compile(_UNIT)
-_LOCALITY = re.compile(rf"(?:St\.[ \t\u00a0]+)?{_NAMES}(?![\w'’]|-(?!\d)|[ \t\u00a0]*:)")
+_LOCALITY = re.compile(rf"(?:St\.[ \t]+)?{_NAMES}(?![\w'’]|-(?!\d)|[ \t]*:)")
 #: After a postcode a city may start with a particle: "80389-944 da Rocha".
 _LOCALITY_AFTER_POSTCODE = re.compile(
-    rf"(?:{_PART}[ \t\u00a0]+)?(?:St\.[ \t\u00a0]+)?{_NAMES}(?![\w'’]|-(?!\d)|[ \t\u00a0]*:)"
+    rf"(?:{_PART}[ \t]+)?(?:St\.[ \t]+)?{_NAMES}(?![\w'’]|-(?!\d)|[ \t]*:)"
 )
 #: Labels that follow an address on its own line: never a city.
 _LABELS = words(
     """tel tel. phone telephone fax email e-mail mobile mob cell ph tél telefon telefono
     teléfono telefone attn dear re subject ref iban account card""",
 )
-_SEP = re.compile(
-    r"[ \t\u00a0]*(?:,[ \t\u00a0]*\n?|\n|[ \t\u00a0][-–][ \t\u00a0]|/)[ \t\u00a0]*|[-–](?=\d)|[ \t\u00a0]+"
-)
+_SEP = re.compile(r"[ \t]*(?:,[ \t]*\n?|\n|[ \t][-–][ \t]|/)[ \t]*|[-–](?=\d)|[ \t]+")
 
 #: Postcodes outside a street address: after a cue, or after "City, ST".
 _CUE_WORDS = (
@@ -319,25 +314,25 @@ _CUE_WORDS = (
     "digo postal", "kod pocztowy", "postnummer", "postleitzahl", "plz", "cep",
 )  # fmt: skip
 _POSTCODE_CUE = re.compile(
-    r"(?:\b(?i:zip|zip[ \t\u00a0]*code|post[ \t\u00a0]*code|postal[ \t\u00a0]*code|pin[ \t\u00a0]*code|pincode|"
-    r"code[ \t\u00a0]+postal|c[óo]digo[ \t\u00a0]+postal|kod[ \t\u00a0]+pocztowy|postnummer|postleitzahl)"
-    r"|\bPLZ|\bCEP)[ \t\u00a0]*[:#.]?[ \t\u00a0]*"
+    r"(?:\b(?i:zip|zip[ \t]*code|post[ \t]*code|postal[ \t]*code|pin[ \t]*code|pincode|"
+    r"code[ \t]+postal|c[óo]digo[ \t]+postal|kod[ \t]+pocztowy|postnummer|postleitzahl)"
+    r"|\bPLZ|\bCEP)[ \t]*[:#.]?[ \t]*"
     rf"(?P<pc>{_POSTCODE})(?![\w-])"
 )
 #: Australian states: the only state codes a four-digit postcode follows.
 _AU_STATES = "NSW|VIC|QLD|SA|WA|TAS|NT|ACT"
 #: ", IL 62704", ", SK X5K 8V9", ", NSW 2000": a state and a postcode after a city.
 _STATE_POSTCODE = re.compile(
-    rf",[ \t\u00a0]*(?:[A-Z]{{2}},?[ \t\u00a0]+(?P<pc>\d{{5}}(?:-\d{{4}})?|[A-Z]\d[A-Z][ \t\u00a0]?\d[A-Z]\d)"
-    rf"|(?:{_AU_STATES}),?[ \t\u00a0]+(?P<aupc>\d{{4}}))(?![\w-])"
+    rf",[ \t]*(?:[A-Z]{{2}},?[ \t]+(?P<pc>\d{{5}}(?:-\d{{4}})?|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d)"
+    rf"|(?:{_AU_STATES}),?[ \t]+(?P<aupc>\d{{4}}))(?![\w-])"
 )
 #: Postcodes that name a place next to a city even outside a street address: British and
 #: Canadian ones, whose letters and digits no dose or lab value has.
 _LETTERED_POSTCODE_RX = re.compile(
-    r"[A-Z](?:[A-Z]?\d[A-Z\d]?[ \t\u00a0]\d[A-Z]{2}|\d[A-Z][ \t\u00a0]?\d[A-Z]\d)(?![\w-])"
+    r"[A-Z](?:[A-Z]?\d[A-Z\d]?[ \t]\d[A-Z]{2}|\d[A-Z][ \t]?\d[A-Z]\d)(?![\w-])"
 )
-_PHRASE_AFTER = re.compile(rf"[ \t\u00a0]+(?P<phrase>{_CAP}(?:[ \t\u00a0]+{_CAP}){{0,2}})(?![\w-])")
-_PHRASE_BEFORE = re.compile(rf"{_CAP}(?:[ \t\u00a0]+{_CAP}){{0,2}}$")
+_PHRASE_AFTER = re.compile(rf"[ \t]+(?P<phrase>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w-])")
+_PHRASE_BEFORE = re.compile(rf"{_CAP}(?:[ \t]+{_CAP}){{0,2}}$")
 
 #: US states, Canadian provinces and Australian states, as written after a city.
 _STATE_CODES = (
@@ -346,7 +341,7 @@ _STATE_CODES = (
     "AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|NSW|VIC|QLD|TAS|ACT"
 )
 #: " MA 02110": a state and a ZIP code with no comma before them.
-_STATE_ZIP = re.compile(r"(?P<state>[A-Z]{2})[ \t\u00a0]+(?P<pc>\d{5}(?:-\d{4})?)(?![\w-])")
+_STATE_ZIP = re.compile(r"(?P<state>[A-Z]{2})[ \t]+(?P<pc>\d{5}(?:-\d{4})?)(?![\w-])")
 _STATE_SET = frozenset(_STATE_CODES.split("|"))
 
 
@@ -360,16 +355,16 @@ def _comma_region() -> re.Pattern[str]:
     names = [s["name"] for s in states.values()] + [c["name"] for c in countries.values()]
     names += ["USA", "UK", "U.S.A.", "U.K."]
     alternatives = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
-    return re.compile(rf",[ \t\u00a0]*(?:{_STATE_CODES}|{alternatives})(?![\w-])")
+    return re.compile(rf",[ \t]*(?:{_STATE_CODES}|{alternatives})(?![\w-])")
 
 
 #: A city in prose: a location cue, then one to three capitalised words.
 _CITY_CUE = re.compile(
-    rf"(?:in|to|from|at|near)[ \t\u00a0]+(?P<city>{_CAP}(?:[ \t\u00a0]+{_CAP}){{0,2}})(?![\w'’-])"
+    rf"(?:in|to|from|at|near)[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w'’-])"
 )
-_NEXT_WORD = re.compile(r"[ \t\u00a0]+([a-z]+)")
+_NEXT_WORD = re.compile(r"[ \t]+([a-z]+)")
 #: " in Wittstock" right after a street: the street's city.
-_IN_CITY = re.compile(rf"[ \t\u00a0]+in[ \t\u00a0]+(?P<city>{_CAP}(?:[ \t\u00a0]+{_CAP}){{0,2}})")
+_IN_CITY = re.compile(rf"[ \t]+in[ \t]+(?P<city>{_CAP}(?:[ \t]+{_CAP}){{0,2}})")
 #: English place-name endings and prefixes ("Scottfurt", "Lake Ruth", "North Ana").
 _PLACE_ENDING = re.compile(
     r"(?:ton|town|ville|burg|burgh|borough|bury|chester|caster|shire|ford|field|furt|port|"
