@@ -197,11 +197,6 @@ class LazyNlpArtifacts(NlpArtifacts):
         self._build = build
         self._real: NlpArtifacts | None = None
 
-    @property
-    def built(self) -> bool:
-        """Whether anything has read the artifacts yet."""
-        return self._real is not None
-
     def _artifacts(self) -> NlpArtifacts:
         if self._real is None:
             self._real = self._build()

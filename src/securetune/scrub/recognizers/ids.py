@@ -103,7 +103,8 @@ class ClinicalIdRecognizer(SpanRecognizer):
 
     def find(self, text: str) -> list[Span]:
         spans: list[Span] = []
-        cued = _ANY_CUE.search(text.lower()) is not None  # one scan instead of six
+        low = text.lower()
+        cued = _ANY_CUE.search(low) is not None  # one scan instead of six
         for entity, rx in _PATTERNS.items() if cued else ():
             for m in rx.finditer(text):
                 value = m.group(1)
@@ -120,7 +121,6 @@ class ClinicalIdRecognizer(SpanRecognizer):
                 spans.append((m.start(), m.end(), "VEHICLE_ID", SCORE))
         for m in _SSN.finditer(text):
             spans.append((m.start(), m.end(), "US_SSN", SCORE))
-        low = text.lower()
         if "ss" in low or "soc" in low:
             for m in _SSN_CUED.finditer(text):
                 # the cue names the type: it outranks a phone layout read in the same digits
