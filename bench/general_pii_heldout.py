@@ -29,12 +29,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 from pathlib import Path
 
 from _report import emit
-from deid import presidio_pattern_only
-from securetune.scrub import Detector, DetectorConfig
+from general_pii import detect_both
 from securetune.scrub.score import Scorer
 
 HIPAA_TYPES = frozenset(
@@ -92,14 +90,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     data = sentences(args.sentences, args.seed)
-    detector = Detector(DetectorConfig())
-    presidio = presidio_pattern_only(stock_nlp=True)
-    t0 = time.perf_counter()
-    ours = [[(f.start, f.end) for f in detector.detect(text)] for text, _ in data]
-    ours_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    base = [[(r.start, r.end) for r in presidio.analyze(text, language="en")] for text, _ in data]
-    base_s = time.perf_counter() - t0
+    (ours, ours_s), (base, base_s) = detect_both([text for text, _ in data])
     result = {
         "ours": {**score(data, ours), "sentences_per_s": round(len(data) / ours_s, 1)},
         "presidio_pattern_only": {
